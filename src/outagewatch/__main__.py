@@ -1,0 +1,5 @@
+import sys
+
+from outagewatch.cli import main
+
+sys.exit(main())

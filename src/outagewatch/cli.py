@@ -1,0 +1,149 @@
+"""The ``outagewatch`` command. Exit codes: 0 success, 1 a probe found the service bad,
+2 bad input (with one line per problem)."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from outagewatch import __version__
+from outagewatch.config import Config, ConfigError, load_config, secret_problems
+from outagewatch.probes import ProbeResult, probe_configured
+
+EXIT_OK, EXIT_BAD, EXIT_INPUT = 0, 1, 2
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    command: Callable[[argparse.Namespace], int] = args.command
+    try:
+        return command(args)
+    except ConfigError as exc:
+        for problem in exc.problems:
+            print(problem, file=sys.stderr)
+        return EXIT_INPUT
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="outagewatch", description=__doc__)
+    parser.add_argument("--version", action="version", version=f"outagewatch {__version__}")
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument(
+        "-c",
+        "--config",
+        type=Path,
+        default=os.environ.get("OUTAGEWATCH_CONFIG"),
+        help="config file (default: $OUTAGEWATCH_CONFIG)",
+    )
+    sub = parser.add_subparsers(required=True, metavar="COMMAND")
+
+    check = sub.add_parser("check-config", parents=[common], help="validate the config file")
+    check.add_argument(
+        "--secrets", action="store_true", help="also fail when a named secret cannot be read"
+    )
+    check.set_defaults(command=_check_config)
+
+    probe = sub.add_parser("probe", parents=[common], help="probe one service once")
+    probe.add_argument("target", metavar="PLATFORM/SERVICE")
+    probe.add_argument("--json", action="store_true", help="print the result as JSON")
+    probe.set_defaults(command=_probe)
+    return parser
+
+
+def _load(args: argparse.Namespace) -> Config:
+    if args.config is None:
+        raise ConfigError(["no config file: pass -c FILE or set OUTAGEWATCH_CONFIG"])
+    return load_config(args.config)
+
+
+def _check_config(args: argparse.Namespace) -> int:
+    config = _load(args)
+    secrets = secret_problems(config)
+    if secrets and args.secrets:
+        raise ConfigError(secrets)
+    print(f"{args.config}: OK")
+    database = _redact_url(config.database)
+    print(f"vantage {config.vantage}, database {database}, api {config.api.listen}")
+    for pid, platform in config.platforms.items():
+        zone = platform.timezone + (f", holidays {platform.holidays}" if platform.holidays else "")
+        print(f"platform {pid} ({platform.name}; {zone})")
+        print(f"  incident lists:      {', '.join(platform.lists.incident)}")
+        print(f"  informational lists: {', '.join(platform.lists.informational)}")
+        for sid, service in platform.services.items():
+            rules = config.rules_for(pid, sid)
+            print(
+                f"  service {sid}: {service.protocol} {service.target}"
+                f" (severity {service.severity}, slow after {rules.slow_after.total_seconds():g}s,"
+                f" outage after {rules.outage_after.total_seconds():g}s)"
+            )
+    for problem in secrets:
+        print(f"warning: {problem}", file=sys.stderr)
+    return EXIT_OK
+
+
+def _redact_url(url: str) -> str:
+    """A database URL may carry a password (postgresql://user:pw@host/db)."""
+    scheme, sep, rest = url.partition("://")
+    credentials, at, host = rest.rpartition("@")
+    if not at or ":" not in credentials:
+        return url
+    return f"{scheme}{sep}{credentials.split(':', 1)[0]}:***@{host}"
+
+
+def _probe(args: argparse.Namespace) -> int:
+    config = _load(args)
+    platform, slash, service = args.target.partition("/")
+    if not slash:
+        raise ConfigError(
+            [f"{args.target}: name the service as PLATFORM/SERVICE, e.g. eu-de-1/imap"]
+        )
+    try:
+        config.service(platform, service)
+    except KeyError as exc:
+        raise ConfigError([f"{args.target}: {exc.args[0]}"]) from None
+    problems = [
+        p for p in secret_problems(config) if f"platforms.{platform}.services.{service}." in p
+    ]
+    if problems:
+        raise ConfigError(problems)
+    result = asyncio.run(probe_configured(config, platform, service))
+    slow_after = config.rules_for(platform, service).slow_after.total_seconds()
+    print(_render(args.target, result, slow_after, as_json=args.json))
+    return EXIT_BAD if result.is_bad(slow_after) else EXIT_OK
+
+
+def _render(target: str, result: ProbeResult, slow_after: float, *, as_json: bool) -> str:
+    verdict = result.verdict(slow_after)
+    if as_json:
+        return json.dumps(
+            {
+                "target": target,
+                "verdict": verdict,
+                "ok": result.ok,
+                "bad": result.is_bad(slow_after),
+                "started_at": result.started_at.isoformat(),
+                "duration_seconds": round(result.duration, 6),
+                "error_kind": result.error_kind,
+                "phases": {name: round(sec, 6) for name, sec in result.phases.items()},
+                "detail": result.detail,
+            },
+            indent=2,
+        )
+    lines = [
+        f"{target}: {verdict} in {result.duration:.3f}s (slow after {slow_after:g}s)",
+        *(f"  {name:<11} {seconds:8.3f}s" for name, seconds in result.phases.items()),
+    ]
+    if result.error_kind is not None:
+        lines.append(f"  error kind  {result.error_kind}")
+    lines.append(f"  detail      {result.detail}")
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,112 @@
+"""The whole configuration file (DESIGN section 6)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Literal
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
+
+from outagewatch.config.platforms import Address, Mailbox, Platform, Slug
+from outagewatch.config.rules import Rules, RulesOverride, merge_rules
+from outagewatch.config.services import Host, Port, SecretRef, Service
+from outagewatch.tls import TlsMode
+
+
+def _listen(value: str) -> str:
+    host, sep, port = value.rpartition(":")
+    if not sep or not host or not port.isdigit() or not 1 <= int(port) <= 65535:
+        raise ValueError("must be host:port, e.g. 127.0.0.1:8080 or [::1]:8080")
+    return value
+
+
+class Api(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    listen: Annotated[str, AfterValidator(_listen)] = "127.0.0.1:8080"
+
+    @property
+    def host(self) -> str:
+        return self.listen.rpartition(":")[0].strip("[]")
+
+    @property
+    def port(self) -> int:
+        return int(self.listen.rpartition(":")[2])
+
+
+class Relay(BaseModel):
+    """The SMTP relay that outagewatch sends its own mail through."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)
+
+    host: Host
+    port: Port = 587
+    tls: TlsMode = "starttls"
+    tls_verify: bool = True
+    ca_file: Path | None = None
+    username: str | None = None
+    password_env: str | None = Field(default=None, pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")
+    password_file: Path | None = None
+    sender: Mailbox = Field(alias="from")
+
+    @model_validator(mode="after")
+    def _credentials(self) -> Relay:
+        if self.username is not None:
+            SecretRef(password_env=self.password_env, password_file=self.password_file)
+        elif self.password_env or self.password_file:
+            raise ValueError("a relay password needs a username")
+        return self
+
+    @property
+    def secret(self) -> SecretRef | None:
+        if self.username is None:
+            return None
+        return SecretRef(password_env=self.password_env, password_file=self.password_file)
+
+
+class Oncall(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    email: Address
+    webhook: Annotated[str, Field(pattern=r"^https?://\S+$")] | None = None
+
+
+class Config(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    vantage: Slug = "local"
+    database: Annotated[str, Field(min_length=1)] = (
+        "sqlite+aiosqlite:///var/lib/outagewatch/outagewatch.db"
+    )
+    api: Api = Api()
+    smtp: Relay | None = None
+    oncall: Oncall | None = None
+    rules: RulesOverride | None = None
+    log_format: Literal["text", "json"] = "text"
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
+    platforms: Annotated[dict[Slug, Platform], Field(min_length=1)]
+
+    def service(self, platform: str, service: str) -> Service:
+        """The service named ``platform/service``; KeyError names what is missing."""
+        if platform not in self.platforms:
+            raise KeyError(f"no platform {platform!r} (have: {', '.join(self.platforms)})")
+        services = self.platforms[platform].services
+        if service not in services:
+            raise KeyError(
+                f"platform {platform!r} has no service {service!r} (have: {', '.join(services)})"
+            )
+        return services[service]
+
+    def rules_for(self, platform: str, service: str) -> Rules:
+        return merge_rules(
+            self.rules, self.platforms[platform].rules, self.service(platform, service).rules
+        )
+
+    def rule_problems(self) -> list[tuple[str, str]]:
+        """Cross-field rule problems, each with the config path where the service's rules live."""
+        found = []
+        for pid, platform in self.platforms.items():
+            for sid in platform.services:
+                for key, message in self.rules_for(pid, sid).problems():
+                    found.append((f"platforms.{pid}.services.{sid}.rules.{key}", message))
+        return found

@@ -1,0 +1,155 @@
+"""The ``services:`` of a platform: one model per protocol, told apart by ``protocol``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any, ClassVar, Literal
+from urllib.parse import urlsplit
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from outagewatch.config.rules import RulesOverride
+from outagewatch.tls import TlsMode
+
+
+def _port(value: int) -> int:
+    if not 1 <= value <= 65535:
+        raise ValueError("must be 1-65535")
+    return value
+
+
+Port = Annotated[int, AfterValidator(_port)]
+Severity = Annotated[int, Field(ge=1, le=4)]
+Host = Annotated[str, Field(min_length=1, max_length=253, pattern=r"^[A-Za-z0-9.:_\[\]-]+$")]
+
+
+class SecretRef(BaseModel):
+    """Where a secret lives. The YAML never holds the secret itself."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    password_env: str | None = Field(default=None, pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")
+    password_file: Path | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_inline_password(cls, data: Any) -> Any:
+        if isinstance(data, dict) and "password" in data:
+            raise ValueError(
+                "a password never goes into the YAML: "
+                "name an environment variable (password_env) or a file (password_file)"
+            )
+        return data
+
+    @model_validator(mode="after")
+    def _exactly_one_source(self) -> SecretRef:
+        if (self.password_env is None) == (self.password_file is None):
+            raise ValueError("give exactly one of password_env or password_file")
+        return self
+
+
+class Auth(SecretRef):
+    username: str = Field(min_length=1, max_length=320)
+
+
+class _Service(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    severity: Severity = 2
+    tls_verify: bool = True
+    ca_file: Path | None = None
+    rules: RulesOverride | None = None
+    auth: Auth | None = None
+
+    default_severity: ClassVar[int] = 2
+
+    @model_validator(mode="before")
+    @classmethod
+    def _protocol_severity(cls, data: Any) -> Any:
+        if isinstance(data, dict) and "severity" not in data:
+            return {**data, "severity": cls.default_severity}
+        return data
+
+
+class _SocketService(_Service):
+    host: Host
+    port: Port | None = None
+    tls: TlsMode = "none"
+
+    default_ports: ClassVar[dict[str, int]] = {}
+
+    @property
+    def effective_port(self) -> int:
+        return self.port if self.port is not None else self.default_ports[self.tls]
+
+    @property
+    def target(self) -> str:
+        return f"{self.host}:{self.effective_port}"
+
+
+class HttpLogin(BaseModel):
+    """An optional login form POSTed after the GET, with the service's ``auth`` credentials."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    url: str
+    username_field: str = "username"
+    password_field: str = "password"  # noqa: S105 - a form field name, not a secret
+    expect_status: Annotated[int, Field(ge=100, le=599)] = 200
+    expect_body: str | None = None
+
+
+def _check_url(url: str) -> str:
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError("must be an http:// or https:// URL with a host")
+    return url
+
+
+class HttpService(_Service):
+    protocol: Literal["http"]
+    url: str
+    expect_status: Annotated[int, Field(ge=100, le=599)] = 200
+    expect_body: str | None = None
+    login: HttpLogin | None = None
+
+    @field_validator("url")
+    @classmethod
+    def _url(cls, value: str) -> str:
+        return _check_url(value)
+
+    @model_validator(mode="after")
+    def _login_needs_auth(self) -> HttpService:
+        if self.login is not None:
+            _check_url(self.login.url)
+            if self.auth is None:
+                raise ValueError("login needs auth (username and password_env or password_file)")
+        return self
+
+    @property
+    def target(self) -> str:
+        return self.url
+
+
+class SmtpService(_SocketService):
+    protocol: Literal["smtp"]
+    ehlo_name: str | None = None
+    default_ports: ClassVar[dict[str, int]] = {"none": 25, "starttls": 587, "implicit": 465}
+
+
+class ImapService(_SocketService):
+    protocol: Literal["imap"]
+    mailbox: str = "INBOX"
+    default_ports: ClassVar[dict[str, int]] = {"none": 143, "starttls": 143, "implicit": 993}
+
+
+class Pop3Service(_SocketService):
+    protocol: Literal["pop3"]
+    default_severity: ClassVar[int] = 3
+    default_ports: ClassVar[dict[str, int]] = {"none": 110, "starttls": 110, "implicit": 995}
+
+
+Service = Annotated[
+    HttpService | SmtpService | ImapService | Pop3Service, Field(discriminator="protocol")
+]
+PROTOCOLS = ("http", "smtp", "imap", "pop3")

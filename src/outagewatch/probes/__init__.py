@@ -1,0 +1,55 @@
+"""One probe per protocol behind one interface (``ProbeFn``), and the way to run one."""
+
+from __future__ import annotations
+
+from outagewatch.config import Config, Rules, Service, read_secret
+from outagewatch.probes.http import probe_http
+from outagewatch.probes.imap import probe_imap
+from outagewatch.probes.pop3 import probe_pop3
+from outagewatch.probes.result import ErrorKind, PhaseTimer, ProbeFailure, ProbeResult
+from outagewatch.probes.runner import Credentials, ProbeFn, run_probe
+from outagewatch.probes.smtp import probe_smtp
+
+PROBES: dict[str, ProbeFn] = {
+    "http": probe_http,
+    "smtp": probe_smtp,
+    "imap": probe_imap,
+    "pop3": probe_pop3,
+}
+
+
+def credentials_for(service: Service) -> Credentials | None:
+    """Read the service's secret now (it may have been rotated since start-up)."""
+    if service.auth is None:
+        return None
+    return Credentials(service.auth.username, read_secret(service.auth))
+
+
+async def probe_service(service: Service, rules: Rules) -> ProbeResult:
+    return await run_probe(
+        PROBES[service.protocol],
+        service,
+        limit=rules.probe_timeout.total_seconds(),
+        credentials=credentials_for(service),
+    )
+
+
+async def probe_configured(config: Config, platform: str, service: str) -> ProbeResult:
+    return await probe_service(
+        config.service(platform, service), config.rules_for(platform, service)
+    )
+
+
+__all__ = [
+    "PROBES",
+    "Credentials",
+    "ErrorKind",
+    "PhaseTimer",
+    "ProbeFailure",
+    "ProbeFn",
+    "ProbeResult",
+    "credentials_for",
+    "probe_configured",
+    "probe_service",
+    "run_probe",
+]

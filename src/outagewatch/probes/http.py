@@ -1,0 +1,99 @@
+"""HTTP probe for webmail: GET (status and optional body text), then an optional login POST.
+
+Every probe opens a fresh connection and resolves the name again, as a user arriving at the
+login page does; aiohttp's tracing hooks time the phases. aiohttp performs the TCP connect
+and the TLS handshake in one step, so for https the ``connect`` phase includes TLS.
+"""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+from typing import Any
+
+import aiohttp
+
+from outagewatch.config import HttpService
+from outagewatch.probes.result import ErrorKind, PhaseTimer, ProbeFailure
+from outagewatch.probes.runner import Credentials
+from outagewatch.probes.text import decode
+from outagewatch.tls import client_context
+
+MAX_BODY = 1 << 20  # enough for any login page; a hostile server cannot make us buffer more
+
+
+def _tracing(timer: PhaseTimer) -> aiohttp.TraceConfig:
+    def to(phase: str) -> Any:
+        async def hook(session: Any, ctx: SimpleNamespace, params: Any) -> None:
+            timer.phase(phase)
+
+        return hook
+
+    trace = aiohttp.TraceConfig()
+    trace.on_dns_resolvehost_start.append(to("dns"))
+    trace.on_connection_create_start.append(to("connect"))
+    trace.on_request_headers_sent.append(to("first_byte"))
+    trace.on_request_end.append(to("body"))
+    return trace
+
+
+async def probe_http(
+    service: HttpService, credentials: Credentials | None, timer: PhaseTimer
+) -> str:
+    tls = client_context(verify=service.tls_verify, ca_file=service.ca_file)
+    connector = aiohttp.TCPConnector(ssl=tls, force_close=True, use_dns_cache=False)
+    timer.phase("dns")
+    try:
+        async with aiohttp.ClientSession(
+            connector=connector,
+            trace_configs=[_tracing(timer)],
+            timeout=aiohttp.ClientTimeout(total=None),  # the runner bounds the transaction
+            headers={"User-Agent": "outagewatch probe"},
+        ) as session:
+            status, body = await _fetch(session, "GET", service.url, None)
+            _expect(status, body, service.expect_status, service.expect_body, ErrorKind.UNEXPECTED)
+            detail = f"GET {status}"
+            if service.login is not None and credentials is not None:
+                timer.phase("login")
+                form = {
+                    service.login.username_field: credentials.username,
+                    service.login.password_field: credentials.password,
+                }
+                status, body = await _fetch(session, "POST", service.login.url, form)
+                login = service.login
+                _expect(status, body, login.expect_status, login.expect_body, ErrorKind.AUTH)
+                detail += f", login {status}"
+            return detail
+    except aiohttp.ClientConnectorDNSError as exc:
+        raise ProbeFailure(ErrorKind.DNS, f"cannot resolve {exc.host}") from None
+    except aiohttp.ClientConnectorCertificateError as exc:
+        raise ProbeFailure(
+            ErrorKind.TLS, f"certificate rejected: {exc.certificate_error}"
+        ) from None
+    except aiohttp.ClientSSLError as exc:
+        raise ProbeFailure(ErrorKind.TLS, f"TLS failed: {exc.os_error}") from None
+    except aiohttp.ClientConnectorError as exc:
+        if isinstance(exc.os_error, ConnectionRefusedError):
+            raise ProbeFailure(ErrorKind.REFUSED, f"{exc.host}:{exc.port} refused") from None
+        raise ProbeFailure(ErrorKind.REFUSED, f"cannot connect: {exc.strerror}") from None
+    except aiohttp.ServerDisconnectedError:
+        raise ProbeFailure(ErrorKind.PROTOCOL, "the server closed the connection") from None
+    except aiohttp.ClientResponseError as exc:
+        raise ProbeFailure(ErrorKind.PROTOCOL, f"bad HTTP response: {exc.message}") from None
+    except (aiohttp.ClientPayloadError, aiohttp.ClientConnectionError) as exc:
+        raise ProbeFailure(ErrorKind.PROTOCOL, f"{type(exc).__name__}: {exc}") from None
+
+
+async def _fetch(
+    session: aiohttp.ClientSession, method: str, url: str, form: dict[str, str] | None
+) -> tuple[int, bytes]:
+    async with session.request(method, url, data=form) as response:
+        return response.status, await response.content.read(MAX_BODY)
+
+
+def _expect(
+    status: int, body: bytes, want_status: int, want_text: str | None, kind: ErrorKind
+) -> None:
+    if status != want_status:
+        raise ProbeFailure(kind, f"status {status}, expected {want_status}: {decode(body, 80)!r}")
+    if want_text is not None and want_text.encode() not in body:
+        raise ProbeFailure(kind, f"status {status} but the page lacks {want_text!r}")

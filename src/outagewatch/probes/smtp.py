@@ -1,0 +1,91 @@
+"""SMTP probe: banner 220, EHLO, STARTTLS if configured, AUTH if configured, NOOP, QUIT.
+
+aiosmtplib does the talking on a socket we connected ourselves, so DNS and connect are timed
+on their own. With implicit TLS, aiosmtplib performs the handshake and reads the banner in
+one call: the ``banner`` phase then includes the TLS handshake.
+"""
+
+from __future__ import annotations
+
+import ssl
+
+import aiosmtplib
+
+from outagewatch.config import SmtpService
+from outagewatch.probes.net import connect
+from outagewatch.probes.result import ErrorKind, PhaseTimer, ProbeFailure
+from outagewatch.probes.runner import Credentials
+from outagewatch.probes.text import one_line
+from outagewatch.tls import client_context
+
+S220_READY = 220
+
+
+async def probe_smtp(
+    service: SmtpService, credentials: Credentials | None, timer: PhaseTimer
+) -> str:
+    tls = client_context(verify=service.tls_verify, ca_file=service.ca_file)
+    sock = await connect(service.host, service.effective_port, timer)
+    client = aiosmtplib.SMTP(
+        hostname=service.host,
+        sock=sock,
+        use_tls=service.tls == "implicit",
+        start_tls=False,
+        tls_context=tls,
+        local_hostname=service.ehlo_name,
+        timeout=None,  # the runner's probe_timeout bounds the whole transaction
+    )
+    try:
+        return await _transaction(client, service, credentials, timer, tls)
+    except aiosmtplib.SMTPAuthenticationError as exc:
+        raise ProbeFailure(ErrorKind.AUTH, f"login rejected: {exc.code} {_text(exc)}") from None
+    except aiosmtplib.SMTPConnectResponseError as exc:
+        raise ProbeFailure(ErrorKind.PROTOCOL, f"banner {exc.code} {_text(exc)}") from None
+    except aiosmtplib.SMTPResponseException as exc:
+        raise ProbeFailure(ErrorKind.PROTOCOL, f"answer {exc.code} {_text(exc)}") from None
+    except aiosmtplib.SMTPConnectError as exc:
+        # aiosmtplib wraps the cause (a TLS error, a reset) in its own exception.
+        if isinstance(exc.__cause__, ssl.SSLError):
+            raise exc.__cause__ from None
+        raise ProbeFailure(ErrorKind.PROTOCOL, one_line(str(exc))) from None
+    except aiosmtplib.SMTPServerDisconnected:
+        raise ProbeFailure(ErrorKind.PROTOCOL, "the server closed the connection") from None
+    finally:
+        client.close()
+        sock.close()
+
+
+async def _transaction(
+    client: aiosmtplib.SMTP,
+    service: SmtpService,
+    credentials: Credentials | None,
+    timer: PhaseTimer,
+    tls: ssl.SSLContext,
+) -> str:
+    timer.phase("banner")
+    banner = await client.connect()
+    if banner.code != S220_READY:  # aiosmtplib raises for this too; kept for the contract
+        raise ProbeFailure(ErrorKind.PROTOCOL, f"banner {banner.code} {one_line(banner.message)}")
+    timer.phase("ehlo")
+    await client.ehlo()
+    if service.tls == "starttls":
+        timer.phase("tls")
+        if not client.supports_extension("starttls"):
+            raise ProbeFailure(ErrorKind.TLS, "the server does not offer STARTTLS")
+        await client.starttls(tls_context=tls)
+        timer.phase("ehlo")
+        await client.ehlo()
+    if credentials is not None:
+        timer.phase("auth")
+        if not client.supports_extension("auth"):
+            raise ProbeFailure(ErrorKind.AUTH, "the server offers no AUTH")
+        await client.login(credentials.username, credentials.password)
+    timer.phase("command")
+    await client.noop()
+    timer.phase("quit")
+    await client.quit()
+    return f"banner {one_line(banner.message, 80)!r}"
+
+
+def _text(exc: aiosmtplib.SMTPResponseException) -> str:
+    return one_line(exc.message, 120)
