@@ -10,10 +10,13 @@ import os
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from outagewatch import __version__
 from outagewatch.config import Config, ConfigError, load_config, secret_problems
-from outagewatch.probes import ProbeResult, probe_configured
+
+if TYPE_CHECKING:
+    from outagewatch.probes import ProbeResult
 
 EXIT_OK, EXIT_BAD, EXIT_INPUT = 0, 1, 2
 
@@ -112,6 +115,8 @@ def _probe(args: argparse.Namespace) -> int:
     ]
     if problems:
         raise ConfigError(problems)
+    from outagewatch.probes import probe_configured  # the probe libraries load only here
+
     result = asyncio.run(probe_configured(config, platform, service))
     slow_after = config.rules_for(platform, service).slow_after.total_seconds()
     print(_render(args.target, result, slow_after, as_json=args.json))
