@@ -1,0 +1,71 @@
+"""Service state transitions: immutable rows, written once (a unique key makes it idempotent)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from outagewatch.detection import Event, Opened, Restored
+from outagewatch.store.tables import transitions
+
+
+async def record(
+    conn: AsyncConnection, platform: str, service: str, vantage: str, event: Event, now: datetime
+) -> bool:
+    """Write the transition unless it is there already; True when it was new."""
+    kind = "opened" if isinstance(event, Opened) else "restored"
+    exists = await conn.scalar(
+        select(transitions.c.id).where(
+            transitions.c.platform == platform,
+            transitions.c.service == service,
+            transitions.c.vantage == vantage,
+            transitions.c.kind == kind,
+            transitions.c.started_at == event.started_at,
+        )
+    )
+    if exists is not None:
+        return False
+    at = event.detected_at if isinstance(event, Opened) else event.restored_at
+    await conn.execute(
+        transitions.insert().values(
+            platform=platform,
+            service=service,
+            vantage=vantage,
+            kind=kind,
+            started_at=event.started_at,
+            at=at,
+            decided_at=event.at,
+            recorded_at=now,
+        )
+    )
+    return True
+
+
+async def last_event(
+    conn: AsyncConnection, platform: str, service: str, vantage: str
+) -> Event | None:
+    row = (
+        await conn.execute(
+            select(
+                transitions.c.kind,
+                transitions.c.started_at,
+                transitions.c.at,
+                transitions.c.decided_at,
+            )
+            .where(
+                transitions.c.platform == platform,
+                transitions.c.service == service,
+                transitions.c.vantage == vantage,
+            )
+            .order_by(transitions.c.decided_at.desc(), transitions.c.id.desc())
+            .limit(1)
+        )
+    ).first()
+    if row is None:
+        return None
+    kind, started_at, at, decided_at = row
+    if kind == "opened":
+        return Opened(started_at=started_at, detected_at=at)
+    return Restored(started_at=started_at, restored_at=at, decided_at=decided_at)
