@@ -187,7 +187,8 @@ class Verdict:
     """A service across its vantages: in outage while at least ``quorum`` vantages say so."""
 
     states: Mapping[str, State]
-    events: list[Event]
+    events: list[Event]  # the service's own, across vantages
+    vantage_events: Mapping[str, list[Event]]
 
     def in_outage(self, quorum: int) -> bool:
         return sum(s.outage is not None for s in self.states.values()) >= quorum
@@ -208,11 +209,13 @@ def judge(
     make an outage unless it alone is the quorum.
     """
     states: dict[str, State] = {}
+    per_vantage: dict[str, list[Event]] = {}
     timeline: list[tuple[datetime, str, int, Event]] = []
     for vantage in sorted(set(seeds) | set(observations)):
         seed = seeds.get(vantage, State())
         state, events = fold(seed, observations.get(vantage, ()), rules, now)
         states[vantage] = state
+        per_vantage[vantage] = events
         timeline += [(e.at, vantage, i, e) for i, e in enumerate(events)]
     current = {v: s.outage for v, s in seeds.items() if s.outage is not None}
     service = _quorum_outage(current, quorum)
@@ -232,7 +235,7 @@ def judge(
                     Restored(service.started_at, event.restored_at, event.decided_at)
                 )
                 service = None
-    return Verdict(states=states, events=service_events)
+    return Verdict(states=states, events=service_events, vantage_events=per_vantage)
 
 
 def _quorum_outage(current: Mapping[str, Opened], quorum: int) -> Opened | None:

@@ -1,0 +1,100 @@
+"""Per-service judgement between batches: the detector's memory, still without I/O or clock.
+
+Samples of overlapping probes complete out of order (a hung probe finishes after the next
+one), so the newest observations are re-judged on every batch from a *checkpoint*: a state
+that can no longer change, because every probe that started before it has finished, or
+because a transition was recorded there. A recorded transition is final: an outage once
+announced is ended by good samples, never retracted by a late one.
+"""
+
+from __future__ import annotations
+
+import bisect
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from outagewatch.detection import (
+    Event,
+    Observation,
+    Opened,
+    Restored,
+    RunRules,
+    State,
+    Verdict,
+    Window,
+    apply_windows,
+    fold,
+    judge,
+)
+
+
+@dataclass
+class VantageTrack:
+    checkpoint: State = field(default_factory=State)
+    pending: list[Observation] = field(default_factory=list)  # after the checkpoint, sorted
+
+    def add(self, obs: Observation) -> None:
+        if self.checkpoint.last_at is not None and obs.at <= self.checkpoint.last_at:
+            return  # decided already (a late sample of a settled period)
+        bisect.insort(self.pending, obs)
+
+
+@dataclass
+class ServiceTrack:
+    """Everything the detector remembers about one service across its vantages."""
+
+    rules: RunRules
+    settle: timedelta  # probe_timeout plus a margin: no sample older than this is still on its way
+    quorum: int = 1
+    vantages: dict[str, VantageTrack] = field(default_factory=dict)
+    in_outage: Opened | None = None
+
+    def add(self, vantage: str, obs: Observation) -> None:
+        self.vantages.setdefault(vantage, VantageTrack()).add(obs)
+
+    def evaluate(self, now: datetime, windows: list[Window]) -> Verdict:
+        """Judge what is known at ``now``. The caller records the verdict's events, then
+        calls ``commit`` with it."""
+        seeds = {v: t.checkpoint for v, t in self.vantages.items()}
+        marks = {v: _marks(t, windows) for v, t in self.vantages.items()}
+        return judge(seeds, marks, self.rules, now, self.quorum)
+
+    def commit(self, verdict: Verdict, now: datetime, windows: list[Window]) -> list[Event]:
+        """Make the verdict's transitions final and move each vantage's checkpoint up to
+        its last transition or, without one, as far as the past is settled. Returns the
+        service-level events that are new."""
+        new: list[Event] = []
+        for event in verdict.events:
+            if isinstance(event, Opened) and self.in_outage is None:
+                self.in_outage = event
+                new.append(event)
+            elif isinstance(event, Restored) and self.in_outage is not None:
+                self.in_outage = None
+                new.append(event)
+        for vantage, track in self.vantages.items():
+            events = verdict.vantage_events.get(vantage)
+            cut = events[-1].at if events else _settled(now - self.settle, windows)
+            done = [o for o in track.pending if o.at <= cut]
+            if done or events:
+                marks = [m for m in apply_windows(done, windows) if m.at <= cut]
+                track.checkpoint, _ = fold(track.checkpoint, _after(track, marks), self.rules, cut)
+                track.pending = [o for o in track.pending if o.at > cut]
+        return new
+
+
+def _after(track: VantageTrack, marks: list[Observation]) -> list[Observation]:
+    last = track.checkpoint.last_at
+    return marks if last is None else [m for m in marks if m.at > last]
+
+
+def _marks(track: VantageTrack, windows: list[Window]) -> list[Observation]:
+    return _after(track, apply_windows(track.pending, windows))
+
+
+def _settled(cut: datetime, windows: list[Window]) -> datetime:
+    """Never checkpoint inside a maintenance window: the end of a window needs the samples
+    taken inside it (a service still bad at the end is bad from the end on)."""
+    for window in windows:
+        if window.start <= cut < window.end:
+            cut = min(cut, window.start - timedelta(microseconds=1))
+    return cut

@@ -1,0 +1,67 @@
+"""The detector's memory between batches gives the same verdicts as one pass over all data."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from outagewatch.detection import Event, Observation, Opened, Restored, RunRules, State, fold
+from outagewatch.tracking import ServiceTrack
+
+from .reference import at
+from .test_rule_properties import rules_st, streams
+
+
+def run_batches(track: ServiceTrack, obs: list[Observation], batch: int) -> list[Event]:
+    recorded: list[Event] = []
+    for i in range(0, len(obs), batch):
+        chunk = obs[i : i + batch]
+        for o in chunk:
+            track.add("fra", o)
+        now = chunk[-1].at
+        verdict = track.evaluate(now, [])
+        recorded += track.commit(verdict, now, [])
+    return recorded
+
+
+@settings(max_examples=200, deadline=None)
+@given(streams(), rules_st, st.integers(1, 7), st.integers(1, 120))
+def test_batches_in_order_match_one_fold(
+    obs: list[Observation], rules: RunRules, batch: int, settle: int
+) -> None:
+    track = ServiceTrack(rules=rules, settle=timedelta(seconds=settle))
+    recorded = run_batches(track, obs, batch)
+    if obs:
+        _, whole = fold(State(), obs, rules, obs[-1].at)
+        assert recorded == whole
+
+
+def test_a_late_sample_is_still_judged_while_unsettled() -> None:
+    rules = RunRules(timedelta(seconds=60), timedelta(seconds=30), restore_after=1)
+    track = ServiceTrack(rules=rules, settle=timedelta(seconds=90))
+    for t in range(0, 50, 10):
+        track.add("fra", Observation.of(at(t), True))
+    track.commit(track.evaluate(at(50), []), at(50), [])
+    # A probe started at 55 hangs; the one started at 60 answers fast and well. Then the
+    # hung one comes back bad later: both count, in start order.
+    track.add("fra", Observation.of(at(60), False))
+    track.add("fra", Observation.of(at(55), True))
+    verdict = track.evaluate(at(115), [])
+    assert verdict.events == []
+    assert verdict.states["fra"].last_at == at(60)  # 55 was folded before 60, not dropped
+    assert verdict.states["fra"].bad_since is None  # the good sample at 60 ended the run
+
+
+def test_an_announced_outage_is_ended_by_good_samples_not_retracted() -> None:
+    rules = RunRules(timedelta(seconds=60), timedelta(seconds=30), restore_after=2)
+    track = ServiceTrack(rules=rules, settle=timedelta(seconds=90))
+    for t in range(0, 70, 10):
+        track.add("fra", Observation.of(at(t), True))
+    opened = track.commit(track.evaluate(at(60), []), at(60), [])
+    assert opened == [Opened(at(0), at(60))]
+    track.add("fra", Observation.of(at(45), False))  # late, and before the decision: ignored
+    track.add("fra", Observation.of(at(70), False))
+    track.add("fra", Observation.of(at(80), False))
+    assert track.commit(track.evaluate(at(80), []), at(80), []) == [Restored(at(0), at(70), at(80))]
