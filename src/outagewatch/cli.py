@@ -56,6 +56,17 @@ def _parser() -> argparse.ArgumentParser:
     probe.add_argument("target", metavar="PLATFORM/SERVICE")
     probe.add_argument("--json", action="store_true", help="print the result as JSON")
     probe.set_defaults(command=_probe)
+
+    run = sub.add_parser("run", parents=[common], help="run the daemon")
+    run.add_argument(
+        "--no-upgrade", action="store_true", help="do not apply database migrations on start"
+    )
+    run.set_defaults(command=_run)
+
+    db = sub.add_parser("db", help="database maintenance")
+    db_sub = db.add_subparsers(required=True, metavar="ACTION")
+    db_upgrade = db_sub.add_parser("upgrade", parents=[common], help="apply migrations")
+    db_upgrade.set_defaults(command=_db_upgrade)
     return parser
 
 
@@ -121,6 +132,34 @@ def _probe(args: argparse.Namespace) -> int:
     slow_after = config.rules_for(platform, service).slow_after.total_seconds()
     print(_render(args.target, result, slow_after, as_json=args.json))
     return EXIT_BAD if result.is_bad(slow_after) else EXIT_OK
+
+
+def _run(args: argparse.Namespace) -> int:
+    from outagewatch.daemon import run_daemon
+    from outagewatch.logs import configure
+
+    config = _load(args)
+    configure(config.log_format, config.log_level)
+    asyncio.run(run_daemon(config, migrate=not args.no_upgrade))
+    return EXIT_OK
+
+
+def _db_upgrade(args: argparse.Namespace) -> int:
+    from outagewatch.store.engine import open_engine
+    from outagewatch.store.migrate import current_revision, upgrade
+
+    config = _load(args)
+
+    async def go() -> str | None:
+        engine = open_engine(config.database)
+        try:
+            await upgrade(engine)
+            return await current_revision(engine)
+        finally:
+            await engine.dispose()
+
+    print(f"database {_redact_url(config.database)} at revision {asyncio.run(go())}")
+    return EXIT_OK
 
 
 def _render(target: str, result: ProbeResult, slow_after: float, *, as_json: bool) -> str:

@@ -1,0 +1,1 @@
+"""The HTTP side: metrics, health, and (with issue 5) the on-call API."""

@@ -1,0 +1,87 @@
+"""Prometheus collectors of DESIGN section 6, on a registry of their own (no globals)."""
+
+from __future__ import annotations
+
+import platform as host_platform
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+
+from outagewatch import __version__
+from outagewatch.probes.result import ProbeResult
+
+SERVICE_LABELS = ("platform", "service", "protocol", "vantage")
+# Up to the 60 s probe timeout, with the 30 s outage line as a bucket edge for Grafana.
+DURATION_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 15, 20, 30, 45, 60)
+
+
+class Metrics:
+    def __init__(self, registry: CollectorRegistry | None = None) -> None:
+        self.registry = registry or CollectorRegistry()
+        r = self.registry
+        self.probe_duration = Histogram(
+            "outagewatch_probe_duration_seconds",
+            "Duration of whole probe transactions",
+            SERVICE_LABELS,
+            buckets=DURATION_BUCKETS,
+            registry=r,
+        )
+        self.probe_phase = Gauge(
+            "outagewatch_probe_phase_seconds",
+            "Duration of each phase of the last probe",
+            (*SERVICE_LABELS, "phase"),
+            registry=r,
+        )
+        self.probe_success = Gauge(
+            "outagewatch_probe_success",
+            "1 when the last probe was good (succeeded within slow_after), else 0",
+            SERVICE_LABELS,
+            registry=r,
+        )
+        self.probes = Counter(
+            "outagewatch_probes",
+            "Probes by result: ok, slow, or the error kind",
+            (*SERVICE_LABELS, "result"),
+            registry=r,
+        )
+        self.bad_since = Gauge(
+            "outagewatch_service_bad_since_seconds",
+            "How long the current bad run has lasted (0 when good): the early warning",
+            SERVICE_LABELS,
+            registry=r,
+        )
+        self.outage = Gauge(
+            "outagewatch_service_outage",
+            "1 while the service is in outage",
+            SERVICE_LABELS,
+            registry=r,
+        )
+        self.in_maintenance = Gauge(
+            "outagewatch_service_in_maintenance",
+            "1 while a maintenance window of the service is in progress",
+            SERVICE_LABELS,
+            registry=r,
+        )
+        self.loop_lag = Gauge(
+            "outagewatch_event_loop_lag_seconds",
+            "How late the event loop ran a timer at the last check",
+            registry=r,
+        )
+        build = Gauge(
+            "outagewatch_build_info", "Build information", ("version", "python"), registry=r
+        )
+        build.labels(__version__, host_platform.python_version()).set(1)
+
+    def observe_probe(
+        self, labels: tuple[str, str, str, str], result: ProbeResult, slow_after: float
+    ) -> None:
+        self.probe_duration.labels(*labels).observe(result.duration)
+        for phase, seconds in result.phases.items():
+            self.probe_phase.labels(*labels, phase).set(seconds)
+        self.probe_success.labels(*labels).set(0 if result.is_bad(slow_after) else 1)
+        verdict = (
+            "slow" if result.ok and result.is_bad(slow_after) else str(result.error_kind or "ok")
+        )
+        self.probes.labels(*labels, verdict).inc()
+
+    def render(self) -> bytes:
+        return generate_latest(self.registry)

@@ -1,0 +1,89 @@
+"""APScheduler jobs: each service probed every ``probe_interval``, with jitter, overlapping
+runs allowed up to ``max_overlap`` so that sampling keeps its pace while a server hangs."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
+
+from outagewatch.config import Config, Rules, Service
+from outagewatch.probes import ProbeResult, probe_service
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Target:
+    platform: str
+    service_id: str
+    service: Service
+    rules: Rules
+
+    @property
+    def key(self) -> tuple[str, str]:
+        return self.platform, self.service_id
+
+
+def targets_of(config: Config) -> list[Target]:
+    return [
+        Target(pid, sid, service, config.rules_for(pid, sid))
+        for pid, platform in config.platforms.items()
+        for sid, service in platform.services.items()
+    ]
+
+
+Sink = Callable[[Target, ProbeResult], None]
+
+
+class Prober:
+    """Runs the probes on schedule and hands every result to ``sink`` (the batcher)."""
+
+    def __init__(self, targets: list[Target], sink: Sink, now: datetime) -> None:
+        self.targets = targets
+        self.sink = sink
+        self.scheduler = AsyncIOScheduler(timezone="UTC")
+        self.in_flight: set[asyncio.Task[Any]] = set()
+        for index, target in enumerate(targets):
+            interval = target.rules.probe_interval.total_seconds()
+            self.scheduler.add_job(
+                self._probe,
+                "interval",
+                args=(target,),
+                id=f"{target.platform}/{target.service_id}",
+                seconds=interval,
+                # Spread the probes of many services over the interval instead of a burst.
+                jitter=min(interval * 0.1, 5.0),
+                max_instances=target.rules.max_overlap,
+                coalesce=False,
+                misfire_grace_time=max(1, int(interval)),
+                # The first round starts at once, spread over one interval.
+                next_run_time=now + timedelta(seconds=interval * index / len(targets)),
+            )
+
+    def start(self) -> None:
+        self.scheduler.start()
+
+    async def _probe(self, target: Target) -> None:
+        task = asyncio.current_task()
+        assert task is not None
+        self.in_flight.add(task)
+        try:
+            result = await probe_service(target.service, target.rules)
+            self.sink(target, result)
+        finally:
+            self.in_flight.discard(task)
+
+    async def stop(self) -> None:
+        """Stop scheduling and cancel the probes still waiting on servers."""
+        if self.scheduler.running:
+            self.scheduler.shutdown(wait=False)
+        tasks = list(self.in_flight)
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
