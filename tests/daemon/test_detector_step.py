@@ -1,0 +1,121 @@
+"""The detector step with a controlled clock on a real SQLite file: samples in, transitions
+and metrics out, and a restart in the middle of a bad run that changes nothing."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from outagewatch.config import parse_config
+from outagewatch.detector import Detector
+from outagewatch.metrics import Metrics
+from outagewatch.probes.result import ErrorKind, ProbeResult
+from outagewatch.scheduler import Target, targets_of
+from outagewatch.store.engine import open_engine
+from outagewatch.store.migrate import upgrade
+from outagewatch.store.tables import samples, transitions
+
+T0 = datetime(2026, 11, 23, 10, 0, tzinfo=UTC)
+CONFIG = {
+    "vantage": "fra",
+    "rules": {"slow_after": "30s", "outage_after": "15m", "probe_interval": "30s"},
+    "platforms": {
+        "eu-de-1": {
+            "name": "OX Cloud EU de-1",
+            "lists": {"incident": ["i@example.net"], "informational": ["n@example.net"]},
+            "services": {"imap": {"protocol": "imap", "host": "127.0.0.1", "port": 1143}},
+        }
+    },
+}
+
+
+@pytest.fixture
+async def engine(tmp_path: Path) -> AsyncIterator[AsyncEngine]:
+    eng = open_engine(f"sqlite+aiosqlite:///{tmp_path / 'ow.db'}")
+    await upgrade(eng)
+    yield eng
+    await eng.dispose()
+
+
+def sample(seconds: int, *, duration: float) -> ProbeResult:
+    ok = duration < 60
+    return ProbeResult(
+        started_at=T0 + timedelta(seconds=seconds),
+        duration=duration,
+        ok=ok,
+        error_kind=None if ok else ErrorKind.TIMEOUT,
+        phases={"banner": duration},
+        detail="",
+    )
+
+
+def detector(engine: AsyncEngine) -> tuple[Detector, Target, Metrics]:
+    targets = targets_of(parse_config(CONFIG))
+    metrics = Metrics()
+    return Detector(engine, targets, "fra", metrics), targets[0], metrics
+
+
+def gauge(metrics: Metrics, name: str) -> float | None:
+    return metrics.registry.get_sample_value(
+        name, {"platform": "eu-de-1", "service": "imap", "protocol": "imap", "vantage": "fra"}
+    )
+
+
+async def feed(det: Detector, target: Target, seconds: range, duration: float) -> None:
+    for t in seconds:
+        det.accept(target, sample(t, duration=duration))
+        while await det.step(T0 + timedelta(seconds=t, milliseconds=int(duration * 1000))):
+            pass
+
+
+async def opened_rows(engine: AsyncEngine) -> list[tuple[str, datetime, datetime]]:
+    async with engine.connect() as conn:
+        query = select(transitions.c.vantage, transitions.c.started_at, transitions.c.at).where(
+            transitions.c.kind == "opened"
+        )
+        return [tuple(r) for r in await conn.execute(query)]  # type: ignore[misc]
+
+
+async def test_slow_answers_for_15_minutes_open_an_outage(engine: AsyncEngine) -> None:
+    det, target, metrics = detector(engine)
+    await feed(det, target, range(0, 870, 30), duration=31.0)  # slower than 30 s
+    assert await opened_rows(engine) == []
+    assert gauge(metrics, "outagewatch_service_bad_since_seconds") == pytest.approx(840 + 31)
+    assert gauge(metrics, "outagewatch_service_outage") == 0
+    await det.step(T0 + timedelta(seconds=900))
+    assert gauge(metrics, "outagewatch_service_outage") == 1
+    detected = T0 + timedelta(minutes=15)
+    assert sorted(await opened_rows(engine)) == [("*", T0, detected), ("fra", T0, detected)]
+    async with engine.connect() as conn:
+        assert await conn.scalar(select(samples.c.id).limit(1)) is not None
+    await feed(det, target, range(900, 990, 30), duration=0.2)
+    assert gauge(metrics, "outagewatch_service_outage") == 0
+
+
+async def test_a_restart_mid_run_declares_at_the_same_moment(engine: AsyncEngine) -> None:
+    det, target, _ = detector(engine)
+    await feed(det, target, range(0, 600, 30), duration=31.0)
+    # The daemon dies at 10:10; a new one starts 40 s later on the same database.
+    det2, target2, metrics2 = detector(engine)
+    await det2.restore(T0 + timedelta(seconds=640))
+    await feed(det2, target2, range(660, 960, 30), duration=31.0)
+    assert sorted(await opened_rows(engine)) == [
+        ("*", T0, T0 + timedelta(minutes=15)),
+        ("fra", T0, T0 + timedelta(minutes=15)),
+    ]
+    assert gauge(metrics2, "outagewatch_service_outage") == 1
+
+
+async def test_a_restart_during_an_outage_does_not_declare_it_again(engine: AsyncEngine) -> None:
+    det, target, _ = detector(engine)
+    await feed(det, target, range(0, 1000, 30), duration=61.0)  # timeouts
+    det2, target2, metrics2 = detector(engine)
+    await det2.restore(T0 + timedelta(seconds=1100))
+    await feed(det2, target2, range(1100, 1400, 30), duration=61.0)
+    assert len(await opened_rows(engine)) == 2  # one service-level, one for vantage fra
+    assert gauge(metrics2, "outagewatch_service_outage") == 1
