@@ -15,6 +15,7 @@ from aiohttp import web
 from outagewatch.api.app import make_app
 from outagewatch.config import Config, ConfigError, secret_problems
 from outagewatch.detector import Detector
+from outagewatch.housekeeping import Housekeeper
 from outagewatch.metrics import Metrics
 from outagewatch.probes import ProbeResult
 from outagewatch.scheduler import Prober, Target, targets_of
@@ -41,6 +42,8 @@ class Daemon:
         self.engine = open_engine(config.database)
         self.targets = targets_of(config)
         self.detector = Detector(self.engine, self.targets, config.vantage, self.metrics)
+        settle = max(t.rules.probe_timeout + t.rules.probe_interval for t in self.targets)
+        self.housekeeper = Housekeeper(self.engine, config.retention, settle)
         self.wake = asyncio.Event()
         self.stopping = asyncio.Event()
         self.prober: Prober | None = None
@@ -81,6 +84,9 @@ class Daemon:
         while not self.stopping.is_set():
             while await self.detector.step(self.clock()):
                 pass
+            # One unit of housekeeping between detector rounds, so it never delays detection.
+            if await self.housekeeper.step(self.clock()):
+                continue
             self.wake.clear()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self.wake.wait(), self.tick)

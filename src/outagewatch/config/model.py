@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path
 from typing import Annotated, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
 from outagewatch.config.platforms import Address, Mailbox, Platform, Slug
-from outagewatch.config.rules import Rules, RulesOverride, merge_rules
+from outagewatch.config.rules import Duration, Rules, RulesOverride, merge_rules
 from outagewatch.config.services import Host, Port, SecretRef, Service
 from outagewatch.tls import TlsMode
 
@@ -71,6 +72,15 @@ class Oncall(BaseModel):
     webhook: Annotated[str, Field(pattern=r"^https?://\S+$")] | None = None
 
 
+class Retention(BaseModel):
+    """How long raw samples and their hourly roll-ups (for monthly reports) are kept."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    samples: Duration = timedelta(days=14)
+    rollups: Duration = timedelta(days=400)
+
+
 class Config(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
@@ -84,6 +94,7 @@ class Config(BaseModel):
     rules: RulesOverride | None = None
     log_format: Literal["text", "json"] = "text"
     log_level: Literal["debug", "info", "warning", "error"] = "info"
+    retention: Retention = Retention()
     platforms: Annotated[dict[Slug, Platform], Field(min_length=1)]
 
     def service(self, platform: str, service: str) -> Service:
