@@ -5,6 +5,8 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
 from sqlalchemy import inspect
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -14,6 +16,7 @@ from outagewatch.store import samples as sample_store
 from outagewatch.store import transitions as transition_store
 from outagewatch.store.migrate import current_revision, head_revision, upgrade
 from outagewatch.store.samples import SampleRow
+from outagewatch.store.tables import metadata
 
 T0 = datetime(2026, 11, 23, 10, 0, tzinfo=UTC)
 
@@ -104,3 +107,25 @@ async def test_hourly_roll_up_and_retention(db: AsyncEngine) -> None:
             conn, T0 + timedelta(days=15), raw=timedelta(days=14), rolled=timedelta(days=400)
         )
     assert (raw, rolled) == (20, 0)
+
+
+async def test_upgrade_from_0002_adds_incidents_and_outbox(engine: AsyncEngine) -> None:
+    await upgrade(engine, "0002")
+    async with engine.begin() as conn:
+        await sample_store.insert_samples(conn, [row(0, bad=True)])
+    await upgrade(engine)
+    assert {"incidents", "incident_events", "notifications"} <= await tables(engine)
+    async with engine.connect() as conn:
+        columns = await conn.run_sync(
+            lambda sync: {c["name"] for c in inspect(sync).get_columns("transitions")}
+        )
+    assert "processed_at" in columns
+
+
+async def test_migrations_build_exactly_the_tables_the_code_uses(engine: AsyncEngine) -> None:
+    await upgrade(engine)
+    async with engine.connect() as conn:
+        diff = await conn.run_sync(
+            lambda sync: compare_metadata(MigrationContext.configure(sync), metadata)
+        )
+    assert diff == []

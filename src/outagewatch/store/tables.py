@@ -17,6 +17,7 @@ from sqlalchemy import (
     MetaData,
     String,
     Table,
+    Text,
     UniqueConstraint,
 )
 from sqlalchemy.types import TypeDecorator
@@ -77,6 +78,9 @@ transitions = Table(
     Column("at", UtcDateTime, nullable=False),
     Column("decided_at", UtcDateTime, nullable=False),
     Column("recorded_at", UtcDateTime, nullable=False),
+    # Set when the incident engine has acted on a service-level transition (claimed with
+    # compare-and-set, so that a crash neither loses nor repeats its consequences).
+    Column("processed_at", UtcDateTime),
     UniqueConstraint("platform", "service", "vantage", "kind", "started_at", name="uq_transition"),
 )
 
@@ -92,4 +96,77 @@ rollups = Table(
     Column("p50", Float, nullable=False),
     Column("p95", Float, nullable=False),
     Column("max", Float, nullable=False),
+)
+
+# An incident: the communication unit, one open per platform at a time (DESIGN section 4).
+incidents = Table(
+    "incidents",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("ref", String(32), nullable=False, unique=True),
+    Column("platform", String(64), nullable=False),
+    Column("state", String(16), nullable=False),
+    Column("origin", String(16), nullable=False),
+    Column("severity", Integer, nullable=False),
+    Column("severity_overridden", Boolean, nullable=False),
+    Column("ticket", String(128)),
+    Column("user_impact", String(2000)),
+    Column("etr", UtcDateTime),
+    Column("update_every", Float),  # seconds; NULL = the platform's rule
+    Column("services", JSON, nullable=False),
+    Column("opened_at", UtcDateTime, nullable=False),
+    Column("started_at", UtcDateTime, nullable=False),
+    Column("acknowledged_at", UtcDateTime),
+    Column("acknowledged_by", String(128)),
+    Column("restored_at", UtcDateTime),
+    Column("closed_at", UtcDateTime),
+    Column("last_customer_mail_at", UtcDateTime),
+    Column("next_update_at", UtcDateTime),
+    Column("updates_sent", Integer, nullable=False),
+    Column("mails_sent", Integer, nullable=False),
+    Column("oncall_next_at", UtcDateTime),
+    Column("version", Integer, nullable=False),  # compare-and-set on every change
+    Index("ix_incidents_platform_state", "platform", "state"),
+)
+
+incident_events = Table(
+    "incident_events",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("incident_id", Integer, nullable=False),
+    Column("at", UtcDateTime, nullable=False),
+    Column("kind", String(32), nullable=False),
+    Column("actor", String(128), nullable=False),
+    Column("detail", JSON, nullable=False),
+    Index("ix_incident_events_incident", "incident_id", "id"),
+)
+
+# The outbox: every notification is a row, rendered, before any attempt to send it.
+notifications = Table(
+    "notifications",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("thread", String(64), nullable=False),  # "incident:12": delivered in id order
+    Column("incident_id", Integer),
+    Column("kind", String(32), nullable=False),
+    Column("audience", String(16), nullable=False),  # customer | oncall
+    Column("channel", String(16), nullable=False),  # mail | webhook
+    Column("recipients", JSON, nullable=False),
+    Column("pending_recipients", JSON, nullable=False),
+    Column("subject", String(998), nullable=False),
+    Column("body_text", Text, nullable=False),
+    Column("body_html", Text),
+    Column("message_id", String(255), nullable=False, unique=True),
+    Column("in_reply_to", String(255)),
+    Column("references", String(2000)),
+    Column("state", String(16), nullable=False),  # pending | sending | sent | failed
+    Column("attempts", Integer, nullable=False),
+    Column("next_attempt_at", UtcDateTime, nullable=False),
+    Column("last_error", String(1000)),
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("claimed_at", UtcDateTime),
+    Column("claimed_by", String(64)),
+    Column("sent_at", UtcDateTime),
+    Index("ix_notifications_state_due", "state", "next_attempt_at"),
+    Index("ix_notifications_thread", "thread", "id"),
 )
