@@ -108,6 +108,10 @@ class Config(BaseModel):
             )
         return services[service]
 
+    def platform_rules(self, platform: str) -> Rules:
+        """The rules of a platform as a whole (incident cadence, on-call repeat)."""
+        return merge_rules(self.rules, self.platforms[platform].rules)
+
     def rules_for(self, platform: str, service: str) -> Rules:
         return merge_rules(
             self.rules, self.platforms[platform].rules, self.service(platform, service).rules

@@ -55,6 +55,8 @@ class Auth(SecretRef):
 class _Service(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
+    # The name customers know the service by, in mail subjects ("IMAP", "Web-Mail").
+    label: str | None = Field(default=None, min_length=1, max_length=40, pattern=r"^[^\r\n]+$")
     severity: Severity = 2
     tls_verify: bool = True
     ca_file: Path | None = None
@@ -62,6 +64,11 @@ class _Service(BaseModel):
     auth: Auth | None = None
 
     default_severity: ClassVar[int] = 2
+    default_label: ClassVar[str] = ""
+
+    @property
+    def display(self) -> str:
+        return self.label or self.default_label
 
     @model_validator(mode="before")
     @classmethod
@@ -108,6 +115,7 @@ def _check_url(url: str) -> str:
 
 class HttpService(_Service):
     protocol: Literal["http"]
+    default_label: ClassVar[str] = "Web-Mail"
     url: str
     expect_status: Annotated[int, Field(ge=100, le=599)] = 200
     expect_body: str | None = None
@@ -133,18 +141,21 @@ class HttpService(_Service):
 
 class SmtpService(_SocketService):
     protocol: Literal["smtp"]
+    default_label: ClassVar[str] = "SMTP"
     ehlo_name: str | None = None
     default_ports: ClassVar[dict[str, int]] = {"none": 25, "starttls": 587, "implicit": 465}
 
 
 class ImapService(_SocketService):
     protocol: Literal["imap"]
+    default_label: ClassVar[str] = "IMAP"
     mailbox: str = "INBOX"
     default_ports: ClassVar[dict[str, int]] = {"none": 143, "starttls": 143, "implicit": 993}
 
 
 class Pop3Service(_SocketService):
     protocol: Literal["pop3"]
+    default_label: ClassVar[str] = "POP3"
     default_severity: ClassVar[int] = 3
     default_ports: ClassVar[dict[str, int]] = {"none": 110, "starttls": 110, "implicit": 995}
 

@@ -1,0 +1,367 @@
+"""Incident lifecycle and what to tell whom (DESIGN section 4), as pure decisions.
+
+Every function takes the incident as it stands, the input (a service transition, an
+engineer's action, or only the passing of time) and ``now``, and returns a ``Decision``:
+the incident as it must be stored, the notices to enqueue and the timeline entries. The
+engine (incident_engine.py) stores all three in one transaction.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta
+from typing import Literal
+
+State = Literal["open", "acknowledged", "restored", "closed"]
+ACTIVE: tuple[State, ...] = ("open", "acknowledged")
+NoticeKind = Literal["detected", "update", "restored", "oncall", "oncall_repeat"]
+
+
+class IncidentError(ValueError):
+    """An action that the incident's state does not allow; the API answers 409/422."""
+
+
+@dataclass(frozen=True)
+class ServiceInfo:
+    label: str  # as customers know it: "IMAP", "Web-Mail"
+    severity: int  # when this service alone is down
+
+
+@dataclass(frozen=True)
+class PlatformInfo:
+    id: str
+    name: str
+    services: Mapping[str, ServiceInfo]
+    update_every: timedelta
+    oncall_repeat: timedelta
+
+
+@dataclass(frozen=True)
+class Affected:
+    service: str
+    started_at: datetime
+    restored_at: datetime | None = None
+    reported: bool = False  # by the customer (ticket): restored by hand only
+
+
+@dataclass(frozen=True)
+class Incident:
+    ref: str
+    platform: str
+    state: State
+    origin: Literal["detected", "customer"]
+    severity: int
+    services: tuple[Affected, ...]
+    opened_at: datetime
+    severity_overridden: bool = False
+    ticket: str | None = None
+    user_impact: str | None = None
+    etr: datetime | None = None
+    update_every: timedelta | None = None
+    acknowledged_at: datetime | None = None
+    acknowledged_by: str | None = None
+    restored_at: datetime | None = None
+    closed_at: datetime | None = None
+    last_customer_mail_at: datetime | None = None
+    next_update_at: datetime | None = None
+    updates_sent: int = 0
+    oncall_next_at: datetime | None = None
+    id: int | None = None
+
+    @property
+    def started_at(self) -> datetime:
+        return min(a.started_at for a in self.services)
+
+    @property
+    def down(self) -> tuple[str, ...]:
+        return tuple(a.service for a in self.services if a.restored_at is None)
+
+    def cadence(self, platform: PlatformInfo) -> timedelta:
+        return self.update_every or platform.update_every
+
+
+@dataclass(frozen=True)
+class Notice:
+    kind: NoticeKind
+    changes: tuple[str, ...] = ()  # what changed, in customer words, for the update mail
+    message: str | None = None  # an engineer's words
+
+
+@dataclass(frozen=True)
+class Decision:
+    incident: Incident
+    notices: tuple[Notice, ...] = ()
+    timeline: tuple[tuple[str, str, dict[str, str]], ...] = field(default=())  # kind, actor, detail
+
+
+def derived_severity(platform: PlatformInfo, down: tuple[str, ...]) -> int:
+    """Sev 1 when every monitored service is down, else the worst configured severity."""
+    if not down:
+        return 4
+    if set(platform.services) <= set(down):
+        return 1
+    return min(platform.services[s].severity for s in down if s in platform.services)
+
+
+def _customer_mail(incident: Incident, platform: PlatformInfo, now: datetime) -> Incident:
+    """Every customer mail restarts the cadence (an update is due ``update_every`` later)."""
+    due = now + incident.cadence(platform) if incident.state in ACTIVE else None
+    return replace(incident, last_customer_mail_at=now, next_update_at=due)
+
+
+def _rederive(incident: Incident, platform: PlatformInfo) -> tuple[Incident, tuple[str, ...]]:
+    if incident.severity_overridden or incident.state not in ACTIVE:
+        return incident, ()
+    severity = derived_severity(platform, incident.down)
+    if severity == incident.severity:
+        return incident, ()
+    change = f"Severity changed from {incident.severity} to {severity}."
+    return replace(incident, severity=severity), (change,)
+
+
+def open_for_outage(
+    platform: PlatformInfo, service: str, started_at: datetime, ref: str, now: datetime
+) -> Decision:
+    affected = (Affected(service, started_at),)
+    incident = Incident(
+        ref=ref,
+        platform=platform.id,
+        state="open",
+        origin="detected",
+        severity=derived_severity(platform, (service,)),
+        services=affected,
+        opened_at=now,
+        oncall_next_at=now + platform.oncall_repeat,
+    )
+    incident = _customer_mail(incident, platform, now)
+    return Decision(
+        incident,
+        (Notice("detected"), Notice("oncall")),
+        (("opened", "outagewatch", {"service": service, "started_at": started_at.isoformat()}),),
+    )
+
+
+def open_reported(
+    platform: PlatformInfo,
+    services: tuple[str, ...],
+    *,
+    ticket: str,
+    ref: str,
+    actor: str,
+    now: datetime,
+    user_impact: str | None = None,
+    etr: datetime | None = None,
+    severity: int | None = None,
+) -> Decision:
+    """A customer reported an outage through the ticket process: the same communication."""
+    unknown = [s for s in services if s not in platform.services]
+    if unknown or not services:
+        raise IncidentError(f"unknown services for {platform.id}: {', '.join(unknown) or '(none)'}")
+    _check_etr(etr, now)
+    incident = Incident(
+        ref=ref,
+        platform=platform.id,
+        state="open",
+        origin="customer",
+        severity=severity or derived_severity(platform, services),
+        severity_overridden=severity is not None,
+        services=tuple(Affected(s, now, reported=True) for s in services),
+        opened_at=now,
+        ticket=ticket,
+        user_impact=user_impact,
+        etr=etr,
+        oncall_next_at=now + platform.oncall_repeat,
+    )
+    incident = _customer_mail(incident, platform, now)
+    detail = {"ticket": ticket, "services": ", ".join(services)}
+    return Decision(incident, (Notice("detected"), Notice("oncall")), (("opened", actor, detail),))
+
+
+def outage_joins(
+    incident: Incident, platform: PlatformInfo, service: str, started_at: datetime, now: datetime
+) -> Decision:
+    """Another service of the platform is in outage while the incident is open."""
+    label = platform.services[service].label if service in platform.services else service
+    current = {a.service: a for a in incident.services}
+    if service in current and current[service].restored_at is None:
+        return Decision(incident)  # already down in this incident: nothing new to say
+    if service in current:
+        services = tuple(
+            replace(a, restored_at=None) if a.service == service else a for a in incident.services
+        )
+        change = f"{label} is unavailable again."
+    else:
+        services = (*incident.services, Affected(service, started_at))
+        change = f"{label} is now affected as well (since {started_at:%H:%M} UTC)."
+    joined, severity_change = _rederive(replace(incident, services=services), platform)
+    joined = _customer_mail(replace(joined, updates_sent=joined.updates_sent + 1), platform, now)
+    notice = Notice("update", (change, *severity_change))
+    return Decision(joined, (notice,), (("joined", "outagewatch", {"service": service}),))
+
+
+def service_restored(
+    incident: Incident, platform: PlatformInfo, service: str, restored_at: datetime, now: datetime
+) -> Decision:
+    current = {a.service: a for a in incident.services}
+    if service not in current or current[service].restored_at is not None:
+        return Decision(incident)
+    services = tuple(
+        replace(a, restored_at=restored_at) if a.service == service else a
+        for a in incident.services
+    )
+    incident = replace(incident, services=services)
+    timeline = (("service_restored", "outagewatch", {"service": service}),)
+    if incident.down:
+        label = platform.services[service].label if service in platform.services else service
+        incident, severity_change = _rederive(incident, platform)
+        incident = replace(incident, updates_sent=incident.updates_sent + 1)
+        incident = _customer_mail(incident, platform, now)
+        notice = Notice(
+            "update", (f"{label} has recovered (at {restored_at:%H:%M} UTC).", *severity_change)
+        )
+        return Decision(incident, (notice,), timeline)
+    return _restore(incident, platform, restored_at, now, "outagewatch", timeline)
+
+
+def _restore(
+    incident: Incident,
+    platform: PlatformInfo,
+    restored_at: datetime,
+    now: datetime,
+    actor: str,
+    timeline: tuple[tuple[str, str, dict[str, str]], ...],
+    note: str | None = None,
+) -> Decision:
+    incident = replace(incident, state="restored", restored_at=restored_at, oncall_next_at=None)
+    incident = _customer_mail(incident, platform, now)
+    entry = ("restored", actor, {"restored_at": restored_at.isoformat(), **_note(note)})
+    return Decision(incident, (Notice("restored", message=note),), (*timeline, entry))
+
+
+def acknowledge(incident: Incident, actor: str, now: datetime, note: str | None = None) -> Decision:
+    """Stops the on-call repeats, never the customer updates."""
+    if incident.state != "open":
+        raise IncidentError(
+            f"incident {incident.ref} is {incident.state}; only an open one can be acknowledged"
+        )
+    acked = replace(
+        incident,
+        state="acknowledged",
+        acknowledged_at=now,
+        acknowledged_by=actor,
+        oncall_next_at=None,
+    )
+    return Decision(acked, (), (("acknowledged", actor, _note(note)),))
+
+
+def post_update(
+    incident: Incident,
+    platform: PlatformInfo,
+    actor: str,
+    now: datetime,
+    *,
+    message: str | None = None,
+    user_impact: str | None = None,
+    etr: datetime | None = None,
+    update_every: timedelta | None = None,
+    severity: int | None = None,
+) -> Decision:
+    """An engineer's message or a change of impact, ETR or severity goes out at once and
+    restarts the cadence; a new ``update_every`` only changes the cadence."""
+    if incident.state == "closed":
+        raise IncidentError(f"incident {incident.ref} is closed")
+    _check_etr(etr, now)
+    if update_every is not None and update_every < timedelta(minutes=1):
+        raise IncidentError("update_every must be at least 1m")
+    changes: list[str] = []
+    updated = incident
+    if user_impact is not None and user_impact != incident.user_impact:
+        updated = replace(updated, user_impact=user_impact)
+        changes.append("The user impact has been re-assessed.")
+    if etr is not None and etr != incident.etr:
+        updated = replace(updated, etr=etr)
+        changes.append("The expected time to restoration has changed.")
+    if severity is not None and severity != incident.severity:
+        updated = replace(updated, severity=severity, severity_overridden=True)
+        changes.append(f"Severity changed from {incident.severity} to {severity}.")
+    if update_every is not None:
+        updated = replace(updated, update_every=update_every)
+    detail = {
+        k: str(v)
+        for k, v in (
+            ("message", message),
+            ("user_impact", user_impact),
+            ("etr", etr),
+            ("update_every", update_every),
+            ("severity", severity),
+        )
+        if v is not None
+    }
+    timeline = (("update", actor, detail),)
+    if message is None and not changes:
+        if updated.next_update_at is not None and updated.last_customer_mail_at is not None:
+            updated = replace(
+                updated, next_update_at=updated.last_customer_mail_at + updated.cadence(platform)
+            )
+        return Decision(updated, (), timeline)
+    updated = replace(updated, updates_sent=updated.updates_sent + 1)
+    updated = _customer_mail(updated, platform, now)
+    return Decision(updated, (Notice("update", tuple(changes), message),), timeline)
+
+
+def restore_by_hand(
+    incident: Incident, platform: PlatformInfo, actor: str, now: datetime, note: str | None = None
+) -> Decision:
+    if incident.state not in ACTIVE:
+        raise IncidentError(f"incident {incident.ref} is {incident.state} already")
+    services = tuple(a if a.restored_at else replace(a, restored_at=now) for a in incident.services)
+    return _restore(replace(incident, services=services), platform, now, now, actor, (), note)
+
+
+def close(incident: Incident, actor: str, now: datetime, note: str | None = None) -> Decision:
+    if incident.state != "restored":
+        raise IncidentError(
+            f"incident {incident.ref} is {incident.state}; restore it before closing it"
+        )
+    closed = replace(incident, state="closed", closed_at=now, next_update_at=None)
+    return Decision(closed, (), (("closed", actor, _note(note)),))
+
+
+def due(incident: Incident, platform: PlatformInfo, now: datetime) -> Decision:
+    """What time alone makes due: the hourly update, the on-call reminder. After a downtime
+    an overdue update goes out once, late: the next one is due a cadence after it."""
+    notices: list[Notice] = []
+    updated = incident
+    if (
+        incident.state in ACTIVE
+        and incident.next_update_at is not None
+        and incident.next_update_at <= now
+    ):
+        updated = _customer_mail(
+            replace(updated, updates_sent=updated.updates_sent + 1), platform, now
+        )
+        notices.append(Notice("update"))
+    if (
+        incident.state == "open"
+        and incident.oncall_next_at is not None
+        and incident.oncall_next_at <= now
+    ):
+        updated = replace(updated, oncall_next_at=now + platform.oncall_repeat)
+        notices.append(Notice("oncall_repeat"))
+    return Decision(updated, tuple(notices))
+
+
+def next_due(incident: Incident) -> datetime | None:
+    """When ``due`` will next have something to do (None: nothing until something happens)."""
+    times = [t for t in (incident.next_update_at, incident.oncall_next_at) if t is not None]
+    return min(times) if incident.state in ACTIVE and times else None
+
+
+def _check_etr(etr: datetime | None, now: datetime) -> None:
+    if etr is not None and etr < now:
+        raise IncidentError("etr is in the past")
+
+
+def _note(note: str | None) -> dict[str, str]:
+    return {"note": note} if note else {}
