@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import socket
 
 from outagewatch.probes.result import ErrorKind, PhaseTimer, ProbeFailure
@@ -10,6 +11,13 @@ from outagewatch.probes.result import ErrorKind, PhaseTimer, ProbeFailure
 
 async def resolve(host: str, port: int) -> list[tuple[int, tuple[str, int]]]:
     """All addresses of ``host`` in the resolver's order (family, sockaddr)."""
+    try:
+        literal = ipaddress.ip_address(host)
+    except ValueError:
+        pass
+    else:  # an address needs no resolver round trip (nor a thread from its pool)
+        family = socket.AF_INET6 if literal.version == 6 else socket.AF_INET
+        return [(family, (host, port))]
     loop = asyncio.get_running_loop()
     try:
         infos = await loop.getaddrinfo(host, port, type=socket.SOCK_STREAM)
@@ -32,6 +40,8 @@ async def connect(host: str, port: int, timer: PhaseTimer) -> socket.socket:
     for family, sockaddr in addresses:
         sock = socket.socket(family, socket.SOCK_STREAM)
         sock.setblocking(False)
+        # Commands are small writes; Nagle's algorithm would hold one back for an ACK.
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         try:
             await loop.sock_connect(sock, sockaddr)
         except OSError as exc:

@@ -59,12 +59,17 @@ class PhaseTimer:
     def __init__(self) -> None:
         self.phases: dict[str, float] = {}
         self.current: str | None = None
-        self._started = self._phase_started = time.perf_counter()
+        # The clock starts with the first phase: local set-up (building a TLS context, say)
+        # is not something the user waits for, and must not blur the measurement.
+        self._started: float | None = None
+        self._phase_started = 0.0
         self._finished: float | None = None
 
     def phase(self, name: str) -> None:
         """Close the phase in progress and begin ``name``."""
         now = time.perf_counter()
+        if self._started is None:
+            self._started = now
         self._close(now)
         self.current = name
         self._phase_started = now
@@ -74,7 +79,7 @@ class PhaseTimer:
         if self._finished is None:
             self._finished = time.perf_counter()
             self._close(self._finished)
-        return self._finished - self._started
+        return 0.0 if self._started is None else self._finished - self._started
 
     def _close(self, now: float) -> None:
         if self.current is not None:

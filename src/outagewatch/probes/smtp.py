@@ -7,6 +7,7 @@ one call: the ``banner`` phase then includes the TLS handshake.
 
 from __future__ import annotations
 
+import socket
 import ssl
 
 import aiosmtplib
@@ -18,7 +19,10 @@ from outagewatch.probes.runner import Credentials
 from outagewatch.probes.text import one_line
 from outagewatch.tls import client_context
 
+# aiosmtplib would look up our FQDN for EHLO (a reverse DNS query) on every probe.
+EHLO_NAME = socket.gethostname() or "outagewatch.localdomain"
 S220_READY = 220
+S221_CLOSING = 221
 
 
 async def probe_smtp(
@@ -32,7 +36,7 @@ async def probe_smtp(
         use_tls=service.tls == "implicit",
         start_tls=False,
         tls_context=tls,
-        local_hostname=service.ehlo_name,
+        local_hostname=service.ehlo_name or EHLO_NAME,
         timeout=None,  # the runner's probe_timeout bounds the whole transaction
     )
     try:
@@ -51,8 +55,11 @@ async def probe_smtp(
     except aiosmtplib.SMTPServerDisconnected:
         raise ProbeFailure(ErrorKind.PROTOCOL, "the server closed the connection") from None
     finally:
+        # Abort rather than close: a graceful TLS shutdown would keep the socket open for a
+        # server that may never answer it. asyncio owns ``sock`` from connect() on.
+        if client.transport is not None:
+            client.transport.abort()
         client.close()
-        sock.close()
 
 
 async def _transaction(
@@ -83,7 +90,9 @@ async def _transaction(
     timer.phase("command")
     await client.noop()
     timer.phase("quit")
-    await client.quit()
+    bye = await client.execute_command(b"QUIT")
+    if bye.code != S221_CLOSING:
+        raise ProbeFailure(ErrorKind.PROTOCOL, f"QUIT answered {bye.code} {one_line(bye.message)}")
     return f"banner {one_line(banner.message, 80)!r}"
 
 
