@@ -7,6 +7,7 @@ one call: the ``banner`` phase then includes the TLS handshake.
 
 from __future__ import annotations
 
+import asyncio
 import socket
 import ssl
 
@@ -57,7 +58,7 @@ async def probe_smtp(
     finally:
         # Abort rather than close: a graceful TLS shutdown would keep the socket open for a
         # server that may never answer it. asyncio owns ``sock`` from connect() on.
-        if client.transport is not None:
+        if isinstance(client.transport, asyncio.Transport):
             client.transport.abort()
         client.close()
 
