@@ -75,9 +75,13 @@ class Prober:
         self.in_flight.add(task)
         try:
             result = await probe_service(target.service, target.rules)
-            self.sink(target, result)
+        except asyncio.CancelledError:
+            # Only stop() cancels a probe; ending quietly keeps APScheduler from logging
+            # every probe still waiting on a hung server as a failed job at shutdown.
+            return
         finally:
             self.in_flight.discard(task)
+        self.sink(target, result)
 
     async def stop(self) -> None:
         """Stop scheduling and cancel the probes still waiting on servers."""
