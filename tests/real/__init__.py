@@ -1,0 +1,1 @@
+"""Real external servers (Dovecot) started for the tests that need them."""
