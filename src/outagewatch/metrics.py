@@ -66,6 +66,22 @@ class Metrics:
             "How late the event loop ran a timer at the last check",
             registry=r,
         )
+        self.notifications = Counter(
+            "outagewatch_notifications",
+            "Delivery attempts of outbox rows by kind and result: sent, partial, retry, failed",
+            ("kind", "result"),
+            registry=r,
+        )
+        self.outbox_pending = Gauge(
+            "outagewatch_outbox_pending",
+            "Notifications not yet delivered (pending or being sent)",
+            registry=r,
+        )
+        self.outbox_oldest_pending = Gauge(
+            "outagewatch_outbox_oldest_pending_seconds",
+            "Age of the oldest notification not yet delivered (0 when none)",
+            registry=r,
+        )
         build = Gauge(
             "outagewatch_build_info", "Build information", ("version", "python"), registry=r
         )

@@ -1,0 +1,1 @@
+"""Notifications: the outbox (rows before mails), message building and the sender loop."""

@@ -1,0 +1,383 @@
+"""The outbox: every notification is a row, rendered, before any attempt to send it.
+
+Senders take rows with `claim`, a compare-and-set, so that several senders (even two
+leaders during a fail-over) never hold the same row at once. Delivery is at-least-once: a
+sender that dies mid-send leaves its row ``sending``; after the lease another sender takes
+it again and sends it with the same Message-ID.
+
+Within a thread (all mails of one incident) rows go out strictly in id order: a row waits
+while an earlier row of its thread is still pending or sending, so an update never
+overtakes its "detected" mail. A row that failed for good does not hold its thread up.
+
+Recipients refused for good are kept in ``last_error``, one ``refused ADDRESS: REPLY`` line
+each, so that the record survives the retries of the other recipients.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from email.utils import parseaddr
+from typing import Any, Literal
+
+from sqlalchemy import ColumnElement, and_, exists, func, or_, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from outagewatch.probes.text import one_line
+from outagewatch.store.tables import notifications
+
+Audience = Literal["customer", "oncall"]
+Channel = Literal["mail", "webhook"]
+UNSENT = ("pending", "sending")
+# How many due rows one claim looks at before querying again (others may take some).
+CANDIDATES = 16
+MAX_ERROR = 1000  # the column's length
+MAX_SUBJECT = 998  # RFC 5322 line limit, and the column's length
+_MESSAGE_ID = re.compile(r"^<[^<>\s@]+@[^<>\s@]+>$")
+_URL = re.compile(r"^https?://\S+$")
+_REFUSED = "refused "
+
+
+@dataclass(frozen=True, kw_only=True)
+class Notification:
+    """One notification to enqueue, rendered: the sender adds nothing but transport headers.
+
+    ``recipients`` are addresses for ``mail`` and exactly one URL for ``webhook`` (kept as
+    a tuple). ``references`` is the References header: earlier Message-IDs of the thread,
+    oldest first, separated by spaces.
+    """
+
+    thread: str
+    incident_id: int | None
+    kind: str
+    audience: Audience
+    channel: Channel
+    recipients: Sequence[str]
+    subject: str
+    body_text: str
+    body_html: str | None = None
+    message_id: str
+    in_reply_to: str | None = None
+    references: str | None = None
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "recipients", tuple(self.recipients))
+
+
+@dataclass(frozen=True, kw_only=True)
+class Claimed:
+    """A row a sender holds: send it to ``pending_recipients``, then mark it."""
+
+    id: int
+    thread: str
+    incident_id: int | None
+    kind: str
+    audience: Audience
+    channel: Channel
+    recipients: tuple[str, ...]
+    pending_recipients: tuple[str, ...]
+    subject: str
+    body_text: str
+    body_html: str | None
+    message_id: str
+    in_reply_to: str | None
+    references: str | None
+    attempts: int  # including the one this claim is for
+    created_at: datetime
+    claimed_at: datetime  # the claim's token: marks only apply while the claim holds
+    claimed_by: str
+    refused: Mapping[str, str] = field(default_factory=dict)  # by earlier attempts
+
+
+def problems(n: Notification) -> list[str]:
+    """What is wrong with a notification; header fields must never carry a line break."""
+    found = []
+    one_line_fields: dict[str, Sequence[str]] = {
+        "thread": [n.thread],
+        "kind": [n.kind],
+        "subject": [n.subject],
+        "message_id": [n.message_id],
+        "in_reply_to": [n.in_reply_to or ""],
+        "references": [n.references or ""],
+        "recipients": n.recipients,
+    }
+    for name, values in one_line_fields.items():
+        if any(ch in value for value in values for ch in "\r\n\0"):
+            found.append(f"{name}: must not contain CR, LF or NUL (header injection)")
+    if not n.subject.strip() or len(n.subject) > MAX_SUBJECT:
+        found.append(f"subject: must be 1 to {MAX_SUBJECT} characters")
+    sized = {
+        "thread": n.thread,
+        "kind": n.kind,
+        "message_id": n.message_id,
+        "in_reply_to": n.in_reply_to,
+        "references": n.references,
+    }
+    for name, value in sized.items():
+        limit = getattr(notifications.c[name].type, "length", None)  # the column's, one truth
+        if value is not None and limit is not None and not 0 < len(value) <= limit:
+            found.append(f"{name}: must be 1 to {limit} characters")
+    for name, ids in (
+        ("message_id", [n.message_id]),
+        ("in_reply_to", [n.in_reply_to] if n.in_reply_to is not None else []),
+        ("references", (n.references or "").split()),
+    ):
+        if not all(_MESSAGE_ID.match(mid) for mid in ids):
+            found.append(f"{name}: each must look like <unique@domain>")
+    if n.audience not in ("customer", "oncall"):
+        found.append(f"audience: must be customer or oncall, not {n.audience!r}")
+    return found + _recipient_problems(n)
+
+
+def _recipient_problems(n: Notification) -> list[str]:
+    if not n.recipients:
+        return ["recipients: at least one is needed"]
+    if n.channel == "webhook":
+        if len(n.recipients) != 1 or not _URL.match(n.recipients[0]):
+            return ["recipients: a webhook takes exactly one http(s) URL"]
+        return []
+    if n.channel != "mail":
+        return [f"channel: must be mail or webhook, not {n.channel!r}"]
+    return [
+        f"recipients: {address!r} is not a bare e-mail address"
+        for address in n.recipients
+        if parseaddr(address)[1] != address or "@" not in address
+    ]
+
+
+async def enqueue(conn: AsyncConnection, n: Notification, now: datetime) -> int:
+    """Store a notification as pending, due now; ValueError names each bad field."""
+    found = problems(n)
+    if found:
+        raise ValueError("; ".join(found))
+    result = await conn.execute(
+        notifications.insert().values(
+            thread=n.thread,
+            incident_id=n.incident_id,
+            kind=n.kind,
+            audience=n.audience,
+            channel=n.channel,
+            recipients=list(n.recipients),
+            pending_recipients=list(n.recipients),
+            subject=n.subject,
+            body_text=n.body_text,
+            body_html=n.body_html,
+            message_id=n.message_id,
+            in_reply_to=n.in_reply_to,
+            references=n.references or None,
+            state="pending",
+            attempts=0,
+            next_attempt_at=now,
+            created_at=now,
+        )
+    )
+    key = result.inserted_primary_key
+    assert key is not None
+    return int(key[0])
+
+
+def _held_back() -> ColumnElement[bool]:
+    """An earlier row of the same thread is still pending or sending."""
+    n, earlier = notifications, notifications.alias("earlier")
+    return exists().where(
+        earlier.c.thread == n.c.thread, earlier.c.id < n.c.id, earlier.c.state.in_(UNSENT)
+    )
+
+
+def _claimable(now: datetime, lease: timedelta) -> ColumnElement[bool]:
+    n = notifications
+    due = or_(
+        and_(n.c.state == "pending", n.c.next_attempt_at <= now),
+        # A sender that crashed (or hangs) mid-send: send again, same Message-ID.
+        and_(n.c.state == "sending", n.c.claimed_at < now - lease),
+    )
+    return and_(due, ~_held_back())
+
+
+async def claim(
+    engine: AsyncEngine, now: datetime, worker: str, lease: timedelta
+) -> Claimed | None:
+    """Take the oldest due row whose thread has nothing earlier unsent; None when none is."""
+    n = notifications
+    query = (
+        select(n.c.id, n.c.state, n.c.claimed_at, n.c.attempts)
+        .where(_claimable(now, lease))
+        .order_by(n.c.id)
+        .limit(CANDIDATES)
+    )
+    while True:
+        async with engine.connect() as conn:
+            seen = (await conn.execute(query)).all()
+        if not seen:
+            return None
+        for row_id, state, claimed_at, attempts in seen:
+            # Each compare-and-set in its own short transaction: no snapshot is held across
+            # the read above (SQLite would refuse to upgrade it once another writer committed).
+            async with engine.begin() as conn:
+                result = await conn.execute(
+                    update(n)
+                    .where(
+                        n.c.id == row_id,
+                        n.c.state == state,
+                        n.c.attempts == attempts,  # a version: every claim increments it
+                        n.c.claimed_at.is_(None)
+                        if claimed_at is None
+                        else n.c.claimed_at == claimed_at,
+                    )
+                    .values(
+                        state="sending",
+                        claimed_at=now,
+                        claimed_by=worker,
+                        attempts=n.c.attempts + 1,
+                    )
+                )
+                if result.rowcount == 1:
+                    return await _load(conn, row_id)
+        # Every candidate went to another sender meanwhile: look again.
+
+
+async def _load(conn: AsyncConnection, row_id: int) -> Claimed:
+    row = (await conn.execute(select(notifications).where(notifications.c.id == row_id))).one()
+    m = row._mapping
+    return Claimed(
+        id=m["id"],
+        thread=m["thread"],
+        incident_id=m["incident_id"],
+        kind=m["kind"],
+        audience=m["audience"],
+        channel=m["channel"],
+        recipients=tuple(m["recipients"]),
+        pending_recipients=tuple(m["pending_recipients"]),
+        subject=m["subject"],
+        body_text=m["body_text"],
+        body_html=m["body_html"],
+        message_id=m["message_id"],
+        in_reply_to=m["in_reply_to"],
+        references=m["references"],
+        attempts=m["attempts"],
+        created_at=m["created_at"],
+        claimed_at=m["claimed_at"],
+        claimed_by=m["claimed_by"],
+        refused=refusals(m["last_error"]),
+    )
+
+
+def refusals(last_error: str | None) -> dict[str, str]:
+    """The recipients refused for good, as recorded in ``last_error``."""
+    found = {}
+    for line in (last_error or "").splitlines():
+        if line.startswith(_REFUSED):
+            address, _, reply = line.removeprefix(_REFUSED).partition(": ")
+            found[address] = reply
+    return found
+
+
+def _record(error: str | None, refused: Mapping[str, str]) -> str | None:
+    lines = [one_line(error, 300)] if error else []
+    lines += [f"{_REFUSED}{a}: {one_line(r, 150)}" for a, r in sorted(refused.items())]
+    return "\n".join(lines)[:MAX_ERROR] or None
+
+
+async def _finish(
+    conn: AsyncConnection,
+    row_id: int,
+    claimed_at: datetime | None,
+    error: str | None,
+    refused: Mapping[str, str],
+    values: dict[str, Any],
+) -> bool:
+    """Apply the outcome of a claim; False if the claim was lost (lease expired, re-taken)."""
+    n = notifications
+    guard = [n.c.id == row_id, n.c.state == "sending"]
+    if claimed_at is not None:
+        guard.append(n.c.claimed_at == claimed_at)
+    # Write first, read after: the write lock is taken before the read, so no snapshot
+    # needs upgrading (SQLite would refuse that while another sender commits).
+    result = await conn.execute(update(n).where(*guard).values(**values))
+    if result.rowcount != 1:
+        return False
+    earlier = await conn.scalar(select(n.c.last_error).where(n.c.id == row_id))
+    record = _record(error, {**refusals(earlier), **refused})
+    await conn.execute(update(n).where(n.c.id == row_id).values(last_error=record))
+    return True
+
+
+async def mark_sent(
+    conn: AsyncConnection,
+    notification_id: int,
+    now: datetime,
+    failed_recipients: Mapping[str, str],
+    *,
+    claimed_at: datetime | None = None,
+) -> bool:
+    """Delivered to every pending recipient but ``failed_recipients`` (refused for good).
+
+    With ``claimed_at`` (the claim's token) the row is only changed while that claim holds.
+    """
+    values = {"state": "sent", "sent_at": now, "pending_recipients": []}
+    return await _finish(conn, notification_id, claimed_at, None, failed_recipients, values)
+
+
+async def mark_retry(
+    conn: AsyncConnection,
+    notification_id: int,
+    now: datetime,
+    next_attempt_at: datetime,
+    error: str,
+    pending_recipients: Sequence[str],
+    *,
+    failed_recipients: Mapping[str, str] | None = None,
+    claimed_at: datetime | None = None,
+) -> bool:
+    """Try again at ``next_attempt_at``, for ``pending_recipients`` only."""
+    values = {
+        "state": "pending",
+        "next_attempt_at": next_attempt_at,
+        "pending_recipients": list(pending_recipients),
+    }
+    stamped = f"{now.isoformat(timespec='seconds')} {error}"
+    return await _finish(
+        conn, notification_id, claimed_at, stamped, failed_recipients or {}, values
+    )
+
+
+async def mark_failed(
+    conn: AsyncConnection,
+    notification_id: int,
+    now: datetime,
+    error: str,
+    *,
+    failed_recipients: Mapping[str, str] | None = None,
+    claimed_at: datetime | None = None,
+) -> bool:
+    """Given up for good: the relay refused the message itself (or every recipient)."""
+    stamped = f"{now.isoformat(timespec='seconds')} {error}"
+    values = {"state": "failed", "pending_recipients": []}
+    return await _finish(
+        conn, notification_id, claimed_at, stamped, failed_recipients or {}, values
+    )
+
+
+async def backlog(conn: AsyncConnection, now: datetime) -> tuple[int, float]:
+    """Rows not yet delivered (pending or sending), and the age of the oldest in seconds."""
+    n = notifications
+    count, oldest = (
+        await conn.execute(
+            select(func.count(), func.min(n.c.created_at)).where(n.c.state.in_(UNSENT))
+        )
+    ).one()
+    age = 0.0 if oldest is None else max(0.0, (now - oldest).total_seconds())
+    return int(count), age
+
+
+async def next_due(conn: AsyncConnection, lease: timedelta) -> datetime | None:
+    """When `claim` will next find work (ignoring rows their thread still holds back)."""
+    n = notifications
+    pending = await conn.scalar(
+        select(func.min(n.c.next_attempt_at)).where(n.c.state == "pending", ~_held_back())
+    )
+    claimed = await conn.scalar(select(func.min(n.c.claimed_at)).where(n.c.state == "sending"))
+    times = [t for t in (pending, None if claimed is None else claimed + lease) if t is not None]
+    return min(times, default=None)

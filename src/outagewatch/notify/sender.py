@@ -1,0 +1,301 @@
+"""The sender loop: claim one outbox row, deliver it (SMTP relay or webhook), record the result.
+
+What is permanent and what is not:
+
+* A recipient refused with 5xx is refused for good; the others still get the mail. A
+  recipient refused with 4xx is tried again later, alone.
+* 5xx to MAIL FROM or to DATA is about this message: the row fails for good.
+* Everything else is temporary for the whole row and retried with exponential backoff, for
+  ever: no connection, resets, timeouts, 4xx, and also a failed TLS handshake or login. Those
+  are the relay's or the operator's to fix, not the message's, and a relay down for hours
+  must delay mail, never lose it.
+* Webhooks: 2xx is delivered; 4xx (but 408 and 429) is permanent; 5xx, 408, 429, redirects
+  and connection errors are temporary.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from email import policy
+from email.utils import parseaddr
+from typing import Literal
+
+import aiohttp
+import aiosmtplib
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from outagewatch.config.model import Relay
+from outagewatch.metrics import Metrics
+from outagewatch.notify import outbox
+from outagewatch.notify.message import build_message
+from outagewatch.notify.outbox import Claimed
+from outagewatch.probes.text import one_line
+from outagewatch.tls import client_context
+
+log = logging.getLogger(__name__)
+
+SEND_TIMEOUT = 30.0
+RETRYABLE_HTTP = frozenset({408, 429})
+Result = Literal["sent", "partial", "retry", "failed"]
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What one delivery attempt achieved; ``error`` concerns the whole row."""
+
+    accepted: tuple[str, ...] = ()
+    refused: Mapping[str, str] = field(default_factory=dict)  # for good, per recipient
+    deferred: Mapping[str, str] = field(default_factory=dict)  # try again, per recipient
+    error: str | None = None
+    permanent: bool = False
+
+
+@dataclass(frozen=True)
+class Decision:
+    result: Result
+    pending: tuple[str, ...] = ()
+    next_attempt_at: datetime | None = None
+    error: str | None = None
+
+
+def backoff(attempts: int, base: timedelta, cap: timedelta) -> timedelta:
+    """The wait after the ``attempts``-th failed attempt: base, 2 base, 4 base, ... up to cap."""
+    return min(cap, base * (1 << min(max(attempts - 1, 0), 32)))
+
+
+def decide(
+    item: Claimed, outcome: Outcome, now: datetime, base: timedelta, cap: timedelta
+) -> Decision:
+    """What to record for an attempt: pure, so every branch is tested without a relay."""
+    retry_at = now + backoff(item.attempts, base, cap)
+    if outcome.error is not None:
+        # Recipients refused before the error stay refused; the rest waits for the retry.
+        left = tuple(r for r in item.pending_recipients if r not in outcome.refused)
+        if outcome.permanent or not left:
+            return Decision("failed", error=outcome.error)
+        return Decision("retry", left, retry_at, outcome.error)
+    if outcome.deferred:
+        error = "; ".join(f"{r}: {reply}" for r, reply in sorted(outcome.deferred.items()))
+        return Decision("retry", tuple(outcome.deferred), retry_at, f"deferred {error}")
+    if not outcome.accepted:
+        return Decision("failed", error="every recipient was refused")
+    partial = outcome.refused or item.refused
+    return Decision("partial" if partial else "sent")
+
+
+def _reply(exc: aiosmtplib.SMTPResponseException) -> str:
+    return f"{exc.code} {one_line(exc.message, 150)}"
+
+
+class Sender:
+    """Delivers the outbox, one row per `step`. Run as many as you like: claims are exclusive.
+
+    ``lease`` is how long a claim holds before another sender may take the row again; it
+    must be well above ``send_timeout``, which bounds each delivery.
+    """
+
+    def __init__(
+        self,
+        engine: AsyncEngine,
+        relay: Relay | None,
+        password: str | None,
+        metrics: Metrics,
+        worker: str,
+        lease: timedelta = timedelta(minutes=5),
+        backoff_base: timedelta = timedelta(seconds=30),
+        backoff_cap: timedelta = timedelta(minutes=15),
+        *,
+        send_timeout: float = SEND_TIMEOUT,
+        ehlo_name: str | None = None,
+    ) -> None:
+        if lease.total_seconds() <= 2 * send_timeout:
+            raise ValueError("the lease must be more than twice the send timeout")
+        if relay is not None and relay.username is not None and password is None:
+            raise ValueError("smtp: the relay has a username but no password was given")
+        self.engine = engine
+        self.relay = relay
+        self._password = password
+        self.metrics = metrics
+        self.worker = worker
+        self.lease = lease
+        self.backoff_base = backoff_base
+        self.backoff_cap = backoff_cap
+        self.send_timeout = send_timeout
+        self.ehlo_name = ehlo_name
+
+    async def step(self, now: datetime) -> bool:
+        """Deliver one due notification; False when there was none."""
+        item = await outbox.claim(self.engine, now, self.worker, self.lease)
+        if item is None:
+            return False
+        if item.channel == "webhook":
+            outcome = await self._post_webhook(item)
+        else:
+            outcome = await self._send_mail(item)
+        decision = decide(item, outcome, now, self.backoff_base, self.backoff_cap)
+        held = await self._record(item, outcome, decision, now)
+        self.metrics.notifications.labels(item.kind, decision.result).inc()
+        self._log(item, outcome, decision, held)
+        return True
+
+    async def export_backlog(self, now: datetime) -> None:
+        async with self.engine.connect() as conn:
+            pending, oldest = await outbox.backlog(conn, now)
+        self.metrics.outbox_pending.set(pending)
+        self.metrics.outbox_oldest_pending.set(oldest)
+
+    async def _record(
+        self, item: Claimed, outcome: Outcome, decision: Decision, now: datetime
+    ) -> bool:
+        token = item.claimed_at
+        async with self.engine.begin() as conn:
+            if decision.result in ("sent", "partial"):
+                return await outbox.mark_sent(conn, item.id, now, outcome.refused, claimed_at=token)
+            if decision.result == "retry":
+                assert decision.next_attempt_at is not None and decision.error is not None
+                return await outbox.mark_retry(
+                    conn,
+                    item.id,
+                    now,
+                    decision.next_attempt_at,
+                    decision.error,
+                    decision.pending,
+                    failed_recipients=outcome.refused,
+                    claimed_at=token,
+                )
+            assert decision.error is not None
+            return await outbox.mark_failed(
+                conn,
+                item.id,
+                now,
+                decision.error,
+                failed_recipients=outcome.refused,
+                claimed_at=token,
+            )
+
+    def _log(self, item: Claimed, outcome: Outcome, decision: Decision, held: bool) -> None:
+        detail: str = decision.result
+        if decision.result == "retry":
+            detail += f" at {decision.next_attempt_at:%Y-%m-%d %H:%M:%SZ}: {decision.error}"
+        elif decision.result == "failed":
+            detail += f": {decision.error}"
+        refused = {**item.refused, **outcome.refused}
+        if refused:
+            detail += "; refused " + ", ".join(f"{r} ({why})" for r, why in sorted(refused.items()))
+        if not held:
+            detail += " (the claim had expired: another sender took the row over)"
+        level = logging.INFO if decision.result == "sent" and held else logging.WARNING
+        log.log(
+            level,
+            "notification %s %s to %d recipient(s), attempt %d: %s",
+            item.kind,
+            item.message_id,
+            len(item.pending_recipients),
+            item.attempts,
+            detail,
+            extra={"notification_id": item.id, "kind": item.kind, "result": decision.result},
+        )
+
+    async def _send_mail(self, item: Claimed) -> Outcome:
+        relay = self.relay
+        if relay is None:
+            return Outcome(error="no smtp relay is configured")
+        data = build_message(item, relay.sender).as_bytes(policy=policy.SMTP)
+        tls = (
+            None
+            if relay.tls == "none"
+            else client_context(verify=relay.tls_verify, ca_file=relay.ca_file)
+        )
+        client = aiosmtplib.SMTP(
+            hostname=relay.host,
+            port=relay.port,
+            use_tls=relay.tls == "implicit",
+            start_tls=False,  # done below, so that a relay without STARTTLS is an error
+            tls_context=tls,
+            local_hostname=self.ehlo_name,
+            timeout=self.send_timeout,
+        )
+        stage, outcome = "connect", Outcome()
+        try:
+            async with asyncio.timeout(self.send_timeout):
+                await client.connect()
+                if relay.tls == "starttls":
+                    stage = "starttls"
+                    await client.starttls(tls_context=tls)
+                if relay.username is not None:
+                    stage = "login"
+                    await client.login(relay.username, self._password or "")
+                stage = "mail from"
+                await client.mail(parseaddr(relay.sender)[1])
+                stage = "rcpt to"
+                outcome = await self._recipients(client, item)
+                if outcome.accepted:
+                    stage = "data"
+                    await client.data(data)
+                else:
+                    await client.rset()
+        except (aiosmtplib.SMTPSenderRefused, aiosmtplib.SMTPDataError) as exc:
+            error, permanent = f"{stage}: {_reply(exc)}", exc.code >= 500
+        except aiosmtplib.SMTPResponseException as exc:
+            error, permanent = f"{stage}: {_reply(exc)}", False
+        except TimeoutError:
+            error, permanent = f"{stage}: no answer within {self.send_timeout:g}s", False
+        except (aiosmtplib.SMTPException, OSError) as exc:
+            error, permanent = f"{stage}: {one_line(str(exc) or type(exc).__name__, 200)}", False
+        else:
+            await self._quit(client)
+            return outcome
+        finally:
+            client.close()
+        # Recipients refused before the error stay refused: keep them in the outcome.
+        return Outcome(refused=outcome.refused, error=error, permanent=permanent)
+
+    async def _recipients(self, client: aiosmtplib.SMTP, item: Claimed) -> Outcome:
+        accepted: list[str] = []
+        refused: dict[str, str] = {}
+        deferred: dict[str, str] = {}
+        for recipient in item.pending_recipients:
+            try:
+                await client.rcpt(recipient)
+            except aiosmtplib.SMTPRecipientRefused as exc:
+                (refused if exc.code >= 500 else deferred)[recipient] = _reply(exc)
+            else:
+                accepted.append(recipient)
+        return Outcome(tuple(accepted), refused, deferred)
+
+    async def _quit(self, client: aiosmtplib.SMTP) -> None:
+        # The relay has the mail once DATA got its 250: a failing QUIT changes nothing.
+        try:
+            async with asyncio.timeout(self.send_timeout):
+                await client.quit()
+        except (aiosmtplib.SMTPException, OSError, TimeoutError):
+            pass
+
+    async def _post_webhook(self, item: Claimed) -> Outcome:
+        url = item.pending_recipients[0] if item.pending_recipients else item.recipients[0]
+        payload = {
+            "subject": item.subject,
+            "text": item.body_text,
+            "message_id": item.message_id,
+            "kind": item.kind,
+        }
+        timeout = aiohttp.ClientTimeout(total=self.send_timeout)
+        try:
+            async with (
+                aiohttp.ClientSession(timeout=timeout) as session,
+                session.post(url, json=payload, allow_redirects=False) as response,
+            ):
+                status = response.status
+                reason = one_line(response.reason or "", 100)
+        except TimeoutError:
+            return Outcome(error=f"webhook: no answer within {self.send_timeout:g}s")
+        except aiohttp.ClientError as exc:
+            return Outcome(error=f"webhook: {one_line(str(exc) or type(exc).__name__, 200)}")
+        if 200 <= status < 300:
+            return Outcome(accepted=(url,))
+        permanent = 400 <= status < 500 and status not in RETRYABLE_HTTP
+        return Outcome(error=f"webhook: HTTP {status} {reason}".rstrip(), permanent=permanent)
