@@ -5,7 +5,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import signal
+import socket
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -13,10 +15,12 @@ from datetime import UTC, datetime
 from aiohttp import web
 
 from outagewatch.api.app import make_app
-from outagewatch.config import Config, ConfigError, secret_problems
+from outagewatch.config import Config, ConfigError, read_secret, secret_problems
 from outagewatch.detector import Detector
 from outagewatch.housekeeping import Housekeeper
+from outagewatch.incident_engine import IncidentEngine
 from outagewatch.metrics import Metrics
+from outagewatch.notify.sender import Sender
 from outagewatch.probes import ProbeResult
 from outagewatch.scheduler import Prober, Target, targets_of
 from outagewatch.store.engine import open_engine
@@ -44,7 +48,23 @@ class Daemon:
         self.detector = Detector(self.engine, self.targets, config.vantage, self.metrics)
         settle = max(t.rules.probe_timeout + t.rules.probe_interval for t in self.targets)
         self.housekeeper = Housekeeper(self.engine, config.retention, settle)
+        self.incidents = IncidentEngine(self.engine, config)
+        relay_password = (
+            read_secret(config.smtp.secret) if config.smtp and config.smtp.secret else None
+        )
+        self.sender = Sender(
+            self.engine,
+            config.smtp,
+            relay_password,
+            self.metrics,
+            worker=f"{config.vantage}-{socket.gethostname()}-{os.getpid()}",
+            lease=config.outbox.lease,
+            backoff_base=config.outbox.retry_base,
+            backoff_cap=config.outbox.retry_cap,
+            send_timeout=config.outbox.send_timeout.total_seconds(),
+        )
         self.wake = asyncio.Event()
+        self.mail_wake = asyncio.Event()
         self.stopping = asyncio.Event()
         self.prober: Prober | None = None
         self._web: web.AppRunner | None = None
@@ -69,27 +89,48 @@ class Daemon:
             self.config.vantage,
             self.config.api.listen,
         )
-        lag = asyncio.create_task(self._watch_loop_lag())
+        helpers = [
+            asyncio.create_task(self._watch_loop_lag()),
+            asyncio.create_task(self._send_until_stopped()),
+        ]
         try:
             await self._detect_until_stopped()
         finally:
-            lag.cancel()
+            for task in helpers:
+                task.cancel()
+            await asyncio.gather(*helpers, return_exceptions=True)
             await self._shutdown()
 
     def stop(self) -> None:
         self.stopping.set()
         self.wake.set()
+        self.mail_wake.set()
 
     async def _detect_until_stopped(self) -> None:
         while not self.stopping.is_set():
             while await self.detector.step(self.clock()):
                 pass
+            while await self.incidents.step(self.clock()):
+                self.mail_wake.set()
             # One unit of housekeeping between detector rounds, so it never delays detection.
             if await self.housekeeper.step(self.clock()):
                 continue
             self.wake.clear()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self.wake.wait(), self.tick)
+
+    async def _send_until_stopped(self) -> None:
+        """The outbox sender runs on its own: a slow relay never holds up detection."""
+        while not self.stopping.is_set():
+            try:
+                while await self.sender.step(self.clock()):
+                    pass
+                await self.sender.export_backlog(self.clock())
+            except Exception:  # a database hiccup: log it and try again at the next tick
+                log.exception("outbox sender step failed")
+            self.mail_wake.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.mail_wake.wait(), 1.0)
 
     async def _serve(self) -> None:
         app = make_app(self.metrics, ready=lambda: self.prober is not None)

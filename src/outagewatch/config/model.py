@@ -81,6 +81,26 @@ class Retention(BaseModel):
     rollups: Duration = timedelta(days=400)
 
 
+class Outbox(BaseModel):
+    """Delivery of the outbox: how long one send may take, how long a claim holds before
+    another sender may retry a row (a sender that died mid-send), and the retry backoff."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    send_timeout: Duration = timedelta(seconds=30)
+    lease: Duration = timedelta(minutes=5)
+    retry_base: Duration = timedelta(seconds=30)
+    retry_cap: Duration = timedelta(minutes=15)
+
+    @model_validator(mode="after")
+    def _lease_outlives_a_send(self) -> Outbox:
+        if self.lease <= 2 * self.send_timeout:
+            raise ValueError("lease must be more than twice send_timeout")
+        if self.retry_cap < self.retry_base:
+            raise ValueError("retry_cap must not be shorter than retry_base")
+        return self
+
+
 class Config(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
@@ -95,6 +115,7 @@ class Config(BaseModel):
     log_format: Literal["text", "json"] = "text"
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     retention: Retention = Retention()
+    outbox: Outbox = Outbox()
     platforms: Annotated[dict[Slug, Platform], Field(min_length=1)]
 
     def service(self, platform: str, service: str) -> Service:

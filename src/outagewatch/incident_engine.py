@@ -1,0 +1,167 @@
+"""Applies incident decisions: reads the incident, calls incidents.py, and stores the new
+state, its timeline and its rendered notifications in one transaction.
+
+Service transitions are consumed with compare-and-set (``processed_at``) in the same
+transaction that enqueues their mails, and every incident write is a compare-and-set on
+its version: a crash or a second leader can neither lose a decision nor make it twice.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from datetime import datetime
+from email.utils import parseaddr
+
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from outagewatch import incidents as decide
+from outagewatch.config import Config
+from outagewatch.incidents import Decision, Incident, PlatformInfo, ServiceInfo
+from outagewatch.notify.outbox import enqueue
+from outagewatch.notify.render import Audience, render
+from outagewatch.store import incidents as store
+
+log = logging.getLogger("outagewatch.incidents")
+Action = Callable[[Incident, PlatformInfo], Decision]
+
+
+class Conflict(Exception):
+    """Somebody else changed the incident first; the step is retried on fresh data."""
+
+
+def audiences(config: Config) -> dict[str, Audience]:
+    domain = "outagewatch.invalid"
+    if config.smtp is not None:
+        domain = parseaddr(config.smtp.sender)[1].rpartition("@")[2] or domain
+    found = {}
+    for pid, platform in config.platforms.items():
+        rules = config.platform_rules(pid)
+        info = PlatformInfo(
+            id=pid,
+            name=platform.name,
+            services={
+                sid: ServiceInfo(label=s.display, severity=s.severity)
+                for sid, s in platform.services.items()
+            },
+            update_every=rules.update_every,
+            oncall_repeat=rules.oncall_repeat,
+        )
+        found[pid] = Audience(
+            platform=info,
+            zone=platform.zone,
+            incident_lists=tuple(platform.lists.incident),
+            protocols={sid: s.protocol for sid, s in platform.services.items()},
+            oncall_email=config.oncall.email if config.oncall else None,
+            oncall_webhook=config.oncall.webhook if config.oncall else None,
+            domain=domain,
+        )
+    return found
+
+
+class IncidentEngine:
+    def __init__(self, engine: AsyncEngine, config: Config) -> None:
+        self.engine = engine
+        self.audiences = audiences(config)
+
+    async def step(self, now: datetime) -> bool:
+        """Act on one service transition, or else on one incident that time made due."""
+        try:
+            return await self._transition(now) or await self._due(now)
+        except Conflict:
+            return True
+
+    async def _transition(self, now: datetime) -> bool:
+        async with self.engine.begin() as conn:
+            transition = await store.next_transition(conn)
+            if transition is None:
+                return False
+            if not await store.mark_processed(conn, transition["id"], now):
+                raise Conflict
+            audience = self.audiences.get(transition["platform"])
+            if audience is None or transition["service"] not in audience.platform.services:
+                log.warning("ignoring a transition of %s/%s: no longer configured",
+                            transition["platform"], transition["service"])  # fmt: skip
+                return True
+            info, service = audience.platform, transition["service"]
+            stored = await store.active(conn, info.id)
+            if transition["kind"] == "opened":
+                if stored is None:
+                    ref = await store.next_ref(conn, now)
+                    decision = decide.open_for_outage(
+                        info, service, transition["started_at"], ref, now
+                    )
+                    await self._create(conn, decision, now)
+                    return True
+                decision = decide.outage_joins(
+                    stored.incident, info, service, transition["started_at"], now
+                )
+            else:
+                if stored is None:
+                    return True
+                decision = decide.service_restored(
+                    stored.incident, info, service, transition["at"], now
+                )
+            await self._persist(conn, stored, decision, now)
+        return True
+
+    async def _due(self, now: datetime) -> bool:
+        async with self.engine.connect() as conn:
+            ids = await store.due(conn, now)
+        for incident_id in ids:
+            async with self.engine.begin() as conn:
+                stored = await store.load(conn, incident_id)
+                if stored is None:
+                    continue
+                decision = decide.due(
+                    stored.incident, self.audiences[stored.incident.platform].platform, now
+                )
+                if decision.notices:
+                    await self._persist(conn, stored, decision, now)
+                    return True
+        return False
+
+    async def act(self, incident_id: int, action: Action, now: datetime) -> Incident:
+        """An engineer's action (API): decided, stored and its mails enqueued at once."""
+        async with self.engine.begin() as conn:
+            stored = await store.load(conn, incident_id)
+            if stored is None:
+                raise KeyError(incident_id)
+            decision = action(stored.incident, self.audiences[stored.incident.platform].platform)
+            await self._persist(conn, stored, decision, now)
+            return decision.incident
+
+    async def open_reported(
+        self, platform: str, build: Callable[[PlatformInfo, str], Decision], now: datetime
+    ) -> Incident:
+        async with self.engine.begin() as conn:
+            if await store.active(conn, platform) is not None:
+                raise decide.IncidentError(f"platform {platform} has an open incident already")
+            decision = build(self.audiences[platform].platform, await store.next_ref(conn, now))
+            return await self._create(conn, decision, now)
+
+    async def _create(self, conn: AsyncConnection, decision: Decision, now: datetime) -> Incident:
+        incident_id = await store.insert_incident(conn, decision.incident)
+        stored = await store.load(conn, incident_id)
+        assert stored is not None
+        opened = Decision(stored.incident, decision.notices, decision.timeline)
+        await self._persist(conn, stored, opened, now)
+        log.error("incident %s opened on %s (severity %d)", stored.incident.ref,
+                  stored.incident.platform, stored.incident.severity)  # fmt: skip
+        return stored.incident
+
+    async def _persist(
+        self, conn: AsyncConnection, stored: store.Stored, decision: Decision, now: datetime
+    ) -> None:
+        incident = decision.incident
+        assert incident.id is not None and incident.id == stored.incident.id
+        audience = self.audiences[incident.platform]
+        seq = stored.mails_sent
+        for notice in decision.notices:
+            for notification in render(incident, notice, audience, seq):
+                await enqueue(conn, notification, now)
+            seq += 1
+            log.info("incident %s: %s queued", incident.ref, notice.kind)
+        if not await store.save(conn, stored, incident, len(decision.notices)):
+            raise Conflict
+        await store.add_timeline(conn, incident.id, decision.timeline, now)

@@ -1,0 +1,164 @@
+"""Turning an incident notice into the mails it means: subject, body, recipients, thread.
+
+Subjects are one line ending with the mail's kind; every mail of an incident shares one
+thread; times are given in UTC and in the platform's own zone. All formal text is English.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from jinja2 import Environment, PackageLoader, StrictUndefined
+
+from outagewatch.incidents import Incident, Notice, PlatformInfo
+from outagewatch.notify.outbox import Notification
+
+SEVERITY_TEXT = {
+    1: "complete outage, all users affected, no workaround",
+    2: "a business-critical component cannot be used by most users",
+    3: "partial loss of non-critical functionality",
+    4: "informational",
+}
+DEFAULT_IMPACT = {
+    "http": "users cannot use webmail, or it answers very slowly",
+    "smtp": "users cannot send mail, or sending is very slow",
+    "imap": "users cannot read their mail in their mail programs, or it is very slow",
+    "pop3": "users cannot fetch their mail with POP3 programs, or it is very slow",
+}
+
+_env = Environment(
+    loader=PackageLoader("outagewatch.notify", "templates"),
+    undefined=StrictUndefined,
+    keep_trailing_newline=True,
+    autoescape=False,  # noqa: S701 - plain-text mail, never rendered as HTML
+)
+
+
+@dataclass(frozen=True)
+class Audience:
+    """Where a platform's incident mail goes, and how it is signed and threaded."""
+
+    platform: PlatformInfo
+    zone: ZoneInfo
+    incident_lists: tuple[str, ...]
+    protocols: dict[str, str]  # service -> protocol, for the default user impact
+    oncall_email: str | None
+    oncall_webhook: str | None
+    domain: str  # of the sender address, for Message-IDs
+    signature: str = "OX Cloud Operations"
+
+
+def render(incident: Incident, notice: Notice, audience: Audience, seq: int) -> list[Notification]:
+    """The notifications for one notice; ``seq`` numbers the incident's mails (Message-IDs)."""
+    assert incident.id is not None
+    oncall = notice.kind in ("oncall", "oncall_repeat")
+    template = "oncall.txt.j2" if oncall else f"{notice.kind}.txt.j2"
+    body = _env.get_template(template).render(_context(incident, notice, audience))
+    subject = _subject(incident, notice, audience.platform)
+    root = f"<{incident.ref}.0.detected@{audience.domain}>"
+    message_id = f"<{incident.ref}.{seq}.{notice.kind}@{audience.domain}>"
+    common = {
+        "thread": f"incident:{incident.id}",
+        "incident_id": incident.id,
+        "kind": notice.kind,
+        "subject": subject,
+        "body_text": body,
+        "body_html": None,
+    }
+    if not oncall:
+        in_reply = None if message_id == root else root
+        return [
+            Notification(
+                audience="customer",
+                channel="mail",
+                recipients=list(audience.incident_lists),
+                message_id=message_id,
+                in_reply_to=in_reply,
+                references=in_reply,
+                **common,  # type: ignore[arg-type]
+            )
+        ]
+    found = []
+    if audience.oncall_email:
+        found.append(
+            Notification(
+                audience="oncall",
+                channel="mail",
+                recipients=[audience.oncall_email],
+                message_id=message_id,
+                in_reply_to=None,
+                references=None,
+                **common,  # type: ignore[arg-type]
+            )
+        )
+    if audience.oncall_webhook:
+        found.append(
+            Notification(
+                audience="oncall",
+                channel="webhook",
+                recipients=[audience.oncall_webhook],
+                message_id=message_id.replace("@", ".webhook@"),
+                in_reply_to=None,
+                references=None,
+                **common,  # type: ignore[arg-type]
+            )
+        )
+    return found
+
+
+def _subject(incident: Incident, notice: Notice, platform: PlatformInfo) -> str:
+    labels = ", ".join(_label(platform, a.service) for a in incident.services)
+    kind = {
+        "detected": "detected",
+        "update": f"update {incident.updates_sent}",
+        "restored": "restored",
+        "oncall": "detected",
+        "oncall_repeat": "not acknowledged",
+    }[notice.kind]
+    prefix = "[on-call] " if notice.kind.startswith("oncall") else ""
+    return f"{prefix}[{platform.name}] [Sev {incident.severity}] Outage: {labels} — {kind}"
+
+
+def _label(platform: PlatformInfo, service: str) -> str:
+    info = platform.services.get(service)
+    return info.label if info else service
+
+
+def _context(incident: Incident, notice: Notice, audience: Audience) -> dict[str, object]:
+    platform = audience.platform
+
+    def when(moment: datetime | None) -> str:
+        if moment is None:
+            return "-"
+        local = moment.astimezone(audience.zone)
+        return f"{moment:%Y-%m-%d %H:%M} UTC ({local:%Y-%m-%d %H:%M %Z}, {audience.zone.key})"
+
+    labels = [_label(platform, a.service) for a in incident.services]
+    impacts = sorted(
+        {DEFAULT_IMPACT.get(audience.protocols.get(a.service, ""), "") for a in incident.services}
+        - {""}
+    )
+    return {
+        "incident": incident,
+        "notice": notice,
+        "platform": platform,
+        "when": when,
+        "affected": ", ".join(labels),
+        "count": len(labels),
+        "still_down": ", ".join(_label(platform, s) for s in incident.down) or "none",
+        "severity_text": SEVERITY_TEXT.get(incident.severity, ""),
+        "impact": incident.user_impact
+        or ("; ".join(impacts).capitalize() + " (first assessment)."),
+        "duration": _duration(incident),
+        "signature": audience.signature,
+    }
+
+
+def _duration(incident: Incident) -> str:
+    if incident.restored_at is None:
+        return "-"
+    minutes = int((incident.restored_at - incident.started_at) / timedelta(minutes=1))
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours} h {minutes} min" if hours else f"{minutes} min"

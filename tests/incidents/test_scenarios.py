@@ -1,0 +1,185 @@
+"""Whole incident timelines with a controlled clock, down to the mails the lists receive."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+
+from outagewatch import incidents as decide
+from outagewatch.sim import SmtpServer
+
+from .world import LISTS, World, at, config_for, customer, subjects
+
+DE1 = "[OX Cloud EU de-1]"
+
+
+@pytest.fixture
+async def world(tmp_path: Path) -> AsyncIterator[World]:
+    async with SmtpServer() as sink:
+        w = World(sink, config_for(sink.port, tmp_path / "ow.db"))
+        await w.start()
+        try:
+            yield w
+        finally:
+            await w.close()
+
+
+async def test_single_outage_detected_hourly_updates_restored(world: World) -> None:
+    await world.outage("eu-de-1", "imap", at(-15), at(0))
+    mails = await world.run(at(0))
+    assert subjects(mails) == [f"{DE1} [Sev 2] Outage: IMAP — detected"]
+    oncall = [m for m in mails if str(m["Subject"]).startswith("[on-call]")]
+    assert [str(m["To"]) for m in oncall] == ["oncall@example.net"]
+    detected = customer(mails)[0]
+    assert str(detected["To"]) == LISTS["eu-de-1"][0]
+    root = str(detected["Message-ID"])
+    body = detected.get_content()
+    assert "we have detected an outage on OX Cloud EU de-1" in body
+    assert "Since:        2026-11-23 09:45 UTC (2026-11-23 10:45 CET, Europe/Berlin)" in body
+    assert "User impact:  Users cannot read their mail in their mail programs" in body
+    assert "Expected time to restoration: not yet known" in body
+    assert "by 2026-11-23 11:00 UTC (2026-11-23 12:00 CET, Europe/Berlin)" in body
+
+    assert subjects(await world.run(at(59))) == []
+    updates = customer(await world.run(at(60))) + customer(await world.run(at(120)))
+    assert [str(m["Subject"]) for m in updates] == [
+        f"{DE1} [Sev 2] Outage: IMAP — update 1",
+        f"{DE1} [Sev 2] Outage: IMAP — update 2",
+    ]
+    await world.restored("eu-de-1", "imap", at(-15), at(130))
+    final = customer(await world.run(at(131)))
+    assert [str(m["Subject"]) for m in final] == [f"{DE1} [Sev 2] Outage: IMAP — restored"]
+    for mail in [*updates, *final]:
+        assert str(mail["In-Reply-To"]) == root
+        assert root in str(mail["References"])
+    assert subjects(await world.run(at(300))) == []  # nothing after restoration
+
+
+async def test_second_service_joins_then_partial_recovery(world: World) -> None:
+    await world.outage("eu-de-1", "imap", at(-15), at(0))
+    await world.run(at(0))
+    await world.outage("eu-de-1", "smtp", at(5), at(20))
+    joined = customer(await world.run(at(20)))
+    assert [str(m["Subject"]) for m in joined] == [f"{DE1} [Sev 2] Outage: IMAP, SMTP — update 1"]
+    assert "SMTP is now affected as well" in joined[0].get_content()
+    assert subjects(await world.run(at(79))) == []  # the join restarted the cadence
+    await world.restored("eu-de-1", "imap", at(-15), at(40))
+    partial = customer(await world.run(at(41)))
+    assert "IMAP has recovered" in partial[0].get_content()
+    assert "Still down:   SMTP" in partial[0].get_content()
+    await world.restored("eu-de-1", "smtp", at(5), at(50))
+    assert subjects(await world.run(at(51))) == [f"{DE1} [Sev 2] Outage: IMAP, SMTP — restored"]
+
+
+async def test_flapping_service_sends_no_mail_storm(world: World) -> None:
+    # Restoration needs restore_after good samples, so the detector itself damps flapping;
+    # what reaches the incident engine is one outage, and one restoration.
+    await world.outage("eu-de-1", "pop3", at(-15), at(0))
+    await world.run(at(0))
+    for minute in range(1, 30):
+        assert subjects(await world.run(at(minute))) == []
+    await world.restored("eu-de-1", "pop3", at(-15), at(30))
+    assert len(subjects(await world.run(at(31)))) == 1
+
+
+async def test_two_platforms_each_list_hears_only_of_its_own(world: World) -> None:
+    await world.outage("eu-de-1", "imap", at(-15), at(0))
+    await world.outage("us", "webmail", at(-15), at(0))
+    mails = customer(await world.run(at(0)))
+    by_list = {str(m["To"]): str(m["Subject"]) for m in mails}
+    assert by_list == {
+        LISTS["eu-de-1"][0]: f"{DE1} [Sev 2] Outage: IMAP — detected",
+        LISTS["us"][0]: "[OX Cloud US] [Sev 2] Outage: Web-Mail — detected",
+    }
+
+
+async def test_engineer_message_resets_cadence_and_per_incident_cadence(world: World) -> None:
+    await world.outage("eu-de-1", "imap", at(-15), at(0))
+    await world.run(at(0))
+    ref = "OW-20261123-0001"
+    await world.act(ref, lambda i, p: decide.acknowledge(i, "alice", at(2)), at(2))
+    message = "A storage node failed; failover runs."
+    await world.act(
+        ref,
+        lambda i, p: decide.post_update(i, p, "alice", at(25), message=message, etr=at(90)),
+        at(25),
+    )
+    mails = customer(await world.run(at(25)))
+    body = mails[0].get_content()
+    assert "A storage node failed; failover runs." in body
+    assert "2026-11-23 11:30 UTC (2026-11-23 12:30 CET, Europe/Berlin)" in body  # the ETR
+    assert subjects(await world.run(at(84))) == []
+    assert len(subjects(await world.run(at(85)))) == 1  # an hour after the engineer's mail
+    await world.act(
+        ref,
+        lambda i, p: decide.post_update(i, p, "alice", at(86), update_every=timedelta(minutes=30)),
+        at(86),
+    )
+    assert subjects(await world.run(at(114))) == []
+    assert len(subjects(await world.run(at(115)))) == 1  # 30 min after the last mail
+
+
+async def test_customer_reported_incident(world: World) -> None:
+    def build(platform: decide.PlatformInfo, ref: str) -> decide.Decision:
+        return decide.open_reported(
+            platform, ("webmail",), ticket="T-4711", ref=ref, actor="alice", now=at(0),
+            user_impact="Users cannot log in to webmail.",
+        )  # fmt: skip
+
+    incident = await world.engine.open_reported("eu-de-1", build, at(0))
+    mails = customer(await world.run(at(0)))
+    body = mails[0].get_content()
+    assert "following your report" in body and "T-4711" in body
+    assert "Users cannot log in to webmail." in body
+    await world.act(
+        incident.ref, lambda i, p: decide.restore_by_hand(i, p, "alice", at(45)), at(45)
+    )
+    assert subjects(await world.run(at(45))) == [f"{DE1} [Sev 2] Outage: Web-Mail — restored"]
+
+
+async def test_oncall_repeats_until_acknowledged(world: World) -> None:
+    await world.outage("eu-de-1", "imap", at(-15), at(0))
+    await world.run(at(0))
+    reminders = [m for m in await world.run(at(10)) if "[on-call]" in str(m["Subject"])]
+    assert [str(m["Subject"]) for m in reminders] == [
+        "[on-call] [OX Cloud EU de-1] [Sev 2] Outage: IMAP — not acknowledged"
+    ]
+    await world.act("OW-20261123-0001", lambda i, p: decide.acknowledge(i, "bob", at(12)), at(12))
+    assert [m for m in await world.run(at(30)) if "[on-call]" in str(m["Subject"])] == []
+
+
+async def test_relay_down_for_three_hours_loses_nothing(world: World) -> None:
+    await world.sink.set_refusing(True)
+    await world.outage("eu-de-1", "imap", at(-15), at(0))
+    gauges = []
+    for minute in range(0, 181):
+        assert await world.run(at(minute)) == []
+        if minute == 90:
+            await world.outage("eu-de-1", "smtp", at(80), at(90))
+        gauges.append(
+            (
+                world.metrics.registry.get_sample_value("outagewatch_outbox_pending"),
+                world.metrics.registry.get_sample_value(
+                    "outagewatch_outbox_oldest_pending_seconds"
+                ),
+            )
+        )
+    pending, oldest = gauges[-1]
+    assert pending is not None and pending >= 5  # detected, on-call, joins, updates, reminders
+    assert oldest == pytest.approx(180 * 60)
+    await world.sink.set_refusing(False)
+    mails: list = []
+    for minute in range(181, 200):  # the next retry comes within the backoff cap
+        mails += await world.run(at(minute))
+    got = subjects(mails)
+    assert got[0].endswith("IMAP — detected")
+    updates = [s for s in got if "— update" in s]
+    assert updates == sorted(updates, key=lambda s: int(s.rsplit(" ", 1)[1]))  # in order
+    assert len(updates) == 3  # at 60 min, SMTP joining at 90, then 60 min after that
+    ids = [str(m["Message-ID"]) for m in customer(mails)]
+    assert ids[0] == "<OW-20261123-0001.0.detected@example.net>"  # its original Message-ID
+    assert len(set(ids)) == len(ids)
+    assert world.metrics.registry.get_sample_value("outagewatch_outbox_pending") == 0
