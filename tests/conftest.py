@@ -4,9 +4,15 @@ from __future__ import annotations
 
 import os
 import ssl
+from collections.abc import AsyncIterator
+from pathlib import Path
 
 import pytest
 import trustme
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from outagewatch.store.engine import open_engine
+from outagewatch.store.migrate import upgrade
 
 REQUIRE_REAL = os.environ.get("OUTAGEWATCH_REQUIRE_REAL") == "1"
 
@@ -38,3 +44,12 @@ def ca_file(ca: trustme.CA, tmp_path_factory: pytest.TempPathFactory) -> str:
     path = tmp_path_factory.mktemp("ca") / "ca.pem"
     ca.cert_pem.write_to_path(str(path))
     return str(path)
+
+
+@pytest.fixture
+async def migrated_sqlite(tmp_path: Path) -> AsyncIterator[AsyncEngine]:
+    """A fresh SQLite database file, migrated to the newest revision."""
+    engine = open_engine(f"sqlite+aiosqlite:///{tmp_path / 'ow.db'}")
+    await upgrade(engine)
+    yield engine
+    await engine.dispose()

@@ -3,9 +3,7 @@ and metrics out, and a restart in the middle of a bad run that changes nothing."
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import pytest
 from sqlalchemy import select
@@ -16,8 +14,6 @@ from outagewatch.detector import Detector
 from outagewatch.metrics import Metrics
 from outagewatch.probes.result import ErrorKind, ProbeResult
 from outagewatch.scheduler import Target, targets_of
-from outagewatch.store.engine import open_engine
-from outagewatch.store.migrate import upgrade
 from outagewatch.store.tables import samples, transitions
 
 T0 = datetime(2026, 11, 23, 10, 0, tzinfo=UTC)
@@ -35,11 +31,8 @@ CONFIG = {
 
 
 @pytest.fixture
-async def engine(tmp_path: Path) -> AsyncIterator[AsyncEngine]:
-    eng = open_engine(f"sqlite+aiosqlite:///{tmp_path / 'ow.db'}")
-    await upgrade(eng)
-    yield eng
-    await eng.dispose()
+def engine(migrated_sqlite: AsyncEngine) -> AsyncEngine:
+    return migrated_sqlite
 
 
 def sample(seconds: int, *, duration: float) -> ProbeResult:

@@ -1,8 +1,6 @@
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from datetime import timedelta
-from pathlib import Path
 
 import pytest
 from sqlalchemy import func, select
@@ -11,19 +9,14 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from outagewatch.config.model import Retention
 from outagewatch.housekeeping import Housekeeper
 from outagewatch.store import samples as sample_store
-from outagewatch.store.engine import open_engine
-from outagewatch.store.migrate import upgrade
 from outagewatch.store.tables import rollups, samples
 
 from ..store.test_store import T0, row
 
 
 @pytest.fixture
-async def engine(tmp_path: Path) -> AsyncIterator[AsyncEngine]:
-    eng = open_engine(f"sqlite+aiosqlite:///{tmp_path / 'ow.db'}")
-    await upgrade(eng)
-    yield eng
-    await eng.dispose()
+def engine(migrated_sqlite: AsyncEngine) -> AsyncEngine:
+    return migrated_sqlite
 
 
 async def count(engine: AsyncEngine, table: object) -> int:

@@ -9,7 +9,6 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email import message_from_bytes, policy
 from email.message import EmailMessage
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -18,8 +17,6 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from outagewatch.config.model import Relay
 from outagewatch.metrics import Metrics
-from outagewatch.store.engine import open_engine
-from outagewatch.store.migrate import upgrade
 
 T0 = datetime(2026, 11, 23, 10, 0, tzinfo=UTC)
 USERNAME = "noc"
@@ -178,11 +175,8 @@ async def start_relay(
 
 
 @pytest.fixture
-async def db(tmp_path: Path) -> AsyncIterator[AsyncEngine]:
-    engine = open_engine(f"sqlite+aiosqlite:///{tmp_path / 'ow.db'}")
-    await upgrade(engine)
-    yield engine
-    await engine.dispose()
+def db(migrated_sqlite: AsyncEngine) -> AsyncEngine:
+    return migrated_sqlite
 
 
 @pytest.fixture

@@ -6,6 +6,7 @@ thread; times are given in UTC and in the platform's own zone. All formal text i
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
@@ -13,7 +14,7 @@ from zoneinfo import ZoneInfo
 from jinja2 import Environment, PackageLoader, StrictUndefined
 
 from outagewatch.incidents import Incident, Notice, PlatformInfo
-from outagewatch.notify.outbox import Notification
+from outagewatch.notify.outbox import Channel, Notification
 
 SEVERITY_TEXT = {
     1: "complete outage, all users affected, no workaround",
@@ -57,55 +58,37 @@ def render(incident: Incident, notice: Notice, audience: Audience, seq: int) -> 
     template = "oncall.txt.j2" if oncall else f"{notice.kind}.txt.j2"
     body = _env.get_template(template).render(_context(incident, notice, audience))
     subject = _subject(incident, notice, audience.platform)
-    root = f"<{incident.ref}.0.detected@{audience.domain}>"
     message_id = f"<{incident.ref}.{seq}.{notice.kind}@{audience.domain}>"
-    common = {
-        "thread": f"incident:{incident.id}",
-        "incident_id": incident.id,
-        "kind": notice.kind,
-        "subject": subject,
-        "body_text": body,
-        "body_html": None,
-    }
+    make = functools.partial(
+        Notification,
+        thread=f"incident:{incident.id}",
+        incident_id=incident.id,
+        kind=notice.kind,
+        subject=subject,
+        body_text=body,
+    )
     if not oncall:
-        in_reply = None if message_id == root else root
+        root = f"<{incident.ref}.0.detected@{audience.domain}>"
+        reply = None if message_id == root else root
         return [
-            Notification(
+            make(
                 audience="customer",
                 channel="mail",
-                recipients=list(audience.incident_lists),
+                recipients=audience.incident_lists,
                 message_id=message_id,
-                in_reply_to=in_reply,
-                references=in_reply,
-                **common,  # type: ignore[arg-type]
+                in_reply_to=reply,
+                references=reply,
             )
         ]
-    found = []
-    if audience.oncall_email:
-        found.append(
-            Notification(
-                audience="oncall",
-                channel="mail",
-                recipients=[audience.oncall_email],
-                message_id=message_id,
-                in_reply_to=None,
-                references=None,
-                **common,  # type: ignore[arg-type]
-            )
-        )
-    if audience.oncall_webhook:
-        found.append(
-            Notification(
-                audience="oncall",
-                channel="webhook",
-                recipients=[audience.oncall_webhook],
-                message_id=message_id.replace("@", ".webhook@"),
-                in_reply_to=None,
-                references=None,
-                **common,  # type: ignore[arg-type]
-            )
-        )
-    return found
+    channels: tuple[tuple[Channel, str | None, str], ...] = (
+        ("mail", audience.oncall_email, message_id),
+        ("webhook", audience.oncall_webhook, message_id.replace("@", ".webhook@")),
+    )
+    return [
+        make(audience="oncall", channel=channel, recipients=(target,), message_id=mid)
+        for channel, target, mid in channels
+        if target
+    ]
 
 
 def _subject(incident: Incident, notice: Notice, platform: PlatformInfo) -> str:
