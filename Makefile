@@ -25,8 +25,7 @@ test: lint
 	$(BIN)/pytest $(PYTEST_ARGS)
 
 demo: venv
-	@echo "not yet: the demo arrives with incidents and mail (issue 4)."
-	@echo "Meanwhile try: $(BIN)/python -m outagewatch.sim --help"
+	$(BIN)/outagewatch demo $(DEMO_ARGS)
 
 bench: venv
 	@echo "not yet: benchmarks arrive with issue 9."

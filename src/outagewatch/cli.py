@@ -63,6 +63,10 @@ def _parser() -> argparse.ArgumentParser:
     )
     run.set_defaults(command=_run)
 
+    demo = sub.add_parser("demo", help="the whole cycle on loopback servers (about 2 minutes)")
+    demo.add_argument("--keep-running", action="store_true", help="stay up after the scenario")
+    demo.set_defaults(command=_demo)
+
     db = sub.add_parser("db", help="database maintenance")
     db_sub = db.add_subparsers(required=True, metavar="ACTION")
     db_upgrade = db_sub.add_parser("upgrade", parents=[common], help="apply migrations")
@@ -142,6 +146,12 @@ def _run(args: argparse.Namespace) -> int:
     configure(config.log_format, config.log_level)
     asyncio.run(run_daemon(config, migrate=not args.no_upgrade))
     return EXIT_OK
+
+
+def _demo(args: argparse.Namespace) -> int:
+    from outagewatch.demo import main as demo_main
+
+    return demo_main(args.keep_running)
 
 
 def _db_upgrade(args: argparse.Namespace) -> int:

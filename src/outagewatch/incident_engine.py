@@ -164,4 +164,6 @@ class IncidentEngine:
             log.info("incident %s: %s queued", incident.ref, notice.kind)
         if not await store.save(conn, stored, incident, len(decision.notices)):
             raise Conflict
+        for kind, actor, _ in decision.timeline:
+            log.info("incident %s: %s by %s", incident.ref, kind.replace("_", " "), actor)
         await store.add_timeline(conn, incident.id, decision.timeline, now)

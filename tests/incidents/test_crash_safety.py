@@ -11,6 +11,7 @@ from collections import defaultdict
 from email import message_from_bytes, policy
 from pathlib import Path
 
+import pytest
 import yaml
 
 from outagewatch.sim import ImapServer, SmtpServer
@@ -61,6 +62,7 @@ async def wait_until(condition: object, within: float) -> None:
             await asyncio.sleep(0.05)
 
 
+@pytest.mark.timeout(240)
 async def test_twenty_sigkills_during_an_incident(tmp_path: Path) -> None:
     seed = random.randrange(1 << 30)
     rng = random.Random(seed)
