@@ -8,15 +8,21 @@ import asyncio
 import json
 import os
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from outagewatch import __version__
 from outagewatch.config import Config, ConfigError, load_config, secret_problems
 
 if TYPE_CHECKING:
+    from sqlalchemy.ext.asyncio import AsyncConnection
+
+    from outagewatch.client import Client as ApiClient
     from outagewatch.probes import ProbeResult
+
+T = TypeVar("T")
 
 EXIT_OK, EXIT_BAD, EXIT_INPUT = 0, 1, 2
 
@@ -71,7 +77,53 @@ def _parser() -> argparse.ArgumentParser:
     db_sub = db.add_subparsers(required=True, metavar="ACTION")
     db_upgrade = db_sub.add_parser("upgrade", parents=[common], help="apply migrations")
     db_upgrade.set_defaults(command=_db_upgrade)
+    _token_parsers(sub, common)
+    _incidents_parsers(sub)
     return parser
+
+
+def _token_parsers(sub: Any, common: argparse.ArgumentParser) -> None:
+    token = sub.add_parser("token", help="API tokens (shown once, stored as a hash)")
+    token_sub = token.add_subparsers(required=True, metavar="ACTION")
+    create = token_sub.add_parser("create", parents=[common], help="create a token, print it once")
+    create.add_argument("--name", required=True, help="who uses it; the actor in timelines")
+    create.add_argument("--role", required=True, help="viewer, oncall or admin")
+    create.set_defaults(command=_token_create)
+    listing = token_sub.add_parser("list", parents=[common], help="list tokens (never the secret)")
+    listing.set_defaults(command=_token_list)
+    revoke = token_sub.add_parser("revoke", parents=[common], help="revoke a token at once")
+    revoke.add_argument("--name", required=True)
+    revoke.set_defaults(command=_token_revoke)
+
+
+def _incidents_parsers(sub: Any) -> None:
+    api = argparse.ArgumentParser(add_help=False)
+    api.add_argument(
+        "--url",
+        default=os.environ.get("OUTAGEWATCH_URL") or "http://127.0.0.1:8080",
+        help="the API (default: $OUTAGEWATCH_URL or http://127.0.0.1:8080);"
+        " the token comes from $OUTAGEWATCH_TOKEN",
+    )
+    incidents = sub.add_parser("incidents", help="incidents, through the HTTP API")
+    inc_sub = incidents.add_subparsers(required=True, metavar="ACTION")
+    listing = inc_sub.add_parser("list", parents=[api], help="list incidents, newest first")
+    listing.add_argument("--state", help="open, acknowledged, restored or closed")
+    listing.set_defaults(command=_incidents_list)
+    show = inc_sub.add_parser("show", parents=[api], help="one incident, timeline and mails")
+    show.add_argument("key", metavar="ID_OR_REF")
+    show.set_defaults(command=_incidents_show)
+    ack = inc_sub.add_parser("ack", parents=[api], help="acknowledge an incident")
+    ack.add_argument("key", metavar="ID_OR_REF")
+    ack.add_argument("--note")
+    ack.set_defaults(command=_incidents_ack)
+    update = inc_sub.add_parser("update", parents=[api], help="post a customer update")
+    update.add_argument("key", metavar="ID_OR_REF")
+    update.add_argument("--message", help="the text of the update mail")
+    update.add_argument("--impact", help="what users notice")
+    update.add_argument("--etr", help="estimated time of resolution, RFC 3339")
+    update.add_argument("--every", metavar="DURATION", help="update cadence, e.g. 30m")
+    update.add_argument("--severity", help="1 (worst) to 4")
+    update.set_defaults(command=_incidents_update)
 
 
 def _load(args: argparse.Namespace) -> Config:
@@ -170,6 +222,125 @@ def _db_upgrade(args: argparse.Namespace) -> int:
 
     print(f"database {_redact_url(config.database)} at revision {asyncio.run(go())}")
     return EXIT_OK
+
+
+def _in_database(config: Config, work: Callable[[AsyncConnection], Awaitable[T]]) -> T:
+    """Run ``work`` in one transaction on the configured database, migrated first."""
+    from outagewatch.store.engine import open_engine
+    from outagewatch.store.migrate import upgrade
+
+    async def go() -> T:
+        engine = open_engine(config.database)
+        try:
+            await upgrade(engine)
+            async with engine.begin() as conn:
+                return await work(conn)
+        finally:
+            await engine.dispose()
+
+    return asyncio.run(go())
+
+
+def _token_create(args: argparse.Namespace) -> int:
+    from outagewatch.store import tokens
+
+    config = _load(args)
+    try:
+        tokens.check_name(args.name)
+        tokens.check_role(args.role)
+        token, _ = _in_database(
+            config, lambda conn: tokens.create(conn, args.name, args.role, datetime.now(UTC))
+        )
+    except tokens.TokenError as exc:
+        raise ConfigError([f"token create: {exc}"]) from None
+    # The token alone on stdout, so that TOKEN=$(outagewatch token create …) works.
+    print(token)
+    print(
+        f"created token {args.name!r} with role {args.role};"
+        " it will not be shown again, so store it now",
+        file=sys.stderr,
+    )
+    return EXIT_OK
+
+
+def _token_list(args: argparse.Namespace) -> int:
+    from outagewatch.client import when
+    from outagewatch.store import tokens
+
+    found = _in_database(_load(args), tokens.list_tokens)
+    if not found:
+        print("no tokens; create one with: outagewatch token create --name NAME --role ROLE")
+        return EXIT_OK
+    rows = [("NAME", "ROLE", "CREATED", "LAST USED", "REVOKED")] + [
+        (t.name, t.role, when(t.created_at.isoformat()),
+         when(t.last_used_at.isoformat()) if t.last_used_at else "never",
+         when(t.revoked_at.isoformat()) if t.revoked_at else "-")
+        for t in found
+    ]  # fmt: skip
+    widths = [max(len(row[i]) for row in rows) for i in range(5)]
+    for row in rows:
+        print("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip())
+    return EXIT_OK
+
+
+def _token_revoke(args: argparse.Namespace) -> int:
+    from outagewatch.store import tokens
+
+    config = _load(args)
+    if not _in_database(config, lambda conn: tokens.revoke(conn, args.name, datetime.now(UTC))):
+        raise ConfigError([f"token revoke: no active token named {args.name!r}"])
+    print(f"revoked token {args.name!r}")
+    return EXIT_OK
+
+
+def _incidents_list(args: argparse.Namespace) -> int:
+    from outagewatch.client import STATES, render_list, run
+
+    if args.state is not None and args.state not in STATES:
+        raise ConfigError([f"--state: {args.state!r} is not one of {', '.join(STATES)}"])
+
+    async def action(client: ApiClient) -> str:
+        return render_list(await client.list_incidents(args.state), args.state)
+
+    return run(args.url, os.environ.get("OUTAGEWATCH_TOKEN"), action)
+
+
+def _incidents_show(args: argparse.Namespace) -> int:
+    from outagewatch.client import check_key, render_incident, run
+
+    if problem := check_key(args.key):
+        raise ConfigError([problem])
+
+    async def action(client: ApiClient) -> str:
+        return render_incident(await client.incident(args.key))
+
+    return run(args.url, os.environ.get("OUTAGEWATCH_TOKEN"), action)
+
+
+def _incidents_ack(args: argparse.Namespace) -> int:
+    from outagewatch.client import check_key, render_changed, run
+
+    if problem := check_key(args.key):
+        raise ConfigError([problem])
+
+    async def action(client: ApiClient) -> str:
+        return render_changed(await client.ack(args.key, args.note))
+
+    return run(args.url, os.environ.get("OUTAGEWATCH_TOKEN"), action)
+
+
+def _incidents_update(args: argparse.Namespace) -> int:
+    from outagewatch.client import check_key, render_changed, run, update_body
+
+    body, problems = update_body(args.message, args.impact, args.etr, args.every, args.severity)
+    problems = [p for p in [check_key(args.key)] if p] + problems
+    if problems:
+        raise ConfigError(problems)
+
+    async def action(client: ApiClient) -> str:
+        return render_changed(await client.update(args.key, body))
+
+    return run(args.url, os.environ.get("OUTAGEWATCH_TOKEN"), action)
 
 
 def _render(target: str, result: ProbeResult, slow_after: float, *, as_json: bool) -> str:

@@ -15,6 +15,8 @@ from datetime import UTC, datetime
 from aiohttp import web
 
 from outagewatch.api.app import make_app
+from outagewatch.api.auth import api_may_start
+from outagewatch.api.context import ApiContext
 from outagewatch.config import Config, ConfigError, read_secret, secret_problems
 from outagewatch.detector import Detector
 from outagewatch.housekeeping import Housekeeper
@@ -133,7 +135,11 @@ class Daemon:
                 await asyncio.wait_for(self.mail_wake.wait(), 1.0)
 
     async def _serve(self) -> None:
-        app = make_app(self.metrics, ready=lambda: self.prober is not None)
+        problem = await api_may_start(self.engine, self.config.api.host)
+        if problem is not None:
+            raise ConfigError([f"api.listen: {problem}"])
+        api = ApiContext(self.engine, self.config, self.incidents, self.detector, self.clock)
+        app = make_app(self.metrics, ready=lambda: self.prober is not None, api=api)
         self._web = web.AppRunner(app, access_log=None)
         await self._web.setup()
         site = web.TCPSite(self._web, self.config.api.host, self.config.api.port)

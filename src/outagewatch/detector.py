@@ -43,6 +43,8 @@ class Detector:
     tracks: dict[tuple[str, str], ServiceTrack] = field(default_factory=dict)
     watching: set[tuple[str, str]] = field(default_factory=set)  # judged even without samples
     bad_logged: dict[tuple[str, str], datetime | None] = field(default_factory=dict)
+    # The latest judgement of every vantage, for the API's view of the services.
+    live: dict[tuple[str, str], dict[str, State]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.by_key = {t.key: t for t in self.targets}
@@ -110,6 +112,7 @@ class Detector:
             for event in track.commit(verdict, now, windows):
                 decided = True
                 self._log_decision(target, event)
+            self.live[key] = dict(verdict.states)
             own = verdict.states.get(self.vantage, State())
             self._export(target, track, own, now)
         return decided

@@ -136,7 +136,7 @@ class IncidentEngine:
     ) -> Incident:
         async with self.engine.begin() as conn:
             if await store.active(conn, platform) is not None:
-                raise decide.IncidentError(f"platform {platform} has an open incident already")
+                raise decide.IncidentConflict(f"platform {platform} has an open incident already")
             decision = build(self.audiences[platform].platform, await store.next_ref(conn, now))
             return await self._create(conn, decision, now)
 

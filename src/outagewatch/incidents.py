@@ -19,7 +19,11 @@ NoticeKind = Literal["detected", "update", "restored", "oncall", "oncall_repeat"
 
 
 class IncidentError(ValueError):
-    """An action that the incident's state does not allow; the API answers 409/422."""
+    """Input that no incident could accept (an ETR in the past); the API answers 422."""
+
+
+class IncidentConflict(IncidentError):
+    """An action that this incident's state does not allow (acking a closed one): 409."""
 
 
 @dataclass(frozen=True)
@@ -242,7 +246,7 @@ def _restore(
 def acknowledge(incident: Incident, actor: str, now: datetime, note: str | None = None) -> Decision:
     """Stops the on-call repeats, never the customer updates."""
     if incident.state != "open":
-        raise IncidentError(
+        raise IncidentConflict(
             f"incident {incident.ref} is {incident.state}; only an open one can be acknowledged"
         )
     acked = replace(
@@ -270,7 +274,7 @@ def post_update(
     """An engineer's message or a change of impact, ETR or severity goes out at once and
     restarts the cadence; a new ``update_every`` only changes the cadence."""
     if incident.state == "closed":
-        raise IncidentError(f"incident {incident.ref} is closed")
+        raise IncidentConflict(f"incident {incident.ref} is closed")
     _check_etr(etr, now)
     if update_every is not None and update_every < timedelta(minutes=1):
         raise IncidentError("update_every must be at least 1m")
@@ -314,14 +318,14 @@ def restore_by_hand(
     incident: Incident, platform: PlatformInfo, actor: str, now: datetime, note: str | None = None
 ) -> Decision:
     if incident.state not in ACTIVE:
-        raise IncidentError(f"incident {incident.ref} is {incident.state} already")
+        raise IncidentConflict(f"incident {incident.ref} is {incident.state} already")
     services = tuple(a if a.restored_at else replace(a, restored_at=now) for a in incident.services)
     return _restore(replace(incident, services=services), platform, now, now, actor, (), note)
 
 
 def close(incident: Incident, actor: str, now: datetime, note: str | None = None) -> Decision:
     if incident.state != "restored":
-        raise IncidentError(
+        raise IncidentConflict(
             f"incident {incident.ref} is {incident.state}; restore it before closing it"
         )
     closed = replace(incident, state="closed", closed_at=now, next_update_at=None)

@@ -1,4 +1,4 @@
-"""The aiohttp application on ``api.listen``: /metrics, /healthz and /readyz."""
+"""The aiohttp application on ``api.listen``: the on-call API, /metrics, /healthz, /readyz."""
 
 from __future__ import annotations
 
@@ -7,10 +7,15 @@ from collections.abc import Callable
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST
 
+from outagewatch.api import incident_routes, openapi, service_routes
+from outagewatch.api.auth import auth_middleware
+from outagewatch.api.context import CONTEXT, ApiContext
+from outagewatch.api.problems import problems_middleware
 from outagewatch.metrics import Metrics
 
 METRICS: web.AppKey[Metrics] = web.AppKey("metrics", Metrics)
 READY: web.AppKey[Callable[[], bool]] = web.AppKey("ready", Callable[[], bool])  # type: ignore[arg-type]
+MAX_BODY = 64 * 1024  # an update is a few hundred bytes; anything near this is an attack
 
 
 async def metrics(request: web.Request) -> web.Response:
@@ -24,15 +29,32 @@ async def healthz(request: web.Request) -> web.Response:
 
 
 async def readyz(request: web.Request) -> web.Response:
+    """Ready: the database answers and the scheduler runs."""
     ready = request.app[READY]()
+    if ready and CONTEXT in request.app:
+        try:
+            async with request.app[CONTEXT].engine.connect() as conn:
+                await conn.exec_driver_sql("SELECT 1")
+        except Exception:  # any database failure means: not ready
+            ready = False
     return web.json_response({"ready": ready}, status=200 if ready else 503)
 
 
-def make_app(metrics_: Metrics, ready: Callable[[], bool]) -> web.Application:
-    app = web.Application(client_max_size=64 * 1024)
+def make_app(
+    metrics_: Metrics, ready: Callable[[], bool], api: ApiContext | None = None
+) -> web.Application:
+    middlewares = [problems_middleware]
+    if api is not None:
+        middlewares.append(auth_middleware(api.engine))
+    app = web.Application(client_max_size=MAX_BODY, middlewares=middlewares)
     app[METRICS] = metrics_
     app[READY] = ready
     app.router.add_get("/metrics", metrics)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)
+    if api is not None:
+        app[CONTEXT] = api
+        openapi.add_routes(app)
+        service_routes.add_routes(app)
+        incident_routes.add_routes(app)
     return app

@@ -9,7 +9,7 @@ from sqlalchemy import func, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from outagewatch.incidents import ACTIVE, Affected, Incident
-from outagewatch.store.tables import incident_events, incidents, transitions
+from outagewatch.store.tables import incident_events, incidents, notifications, transitions
 
 _FIELDS = (
     "ref", "platform", "state", "origin", "severity", "severity_overridden", "ticket",
@@ -175,3 +175,12 @@ async def mark_processed(conn: AsyncConnection, transition_id: int, now: datetim
         .values(processed_at=now)
     )
     return result.rowcount == 1
+
+
+async def notifications_of(conn: AsyncConnection, incident_id: int) -> list[dict[str, Any]]:
+    query = (
+        select(notifications)
+        .where(notifications.c.incident_id == incident_id)
+        .order_by(notifications.c.id)
+    )
+    return [dict(row._mapping) for row in await conn.execute(query)]

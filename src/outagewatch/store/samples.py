@@ -6,6 +6,7 @@ import statistics
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import delete, func, insert, select
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -117,3 +118,18 @@ async def expire(
 async def latest_sample_time(conn: AsyncConnection) -> datetime | None:
     value: datetime | None = await conn.scalar(select(func.max(samples.c.started_at)))
     return value
+
+
+async def latest_samples(conn: AsyncConnection) -> dict[tuple[str, str, str], dict[str, Any]]:
+    """The newest sample of every (platform, service, vantage)."""
+    newest = (
+        select(func.max(samples.c.id).label("id"))
+        .group_by(samples.c.platform, samples.c.service, samples.c.vantage)
+        .subquery()
+    )
+    query = select(samples).where(samples.c.id.in_(select(newest.c.id)))
+    found: dict[tuple[str, str, str], dict[str, Any]] = {}
+    for row in await conn.execute(query):
+        data = dict(row._mapping)
+        found[(data["platform"], data["service"], data["vantage"])] = data
+    return found

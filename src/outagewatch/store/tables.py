@@ -170,3 +170,17 @@ notifications = Table(
     Index("ix_notifications_state_due", "state", "next_attempt_at"),
     Index("ix_notifications_thread", "thread", "id"),
 )
+
+# API bearer tokens. Only a SHA-256 of each token is kept; the plaintext is shown once.
+# A name stays taken after revocation, so an actor in the timeline names one token forever.
+api_tokens = Table(
+    "api_tokens",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("name", String(64), nullable=False, unique=True),
+    Column("role", String(16), nullable=False),  # viewer | oncall | admin
+    Column("token_hash", String(64), nullable=False),  # hex SHA-256
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("last_used_at", UtcDateTime),
+    Column("revoked_at", UtcDateTime),
+)

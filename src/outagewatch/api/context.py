@@ -1,0 +1,31 @@
+"""What the API's handlers reach: the database, the config, the incident engine, the
+detector's live view, and the clock (so that tests can hold time still)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+
+from aiohttp import web
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from outagewatch.config import Config
+from outagewatch.detector import Detector
+from outagewatch.incident_engine import IncidentEngine
+
+
+@dataclass(frozen=True)
+class ApiContext:
+    engine: AsyncEngine
+    config: Config
+    incidents: IncidentEngine
+    detector: Detector | None
+    clock: Callable[[], datetime]
+
+
+CONTEXT: web.AppKey[ApiContext] = web.AppKey("context", ApiContext)
+
+
+def context(request: web.Request) -> ApiContext:
+    return request.app[CONTEXT]

@@ -1,0 +1,193 @@
+"""/api/v1/incidents: list, show, report, acknowledge, update, restore, close."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from aiohttp import web
+
+from outagewatch import incidents as decide
+from outagewatch.api.auth import ACTOR, requires
+from outagewatch.api.context import ApiContext, context
+from outagewatch.api.problems import BadRequest, json_response, read_body
+from outagewatch.api.schemas import (
+    AffectedOut,
+    IncidentCreate,
+    IncidentDetail,
+    IncidentList,
+    IncidentOut,
+    IncidentUpdate,
+    Note,
+    NotificationOut,
+    TimelineEntry,
+)
+from outagewatch.durations import format_duration
+from outagewatch.incidents import Decision, Incident, IncidentConflict, IncidentError, PlatformInfo
+from outagewatch.store import incidents as store
+
+STATES = ("open", "acknowledged", "restored", "closed")
+
+
+def incident_out(ctx: ApiContext, incident: Incident) -> dict[str, Any]:
+    assert incident.id is not None
+    audience = ctx.incidents.audiences.get(incident.platform)
+    labels = audience.platform.services if audience else {}
+    services = [
+        AffectedOut(
+            service=a.service,
+            label=labels[a.service].label if a.service in labels else a.service,
+            started_at=a.started_at,
+            restored_at=a.restored_at,
+            reported=a.reported,
+        )
+        for a in incident.services
+    ]
+    fields = {
+        name: getattr(incident, name)
+        for name in IncidentOut.model_fields
+        if name not in ("services", "update_every", "started_at")
+    }
+    every = incident.update_every
+    return {
+        **fields,
+        "services": services,
+        "started_at": incident.started_at,
+        "update_every": format_duration(every) if every is not None else None,
+    }
+
+
+@requires("viewer")
+async def list_incidents(request: web.Request) -> web.Response:
+    state = request.query.get("state")
+    if state is not None and state not in STATES:
+        raise BadRequest(422, "Invalid query", f"state must be one of {', '.join(STATES)}")
+    ctx = context(request)
+    async with ctx.engine.connect() as conn:
+        found = await store.listing(conn, state)
+    return json_response(IncidentList(items=[IncidentOut(**incident_out(ctx, i)) for i in found]))
+
+
+async def _find(request: web.Request) -> store.Stored:
+    key = request.match_info["id"]
+    ctx = context(request)
+    stored = None
+    async with ctx.engine.connect() as conn:
+        if key.isascii() and key.isdigit():
+            if int(key) < 2**31:  # larger numbers are no id of ours (and overflow the column)
+                stored = await store.load(conn, int(key))
+        else:
+            stored = await store.by_ref(conn, key)
+    if stored is None:
+        raise BadRequest(404, "Not found", f"no incident {key!r}")
+    return stored
+
+
+@requires("viewer")
+async def show_incident(request: web.Request) -> web.Response:
+    ctx = context(request)
+    stored = await _find(request)
+    incident_id = stored.incident.id
+    assert incident_id is not None
+    async with ctx.engine.connect() as conn:
+        timeline = await store.timeline(conn, incident_id)
+        mails = await store.notifications_of(conn, incident_id)
+    detail = IncidentDetail(
+        **incident_out(ctx, stored.incident),
+        timeline=[TimelineEntry(**{k: e[k] for k in TimelineEntry.model_fields}) for e in timeline],
+        notifications=[
+            NotificationOut(**{k: n[k] for k in NotificationOut.model_fields}) for n in mails
+        ],
+    )
+    return json_response(detail)
+
+
+@requires("oncall")
+async def create_incident(request: web.Request) -> web.Response:
+    body = await read_body(request, IncidentCreate)
+    ctx = context(request)
+    if body.platform not in ctx.incidents.audiences:
+        raise BadRequest(422, "Invalid body", f"platform: no platform {body.platform!r}")
+    now, actor = ctx.clock(), request[ACTOR]
+
+    def build(platform: PlatformInfo, ref: str) -> Decision:
+        return decide.open_reported(
+            platform, tuple(body.services), ticket=body.ticket, ref=ref, actor=actor, now=now,
+            user_impact=body.user_impact, etr=body.etr, severity=body.severity,
+        )  # fmt: skip
+
+    incident = await _decided(lambda: ctx.incidents.open_reported(body.platform, build, now))
+    return json_response(IncidentOut(**incident_out(ctx, incident)), status=201)
+
+
+async def _decided(run: Callable[[], Any]) -> Incident:
+    try:
+        result: Incident = await run()
+    except IncidentConflict as exc:
+        raise BadRequest(409, "Conflict", str(exc)) from None
+    except IncidentError as exc:
+        raise BadRequest(422, "Invalid request", str(exc)) from None
+    return result
+
+
+async def _act(
+    request: web.Request, action: Callable[[Incident, PlatformInfo, str], Decision]
+) -> web.Response:
+    ctx = context(request)
+    stored = await _find(request)
+    assert stored.incident.id is not None
+    actor, incident_id = request[ACTOR], stored.incident.id
+    incident = await _decided(
+        lambda: ctx.incidents.act(incident_id, lambda i, p: action(i, p, actor), ctx.clock())
+    )
+    return json_response(IncidentOut(**incident_out(ctx, incident)))
+
+
+@requires("oncall")
+async def acknowledge(request: web.Request) -> web.Response:
+    body = await read_body(request, Note)
+    now = context(request).clock()
+    return await _act(request, lambda i, p, actor: decide.acknowledge(i, actor, now, body.note))
+
+
+@requires("oncall")
+async def post_update(request: web.Request) -> web.Response:
+    body = await read_body(request, IncidentUpdate)
+    if not body.model_fields_set:
+        raise BadRequest(
+            422, "Invalid body", "give at least one of " + ", ".join(IncidentUpdate.model_fields)
+        )
+    now = context(request).clock()
+    return await _act(
+        request,
+        lambda i, p, actor: decide.post_update(
+            i, p, actor, now, message=body.message, user_impact=body.user_impact, etr=body.etr,
+            update_every=body.cadence(), severity=body.severity,
+        ),
+    )  # fmt: skip
+
+
+@requires("oncall")
+async def restore(request: web.Request) -> web.Response:
+    body = await read_body(request, Note)
+    now = context(request).clock()
+    return await _act(
+        request, lambda i, p, actor: decide.restore_by_hand(i, p, actor, now, body.note)
+    )
+
+
+@requires("oncall")
+async def close(request: web.Request) -> web.Response:
+    body = await read_body(request, Note)
+    now = context(request).clock()
+    return await _act(request, lambda i, p, actor: decide.close(i, actor, now, body.note))
+
+
+def add_routes(app: web.Application) -> None:
+    app.router.add_get("/api/v1/incidents", list_incidents)
+    app.router.add_post("/api/v1/incidents", create_incident)
+    app.router.add_get("/api/v1/incidents/{id}", show_incident)
+    app.router.add_post("/api/v1/incidents/{id}/ack", acknowledge)
+    app.router.add_post("/api/v1/incidents/{id}/updates", post_update)
+    app.router.add_post("/api/v1/incidents/{id}/restore", restore)
+    app.router.add_post("/api/v1/incidents/{id}/close", close)
