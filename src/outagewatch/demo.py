@@ -24,6 +24,9 @@ from outagewatch.config import Config, parse_config
 from outagewatch.daemon import Daemon
 from outagewatch.sim import HttpServer, ImapServer, Pop3Server, SimServer, SmtpServer
 from outagewatch.store import incidents as incident_store
+from outagewatch.store import tokens
+from outagewatch.store.engine import open_engine
+from outagewatch.store.migrate import upgrade
 
 USER, PASSWORD = "probe@example.net", "demo-only-password"
 PLATFORMS = {
@@ -167,6 +170,7 @@ async def run_demo(*, keep_running: bool = False) -> int:
         logging.getLogger().setLevel(logging.INFO)
         logging.getLogger("apscheduler").setLevel(logging.WARNING)
         stack.callback(logging.getLogger().removeHandler, narrator)
+        token = await _demo_token(config)
         daemon = Daemon(config)
         running = asyncio.create_task(daemon.run())
         mail = asyncio.create_task(_watch_mail(relay, started))
@@ -174,6 +178,9 @@ async def run_demo(*, keep_running: bool = False) -> int:
         say(
             f"  metrics  http://127.0.0.1:{api_port}/metrics   health http://127.0.0.1:{api_port}/healthz"
         )
+        say(f"  api      http://127.0.0.1:{api_port}/api/v1/incidents  (try it meanwhile:)")
+        say(f"           OUTAGEWATCH_TOKEN={token} outagewatch incidents list \\")
+        say(f"             --url http://127.0.0.1:{api_port}")
         say(f"  rules    {', '.join(f'{k} {v}' for k, v in RULES.items())}")
         try:
             await _script(daemon, servers, relay, started)
@@ -223,6 +230,18 @@ async def _script(
     de1["imap"].faults.greeting_delay = 0.0
     await _until(lambda: mails("restored") > 0, within=40)
     await asyncio.sleep(1)
+
+
+async def _demo_token(config: Config) -> str:
+    """An on-call token for the demo's throwaway database, so the API can be tried."""
+    engine = open_engine(config.database)
+    try:
+        await upgrade(engine)
+        async with engine.begin() as conn:
+            token, _ = await tokens.create(conn, "demo-oncall", "oncall", _now())
+        return token
+    finally:
+        await engine.dispose()
 
 
 def _now() -> datetime:
