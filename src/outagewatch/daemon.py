@@ -21,6 +21,7 @@ from outagewatch.config import Config, ConfigError, read_secret, secret_problems
 from outagewatch.detector import Detector
 from outagewatch.housekeeping import Housekeeper
 from outagewatch.incident_engine import IncidentEngine
+from outagewatch.maintenance_engine import MaintenanceEngine
 from outagewatch.metrics import Metrics
 from outagewatch.notify.sender import Sender
 from outagewatch.probes import ProbeResult
@@ -51,6 +52,9 @@ class Daemon:
         settle = max(t.rules.probe_timeout + t.rules.probe_interval for t in self.targets)
         self.housekeeper = Housekeeper(self.engine, config.retention, settle)
         self.incidents = IncidentEngine(self.engine, config)
+        self.maintenance = MaintenanceEngine(
+            self.engine, config, self.incidents.audiences, config.maintenance.finish_grace
+        )
         relay_password = (
             read_secret(config.smtp.secret) if config.smtp and config.smtp.secret else None
         )
@@ -110,6 +114,9 @@ class Daemon:
 
     async def _detect_until_stopped(self) -> None:
         while not self.stopping.is_set():
+            while await self.maintenance.step(self.clock()):
+                self.mail_wake.set()
+            self.detector.windows = await self.maintenance.windows(self.clock())
             while await self.detector.step(self.clock()):
                 pass
             while await self.incidents.step(self.clock()):
@@ -138,7 +145,9 @@ class Daemon:
         problem = await api_may_start(self.engine, self.config.api.host)
         if problem is not None:
             raise ConfigError([f"api.listen: {problem}"])
-        api = ApiContext(self.engine, self.config, self.incidents, self.detector, self.clock)
+        api = ApiContext(
+            self.engine, self.config, self.incidents, self.detector, self.clock, self.maintenance
+        )
         app = make_app(self.metrics, ready=lambda: self.prober is not None, api=api)
         self._web = web.AppRunner(app, access_log=None)
         await self._web.setup()

@@ -45,6 +45,8 @@ class Detector:
     bad_logged: dict[tuple[str, str], datetime | None] = field(default_factory=dict)
     # The latest judgement of every vantage, for the API's view of the services.
     live: dict[tuple[str, str], dict[str, State]] = field(default_factory=dict)
+    # Maintenance windows per service, refreshed by the daemon before each round.
+    windows: dict[tuple[str, str], list[Window]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.by_key = {t.key: t for t in self.targets}
@@ -97,10 +99,12 @@ class Detector:
             await sample_store.insert_samples(conn, rows)
 
     async def _judge(self, keys: set[tuple[str, str]], now: datetime) -> bool:
-        windows: list[Window] = []  # maintenance windows arrive with issue 6
         decided = False
-        for key in sorted(keys):
-            target, track = self.by_key[key], self.tracks[key]
+        for key in sorted(keys | set(self.windows)):
+            target, track = self.by_key.get(key), self.tracks.get(key)
+            if target is None or track is None:
+                continue  # a window of a service no longer configured
+            windows = self.windows.get(key, [])
             verdict = track.evaluate(now, windows)
             if verdict.events or any(verdict.vantage_events.values()):
                 async with self.engine.begin() as conn:
@@ -114,15 +118,18 @@ class Detector:
                 self._log_decision(target, event)
             self.live[key] = dict(verdict.states)
             own = verdict.states.get(self.vantage, State())
-            self._export(target, track, own, now)
+            self._export(target, track, own, now, windows)
         return decided
 
-    def _export(self, target: Target, track: ServiceTrack, own: State, now: datetime) -> None:
+    def _export(
+        self, target: Target, track: ServiceTrack, own: State, now: datetime, windows: list[Window]
+    ) -> None:
         labels = self._labels(target)
         bad_for = own.bad_for(now, track.rules)
         self.metrics.bad_since.labels(*labels).set(bad_for.total_seconds())
         self.metrics.outage.labels(*labels).set(1 if track.in_outage else 0)
-        self.metrics.in_maintenance.labels(*labels).set(0)
+        inside = any(w.start <= now < w.end for w in windows)
+        self.metrics.in_maintenance.labels(*labels).set(1 if inside else 0)
         # Keep judging a service while time alone can change its verdict.
         if bad_for > timedelta(0) or track.in_outage is not None:
             self.watching.add(target.key)

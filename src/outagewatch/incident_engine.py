@@ -51,6 +51,7 @@ def audiences(config: Config) -> dict[str, Audience]:
             platform=info,
             zone=platform.zone,
             incident_lists=tuple(platform.lists.incident),
+            informational_lists=tuple(platform.lists.informational),
             protocols={sid: s.protocol for sid, s in platform.services.items()},
             oncall_email=config.oncall.email if config.oncall else None,
             oncall_webhook=config.oncall.webhook if config.oncall else None,

@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from outagewatch.api.app import make_app
 from outagewatch.api.context import ApiContext
 from outagewatch.incident_engine import IncidentEngine
+from outagewatch.maintenance_engine import MaintenanceEngine
 from outagewatch.metrics import Metrics
 from outagewatch.store import tokens
 
@@ -48,7 +49,8 @@ async def start_api(db: AsyncEngine, tmp_path: Path) -> Api:
     config = config_for(25, tmp_path / "unused.db")
     clock = Clock()
     engine = IncidentEngine(db, config)
-    context = ApiContext(db, config, engine, None, clock)
+    windows = MaintenanceEngine(db, config, engine.audiences, timedelta(minutes=30))
+    context = ApiContext(db, config, engine, None, clock, windows)
     app = make_app(Metrics(), ready=lambda: True, api=context)
     client = TestClient(TestServer(app))
     await client.start_server()

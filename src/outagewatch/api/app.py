@@ -7,7 +7,7 @@ from collections.abc import Callable
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST
 
-from outagewatch.api import incident_routes, openapi, service_routes
+from outagewatch.api import incident_routes, maintenance_routes, openapi, service_routes
 from outagewatch.api.auth import auth_middleware
 from outagewatch.api.context import CONTEXT, ApiContext
 from outagewatch.api.problems import problems_middleware
@@ -57,4 +57,5 @@ def make_app(
         openapi.add_routes(app)
         service_routes.add_routes(app)
         incident_routes.add_routes(app)
+        maintenance_routes.add_routes(app)
     return app

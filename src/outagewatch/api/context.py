@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from outagewatch.config import Config
 from outagewatch.detector import Detector
 from outagewatch.incident_engine import IncidentEngine
+from outagewatch.maintenance_engine import MaintenanceEngine
 
 
 @dataclass(frozen=True)
@@ -22,6 +23,7 @@ class ApiContext:
     incidents: IncidentEngine
     detector: Detector | None
     clock: Callable[[], datetime]
+    maintenance: MaintenanceEngine | None = None
 
 
 CONTEXT: web.AppKey[ApiContext] = web.AppKey("context", ApiContext)

@@ -33,7 +33,7 @@ def _problems(*statuses: int) -> dict[str, Any]:
         400: "The body is not JSON",
         401: "No valid bearer token",
         403: "The token's role is too small",
-        404: "No such incident",
+        404: "No such incident or maintenance",
         409: "The incident's state does not allow this",
         413: "The body is too large",
         422: "The body or query is invalid",
@@ -78,11 +78,57 @@ INCIDENT_ID = {
 WRITE_ERRORS = (400, 401, 403, 404, 409, 413, 422)
 
 
-def _action(summary: str, body: type[BaseModel]) -> dict[str, Any]:
+def _action(
+    summary: str,
+    body: type[BaseModel],
+    result: type[BaseModel] = s.IncidentOut,
+    key: dict[str, Any] = INCIDENT_ID,
+) -> dict[str, Any]:
+    return {"post": _operation(summary, result, body=body, errors=WRITE_ERRORS, params=[key])}
+
+
+MAINTENANCE_ID = {
+    "name": "id",
+    "in": "path",
+    "required": True,
+    "description": "The window's number or its reference (MW-20261123-0001)",
+    "schema": {"type": "string", "pattern": "^([0-9]+|MW-[0-9]{8}-[0-9]{4,})$"},
+}
+
+
+def _maintenance_paths() -> dict[str, Any]:
+    state = {
+        "name": "state",
+        "in": "query",
+        "required": False,
+        "schema": {"type": "string", "enum": ["scheduled", "in_progress", "finished", "cancelled"]},
+    }
+    platform = {"name": "platform", "in": "query", "required": False, "schema": {"type": "string"}}
     return {
-        "post": _operation(
-            summary, s.IncidentOut, body=body, errors=WRITE_ERRORS, params=[INCIDENT_ID]
-        )
+        "/api/v1/maintenances": {
+            "get": _operation(
+                "Maintenance windows",
+                s.MaintenanceList,
+                errors=(401, 403, 422),
+                params=[state, platform],
+            ),
+            "post": _operation(
+                "Announce a window (planned: at least 3 business days ahead)",
+                s.MaintenanceOut,
+                status=201,
+                body=s.MaintenanceCreate,
+                errors=(400, 401, 403, 409, 413, 422),
+            ),
+        },
+        "/api/v1/maintenances/{id}/finish": _action(
+            "Finish with the outcome", s.MaintenanceFinish, s.MaintenanceOut, MAINTENANCE_ID
+        ),
+        "/api/v1/maintenances/{id}/extend": _action(
+            "Extend to a later end", s.MaintenanceExtend, s.MaintenanceOut, MAINTENANCE_ID
+        ),
+        "/api/v1/maintenances/{id}/cancel": _action(
+            "Cancel", s.Note, s.MaintenanceOut, MAINTENANCE_ID
+        ),
     }
 
 
@@ -135,6 +181,7 @@ def document() -> dict[str, Any]:
             ),
             "/api/v1/incidents/{id}/restore": _action("Restore by hand", s.Note),
             "/api/v1/incidents/{id}/close": _action("Close a restored incident", s.Note),
+            **_maintenance_paths(),
         },
     }
 

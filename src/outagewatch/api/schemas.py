@@ -163,3 +163,54 @@ class Problem(BaseModel):
     status: int
     detail: str
     errors: list[str] | None = None
+
+
+class MaintenanceCreate(_Body):
+    platform: Name
+    services: Annotated[list[Name], Field(max_length=16)] | None = None  # omitted: all
+    kind: Literal["planned", "emergency"]
+    starts_at: AwareDatetime
+    ends_at: AwareDatetime
+    expected_impact: Text
+
+    @field_validator("starts_at", "ends_at")
+    @classmethod
+    def _utc_window(cls, value: datetime) -> datetime:
+        return value.astimezone(UTC)
+
+
+class MaintenanceFinish(_Body):
+    successful: bool
+    note: Text | None = None
+
+
+class MaintenanceExtend(_Body):
+    ends_at: AwareDatetime
+
+    @field_validator("ends_at")
+    @classmethod
+    def _utc_end(cls, value: datetime) -> datetime:
+        return value.astimezone(UTC)
+
+
+class MaintenanceOut(BaseModel):
+    id: int
+    ref: str
+    platform: str
+    services: list[str]
+    kind: Literal["planned", "emergency"]
+    state: Literal["scheduled", "in_progress", "finished", "cancelled"]
+    starts_at: AwareDatetime
+    ends_at: AwareDatetime
+    expected_impact: str
+    announced_at: AwareDatetime
+    announced_by: str
+    lead_time_seconds: float
+    successful: bool | None
+    outcome_note: str | None
+    finished_at: AwareDatetime | None
+    finished_by: str | None
+
+
+class MaintenanceList(BaseModel):
+    items: list[MaintenanceOut]

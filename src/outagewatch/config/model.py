@@ -101,6 +101,14 @@ class Outbox(BaseModel):
         return self
 
 
+class MaintenanceSettings(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    # A window nobody finished by ends_at + finish_grace is finished by outagewatch,
+    # its outcome judged from the probes.
+    finish_grace: Duration = timedelta(minutes=30)
+
+
 class Config(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
@@ -116,6 +124,7 @@ class Config(BaseModel):
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     retention: Retention = Retention()
     outbox: Outbox = Outbox()
+    maintenance: MaintenanceSettings = MaintenanceSettings()
     platforms: Annotated[dict[Slug, Platform], Field(min_length=1)]
 
     def service(self, platform: str, service: str) -> Service:

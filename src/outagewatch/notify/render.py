@@ -14,6 +14,8 @@ from zoneinfo import ZoneInfo
 from jinja2 import Environment, PackageLoader, StrictUndefined
 
 from outagewatch.incidents import Incident, Notice, PlatformInfo
+from outagewatch.maintenance import Maintenance
+from outagewatch.maintenance import Notice as MaintenanceNotice
 from outagewatch.notify.outbox import Channel, Notification
 
 SEVERITY_TEXT = {
@@ -49,6 +51,14 @@ class Audience:
     oncall_webhook: str | None
     domain: str  # of the sender address, for Message-IDs
     signature: str = "OX Cloud Operations"
+    informational_lists: tuple[str, ...] = ()
+
+    def when(self, moment: datetime | None) -> str:
+        """A time in UTC and in the platform's own zone."""
+        if moment is None:
+            return "-"
+        local = moment.astimezone(self.zone)
+        return f"{moment:%Y-%m-%d %H:%M} UTC ({local:%Y-%m-%d %H:%M %Z}, {self.zone.key})"
 
 
 def render(incident: Incident, notice: Notice, audience: Audience, seq: int) -> list[Notification]:
@@ -111,12 +121,7 @@ def _label(platform: PlatformInfo, service: str) -> str:
 
 def _context(incident: Incident, notice: Notice, audience: Audience) -> dict[str, object]:
     platform = audience.platform
-
-    def when(moment: datetime | None) -> str:
-        if moment is None:
-            return "-"
-        local = moment.astimezone(audience.zone)
-        return f"{moment:%Y-%m-%d %H:%M} UTC ({local:%Y-%m-%d %H:%M %Z}, {audience.zone.key})"
+    when = audience.when
 
     labels = [_label(platform, a.service) for a in incident.services]
     impacts = sorted(
@@ -145,3 +150,40 @@ def _duration(incident: Incident) -> str:
     minutes = int((incident.restored_at - incident.started_at) / timedelta(minutes=1))
     hours, minutes = divmod(minutes, 60)
     return f"{hours} h {minutes} min" if hours else f"{minutes} min"
+
+
+def render_maintenance(
+    window: Maintenance, notice: MaintenanceNotice, audience: Audience, seq: int
+) -> list[Notification]:
+    """Maintenance mails go to the informational lists; a window finished by outagewatch
+    itself (nobody gave the outcome) also tells on-call."""
+    assert window.id is not None
+    platform = audience.platform
+    labels = ", ".join(_label(platform, s) for s in window.services)
+    what = "Emergency maintenance" if window.kind == "emergency" else "Maintenance"
+    kind = "finished" if notice.kind == "auto_finished" else notice.kind
+    subject = f"[{platform.name}] {what}: {labels} — maintenance {kind}"
+    body = _env.get_template("maintenance.txt.j2").render(
+        window=window, notice=notice, platform=platform, when=audience.when, affected=labels,
+        signature=audience.signature,
+    )  # fmt: skip
+    root = f"<{window.ref}.0.announced@{audience.domain}>"
+    message_id = f"<{window.ref}.{seq}.{notice.kind}@{audience.domain}>"
+    reply = None if message_id == root else root
+    make = functools.partial(
+        Notification,
+        thread=f"maintenance:{window.id}",
+        incident_id=None,
+        kind=f"maintenance_{notice.kind}",
+        body_text=body,
+        message_id=message_id,
+    )
+    if notice.kind == "auto_finished":
+        if not audience.oncall_email:
+            return []
+        return [make(audience="oncall", channel="mail", recipients=(audience.oncall_email,),
+                     subject=f"[on-call] {subject}")]  # fmt: skip
+    return [
+        make(audience="customer", channel="mail", recipients=audience.informational_lists,
+             subject=subject, in_reply_to=reply, references=reply)
+    ]  # fmt: skip

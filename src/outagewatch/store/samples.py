@@ -133,3 +133,16 @@ async def latest_samples(conn: AsyncConnection) -> dict[tuple[str, str, str], di
         data = dict(row._mapping)
         found[(data["platform"], data["service"], data["vantage"])] = data
     return found
+
+
+async def last_bad_flags(
+    conn: AsyncConnection, platform: str, service: str, count: int
+) -> list[bool]:
+    """Whether each of the newest ``count`` samples of a service (any vantage) was bad."""
+    query = (
+        select(samples.c.bad)
+        .where(samples.c.platform == platform, samples.c.service == service)
+        .order_by(samples.c.started_at.desc(), samples.c.id.desc())
+        .limit(count)
+    )
+    return [bool(row[0]) for row in await conn.execute(query)]

@@ -184,3 +184,27 @@ api_tokens = Table(
     Column("last_used_at", UtcDateTime),
     Column("revoked_at", UtcDateTime),
 )
+
+# Maintenance windows, planned or emergency, with their announcements (DESIGN section 5).
+maintenances = Table(
+    "maintenances",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("ref", String(32), nullable=False, unique=True),
+    Column("platform", String(64), nullable=False),
+    Column("services", JSON, nullable=False),
+    Column("kind", String(16), nullable=False),  # planned | emergency
+    Column("state", String(16), nullable=False),  # scheduled | in_progress | finished | cancelled
+    Column("starts_at", UtcDateTime, nullable=False),
+    Column("ends_at", UtcDateTime, nullable=False),
+    Column("expected_impact", Text, nullable=False),
+    Column("announced_at", UtcDateTime, nullable=False),
+    Column("announced_by", String(128), nullable=False),
+    Column("successful", Boolean),
+    Column("outcome_note", Text),
+    Column("finished_at", UtcDateTime),
+    Column("finished_by", String(128)),
+    Column("mails_sent", Integer, nullable=False),
+    Column("version", Integer, nullable=False),
+    Index("ix_maintenances_state", "state", "starts_at"),
+)
