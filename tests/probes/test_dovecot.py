@@ -106,7 +106,7 @@ IMAP = Mail(
     logged_in=imap_logged_in,
     greeted=imap_greeted,
     login_rejected=imap_login_rejected,
-    quotings=(lambda p: "LOGIN",),
+    quotings=(aioimaplib.quoted,),
     masked_in_log=("LOGIN ***",),  # the commands were logged, without their arguments
 )
 POP3 = Mail(
