@@ -121,6 +121,7 @@ class Daemon:
                 pass
             while await self.incidents.step(self.clock()):
                 self.mail_wake.set()
+            await self.incidents.export_open(self.metrics.incidents_open)
             # One unit of housekeeping between detector rounds, so it never delays detection.
             if await self.housekeeper.step(self.clock()):
                 continue

@@ -13,6 +13,7 @@ from collections.abc import Callable
 from datetime import datetime
 from email.utils import parseaddr
 
+from prometheus_client import Gauge
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from outagewatch import incidents as decide
@@ -71,6 +72,15 @@ class IncidentEngine:
             return await self._transition(now) or await self._due(now)
         except Conflict:
             return True
+
+    async def export_open(self, gauge: Gauge) -> None:
+        """``outagewatch_incidents_open``: every platform and severity, zeros included, so
+        that an alert on it sees a series before the first incident."""
+        async with self.engine.connect() as conn:
+            counts = await store.open_counts(conn)
+        for platform in self.audiences:
+            for severity in range(1, 5):
+                gauge.labels(platform, str(severity)).set(counts.get((platform, severity), 0))
 
     async def _transition(self, now: datetime) -> bool:
         async with self.engine.begin() as conn:

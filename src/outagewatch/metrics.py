@@ -61,6 +61,12 @@ class Metrics:
             SERVICE_LABELS,
             registry=r,
         )
+        self.incidents_open = Gauge(
+            "outagewatch_incidents_open",
+            "Incidents open or acknowledged (not yet restored), by platform and severity",
+            ("platform", "severity"),
+            registry=r,
+        )
         self.loop_lag = Gauge(
             "outagewatch_event_loop_lag_seconds",
             "How late the event loop ran a timer at the last check",

@@ -183,3 +183,20 @@ async def test_relay_down_for_three_hours_loses_nothing(world: World) -> None:
     assert ids[0] == "<OW-20261123-0001.0.detected@example.net>"  # its original Message-ID
     assert len(set(ids)) == len(ids)
     assert world.metrics.registry.get_sample_value("outagewatch_outbox_pending") == 0
+
+
+async def test_open_incidents_gauge(world: World) -> None:
+    await world.outage("eu-de-1", "imap", at(-15), at(0))
+    await world.run(at(0))
+    await world.engine.export_open(world.metrics.incidents_open)
+
+    def value(platform: str, severity: str) -> float | None:
+        return world.metrics.registry.get_sample_value(
+            "outagewatch_incidents_open", {"platform": platform, "severity": severity}
+        )
+
+    assert value("eu-de-1", "2") == 1 and value("eu-de-1", "1") == 0 and value("us", "2") == 0
+    await world.restored("eu-de-1", "imap", at(-15), at(30))
+    await world.run(at(31))
+    await world.engine.export_open(world.metrics.incidents_open)
+    assert value("eu-de-1", "2") == 0

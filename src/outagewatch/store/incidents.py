@@ -184,3 +184,12 @@ async def notifications_of(conn: AsyncConnection, incident_id: int) -> list[dict
         .order_by(notifications.c.id)
     )
     return [dict(row._mapping) for row in await conn.execute(query)]
+
+
+async def open_counts(conn: AsyncConnection) -> dict[tuple[str, int], int]:
+    query = (
+        select(incidents.c.platform, incidents.c.severity, func.count())
+        .where(incidents.c.state.in_(ACTIVE))
+        .group_by(incidents.c.platform, incidents.c.severity)
+    )
+    return {(platform, severity): count for platform, severity, count in await conn.execute(query)}
