@@ -69,6 +69,12 @@ def _parser() -> argparse.ArgumentParser:
     )
     run.set_defaults(command=_run)
 
+    report = sub.add_parser("report", parents=[common], help="the monthly record per platform")
+    report.add_argument("--month", required=True, help="YYYY-MM, in each platform's time zone")
+    report.add_argument("--platform", help="only this platform")
+    report.add_argument("--format", choices=("text", "json", "csv"), default="text")
+    report.set_defaults(command=_report)
+
     demo = sub.add_parser("demo", help="the whole cycle on loopback servers (about 2 minutes)")
     demo.add_argument("--keep-running", action="store_true", help="stay up after the scenario")
     demo.set_defaults(command=_demo)
@@ -197,6 +203,24 @@ def _run(args: argparse.Namespace) -> int:
     config = _load(args)
     configure(config.log_format, config.log_level)
     asyncio.run(run_daemon(config, migrate=not args.no_upgrade))
+    return EXIT_OK
+
+
+def _report(args: argparse.Namespace) -> int:
+    import re
+    from datetime import UTC, datetime
+
+    from outagewatch.reporting import monthly_report
+
+    config = _load(args)
+    if not re.fullmatch(r"\d{4}-(0[1-9]|1[0-2])", args.month):
+        raise ConfigError([f"--month: {args.month!r} is not YYYY-MM"])
+    if args.platform is not None and args.platform not in config.platforms:
+        raise ConfigError([f"--platform: no platform {args.platform!r} in {args.config}"])
+    text = asyncio.run(
+        monthly_report(config, args.month, args.platform, args.format, datetime.now(UTC))
+    )
+    print(text)
     return EXIT_OK
 
 
