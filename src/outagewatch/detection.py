@@ -200,13 +200,15 @@ def judge(
     rules: RunRules,
     now: datetime,
     quorum: int,
+    service: Opened | None = None,
 ) -> Verdict:
     """Fold each vantage on its own, then combine them in time order.
 
     The service's outage starts when the quorum-th vantage declares one; its ``started_at``
     is the moment from which ``quorum`` vantages had been seeing it bad. It ends when fewer
-    than ``quorum`` vantages remain in outage. One vantage whose own network fails does not
-    make an outage unless it alone is the quorum.
+    than ``quorum`` vantages remain in outage (``service``: its state so far, if known).
+    One vantage whose own network fails does not make an outage unless it alone is the
+    quorum.
     """
     states: dict[str, State] = {}
     per_vantage: dict[str, list[Event]] = {}
@@ -218,9 +220,15 @@ def judge(
         per_vantage[vantage] = events
         timeline += [(e.at, vantage, i, e) for i, e in enumerate(events)]
     current = {v: s.outage for v, s in seeds.items() if s.outage is not None}
-    service = _quorum_outage(current, quorum)
+    # The service's own state, when known, wins over the one derived from the seeds: a
+    # vantage that stopped reporting leaves the count without ending the outage.
+    if service is None:
+        service = _quorum_outage(current, quorum)
     service_events: list[Event] = []
-    for _, vantage, _, event in sorted(timeline, key=lambda item: item[:3]):
+    # At one instant, openings come before restorations: a vantage recovering at the very
+    # moment another declares must not end the service's outage only to open a new one.
+    order = sorted(timeline, key=lambda i: (i[0], isinstance(i[3], Restored), i[1], i[2]))
+    for _, vantage, _, event in order:
         if isinstance(event, Opened):
             current[vantage] = event
             if service is None and len(current) >= quorum:

@@ -94,15 +94,15 @@ def test_quorum_of_vantages(
     named = {f"v{i}": obs for i, obs in enumerate(per_vantage)}
     verdict = judge({}, named, rules, now, quorum)
     # Reference: walk the union of per-vantage events and count vantages in outage.
-    changes = sorted(
-        (e.at, 1 if isinstance(e, Opened) else -1, name)
+    changes = sorted(  # at one instant, openings first (as the service would see them)
+        (e.at, -1 if isinstance(e, Opened) else 1, name)
         for name, obs in named.items()
         for e in reference(obs, rules, now)
     )
     down, expected_opens = 0, 0
-    for _, delta, _ in changes:
+    for _, negated, _ in changes:
         before = down
-        down += delta
+        down -= negated
         expected_opens += before < quorum <= down
     opens = [e for e in verdict.events if isinstance(e, Opened)]
     assert len(opens) == expected_opens
