@@ -21,6 +21,7 @@ from outagewatch.config import Config, ConfigError, read_secret, secret_problems
 from outagewatch.detector import Detector
 from outagewatch.housekeeping import Housekeeper
 from outagewatch.incident_engine import IncidentEngine
+from outagewatch.leadership import InstanceConflict, leadership_for
 from outagewatch.maintenance_engine import MaintenanceEngine
 from outagewatch.metrics import Metrics
 from outagewatch.notify.sender import Sender
@@ -72,6 +73,7 @@ class Daemon:
         self.wake = asyncio.Event()
         self.mail_wake = asyncio.Event()
         self.stopping = asyncio.Event()
+        self.leadership = leadership_for(config.database, config.vantage, config.leader_takeover)
         self.prober: Prober | None = None
         self._web: web.AppRunner | None = None
         # Judge at least this often: time alone turns a bad run into an outage.
@@ -85,14 +87,21 @@ class Daemon:
     async def run(self) -> None:
         if self.migrate:
             await upgrade(self.engine)
-        await self.detector.restore(self.clock())
+        try:
+            await self._lead(self.clock())
+        except InstanceConflict as exc:
+            await self.engine.dispose()
+            raise ConfigError([f"database: {exc}"]) from None
         await self._serve()
-        self.prober = Prober(self.targets, self._accept, self.clock())
+        probed = [t for t in self.targets if t.probed_here]
+        self.prober = Prober(probed, self._accept, self.clock())
         self.prober.start()
         log.info(
-            "watching %d services from vantage %s; metrics on http://%s/metrics",
+            "probing %d of %d services from vantage %s (%s); metrics on http://%s/metrics",
+            len(probed),
             len(self.targets),
             self.config.vantage,
+            "leader" if self.leadership.is_leader else "standby",
             self.config.api.listen,
         )
         helpers = [
@@ -112,28 +121,60 @@ class Daemon:
         self.wake.set()
         self.mail_wake.set()
 
+    async def _lead(self, now: datetime) -> None:
+        """Take or give up leadership; a new leader rebuilds its judgement from the store."""
+        if not await self.leadership.step(now):
+            return
+        if self.leadership.is_leader:
+            await self.detector.restore(now)
+            self.mail_wake.set()
+        else:
+            self.detector.reset()
+            self.metrics.forget_judgements()
+        self.metrics.leader.set(1 if self.leadership.is_leader else 0)
+
     async def _detect_until_stopped(self) -> None:
         while not self.stopping.is_set():
-            while await self.maintenance.step(self.clock()):
-                self.mail_wake.set()
-            self.detector.windows = await self.maintenance.windows(self.clock())
-            while await self.detector.step(self.clock()):
-                pass
-            while await self.incidents.step(self.clock()):
-                self.mail_wake.set()
-            await self.incidents.export_open(self.metrics.incidents_open)
-            # One unit of housekeeping between detector rounds, so it never delays detection.
-            if await self.housekeeper.step(self.clock()):
+            try:
+                busy = await self._round()
+            except Exception:  # the database went away: keep probing, try again next tick
+                log.exception("detection round failed")
+                busy = False
+            if busy:
                 continue
             self.wake.clear()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self.wake.wait(), self.tick)
 
+    async def _round(self) -> bool:
+        """Every instance writes its samples; the leader also judges, acts and mails."""
+        await self._lead(self.clock())
+        while await self.detector.write_step():
+            pass
+        if not self.leadership.is_leader:
+            return False
+        while await self.maintenance.step(self.clock()):
+            self.mail_wake.set()
+        self.detector.windows = await self.maintenance.windows(self.clock())
+        while await self.detector.judge_step(self.clock()):
+            pass
+        self._export_vantages(self.clock())
+        while await self.incidents.step(self.clock()):
+            self.mail_wake.set()
+        await self.incidents.export_open(self.metrics.incidents_open)
+        # One unit of housekeeping between detector rounds, so it never delays detection.
+        return await self.housekeeper.step(self.clock())
+
+    def _export_vantages(self, now: datetime) -> None:
+        up = {v for track in self.detector.tracks.values() for v in track.active(now)}
+        for vantage in self.config.all_vantages:
+            self.metrics.vantage_up.labels(vantage).set(1 if vantage in up else 0)
+
     async def _send_until_stopped(self) -> None:
         """The outbox sender runs on its own: a slow relay never holds up detection."""
         while not self.stopping.is_set():
             try:
-                while await self.sender.step(self.clock()):
+                while self.leadership.is_leader and await self.sender.step(self.clock()):
                     pass
                 await self.sender.export_backlog(self.clock())
             except Exception:  # a database hiccup: log it and try again at the next tick
@@ -149,7 +190,12 @@ class Daemon:
         api = ApiContext(
             self.engine, self.config, self.incidents, self.detector, self.clock, self.maintenance
         )
-        app = make_app(self.metrics, ready=lambda: self.prober is not None, api=api)
+        app = make_app(
+            self.metrics,
+            ready=lambda: self.prober is not None,
+            api=api,
+            leader=lambda: self.leadership.is_leader,
+        )
         self._web = web.AppRunner(app, access_log=None)
         await self._web.setup()
         site = web.TCPSite(self._web, self.config.api.host, self.config.api.port)
@@ -158,8 +204,9 @@ class Daemon:
     async def _shutdown(self) -> None:
         if self.prober is not None:
             await self.prober.stop()  # in-flight probes are cancelled, not awaited to the end
-        while await self.detector.step(self.clock()):  # flush the last batch
+        while await self.detector.write_step():  # flush the last batch
             pass
+        await self.leadership.close()
         if self._web is not None:
             await self._web.cleanup()
         await self.engine.dispose()

@@ -26,6 +26,8 @@ from outagewatch.tracking import ServiceTrack, VantageTrack
 log = logging.getLogger("outagewatch.detector")
 SERVICE_LEVEL = "*"  # the vantage column of a service-level transition (across vantages)
 MAX_BATCH = 1000
+LOOKBACK_IDS = 2000
+MAX_QUEUE = 1_200_000
 
 
 def run_rules(target: Target) -> RunRules:
@@ -48,55 +50,119 @@ class Detector:
     # Maintenance windows per service, refreshed by the daemon before each round.
     windows: dict[tuple[str, str], list[Window]] = field(default_factory=dict)
 
+    # Samples are read back by id (every vantage writes them); ids of concurrent writers
+    # may commit out of order, so the last LOOKBACK_IDS ids are read again, and skipped
+    # when seen already.
+    watermark: int = 0
+    watermark_floor: int = 0  # ids at or below were before the restored window
+    seen: set[int] = field(default_factory=set)
+
     def __post_init__(self) -> None:
         self.by_key = {t.key: t for t in self.targets}
-        for target in self.targets:
-            self.tracks[target.key] = ServiceTrack(
+        self.reset()
+
+    def reset(self) -> None:
+        """Forget every judgement (this instance is no longer the leader)."""
+        self.tracks = {
+            target.key: ServiceTrack(
                 rules=run_rules(target),
                 # A sample is settled once no probe that started before it can still report.
                 settle=target.rules.probe_timeout + target.rules.probe_interval,
+                quorum=target.quorum,
             )
+            for target in self.targets
+        }
+        self.watching, self.bad_logged, self.live = set(), {}, {}
+        self.watermark, self.watermark_floor, self.seen = 0, 0, set()
 
     def accept(self, target: Target, result: ProbeResult) -> None:
         self.queue.append((target, result))
 
     async def restore(self, now: datetime) -> None:
         """Rebuild every service's judgement from stored transitions and samples, so that a
-        restart never resets the 15-minute clock nor announces an outage twice."""
+        restart (or a new leader) never resets the 15-minute clock nor announces an outage
+        twice. The samples themselves are then read by the next judge steps."""
+        self.reset()
+        oldest = now
         async with self.engine.connect() as conn:
             for target in self.targets:
                 track = self.tracks[target.key]
                 rules = target.rules
                 lookback = now - (2 * rules.outage_after + rules.max_gap + rules.probe_timeout)
-                found = await sample_store.observations_since(conn, *target.key, lookback)
-                for vantage in {*found, self.vantage}:
+                oldest = min(oldest, lookback)
+                vantages = await sample_store.vantages_since(conn, *target.key, lookback)
+                if target.probed_here:
+                    vantages.add(self.vantage)
+                for vantage in vantages:
                     last = await transition_store.last_event(conn, *target.key, vantage)
                     track.vantages[vantage] = VantageTrack(checkpoint=_seed(last))
-                    for obs in found.get(vantage, []):
-                        track.add(vantage, obs)
                 service_last = await transition_store.last_event(conn, *target.key, SERVICE_LEVEL)
                 track.in_outage = service_last if isinstance(service_last, Opened) else None
                 self.watching.add(target.key)
+            self.watermark = await sample_store.first_id_since(conn, oldest)
+        # Nothing below the watermark is read again: mark the lookback range as unseen.
+        self.seen = set()
+        self.watermark_floor = self.watermark
 
     async def step(self, now: datetime) -> bool:
-        """One unit of work; True when there was any (the loop repeats until False)."""
+        """Write and judge (one instance alone); True when there was any work."""
+        wrote = await self.write_step()
+        return await self.judge_step(now) or wrote
+
+    async def write_step(self) -> bool:
+        """Every instance: store a batch of this vantage's samples."""
         batch, self.queue = self.queue[:MAX_BATCH], self.queue[MAX_BATCH:]
         if batch:
-            await self._write(batch)
-        touched = {target.key for target, _ in batch} | self.watching
-        decided = await self._judge(touched, now)
-        return bool(batch) or decided
+            try:
+                await self._write(batch)
+            except Exception:
+                # The database is away: keep the samples for the next try, within a bound
+                # (an hour of 10,000 services at 30 s), dropping the oldest beyond it.
+                self.queue[:0] = batch
+                del self.queue[: max(0, len(self.queue) - MAX_QUEUE)]
+                raise
+        return bool(batch)
+
+    async def judge_step(self, now: datetime) -> bool:
+        """The leader: read every vantage's new samples, judge, record transitions."""
+        touched = await self._ingest()
+        decided = await self._judge(touched | self.watching, now)
+        return decided or bool(touched)
+
+    async def _ingest(self) -> set[tuple[str, str]]:
+        low = max(self.watermark_floor, self.watermark - LOOKBACK_IDS)
+        async with self.engine.connect() as conn:
+            rows = await sample_store.samples_after(conn, low, MAX_BATCH * 5)
+        touched = set()
+        for sample_id, platform, service, vantage, started_at, bad in rows:
+            if sample_id in self.seen:
+                continue
+            self.seen.add(sample_id)
+            track = self.tracks.get((platform, service))
+            if track is not None:
+                track.add(vantage, Observation.of(started_at, bad))
+                touched.add((platform, service))
+        if rows:
+            self.watermark = max(self.watermark, rows[-1][0])
+            self.seen = {i for i in self.seen if i > self.watermark - LOOKBACK_IDS}
+        return touched
 
     async def _write(self, batch: list[tuple[Target, ProbeResult]]) -> None:
-        rows = []
-        for target, result in batch:
-            slow_after = target.rules.slow_after.total_seconds()
-            bad = result.is_bad(slow_after)
-            rows.append(SampleRow(target.platform, target.service_id, self.vantage, result, bad))
-            self.metrics.observe_probe(self._labels(target), result, slow_after)
-            self.tracks[target.key].add(self.vantage, _observation(result, bad))
+        rows = [
+            SampleRow(
+                target.platform,
+                target.service_id,
+                self.vantage,
+                result,
+                result.is_bad(target.rules.slow_after.total_seconds()),
+            )
+            for target, result in batch
+        ]
         async with self.engine.begin() as conn:
             await sample_store.insert_samples(conn, rows)
+        for target, result in batch:  # counted once, after they are stored
+            slow_after = target.rules.slow_after.total_seconds()
+            self.metrics.observe_probe(self._labels(target), result, slow_after)
 
     async def _judge(self, keys: set[tuple[str, str]], now: datetime) -> bool:
         decided = False
@@ -171,10 +237,6 @@ class Detector:
 
     def _labels(self, target: Target) -> tuple[str, str, str, str]:
         return target.platform, target.service_id, target.service.protocol, self.vantage
-
-
-def _observation(result: ProbeResult, bad: bool) -> Observation:
-    return Observation.of(result.started_at, bad)
 
 
 def _seed(last: Event | None) -> State:

@@ -67,6 +67,17 @@ class Metrics:
             ("platform", "severity"),
             registry=r,
         )
+        self.leader = Gauge(
+            "outagewatch_leader",
+            "1 while this instance leads (judges, runs incidents and sends mail)",
+            registry=r,
+        )
+        self.vantage_up = Gauge(
+            "outagewatch_vantage_up",
+            "1 while the vantage reports samples (seen by the leader); 0 leaves it out of quorums",
+            ("vantage",),
+            registry=r,
+        )
         self.loop_lag = Gauge(
             "outagewatch_event_loop_lag_seconds",
             "How late the event loop ran a timer at the last check",
@@ -92,6 +103,13 @@ class Metrics:
             "outagewatch_build_info", "Build information", ("version", "python"), registry=r
         )
         build.labels(__version__, host_platform.python_version()).set(1)
+
+    def forget_judgements(self) -> None:
+        """A standby judges nothing: drop the leader's series rather than leave stale ones
+        (a stale outage of 1 would keep an alert firing after the service recovered)."""
+        for gauge in (self.bad_since, self.outage, self.in_maintenance, self.incidents_open,
+                      self.vantage_up):  # fmt: skip
+            gauge.clear()
 
     def observe_probe(
         self, labels: tuple[str, str, str, str], result: ProbeResult, slow_after: float

@@ -24,6 +24,8 @@ class Target:
     service_id: str
     service: Service
     rules: Rules
+    quorum: int = 1
+    probed_here: bool = True  # this instance's vantage is one of the service's
 
     @property
     def key(self) -> tuple[str, str]:
@@ -31,8 +33,16 @@ class Target:
 
 
 def targets_of(config: Config) -> list[Target]:
+    """Every monitored service: the leader judges them all, each instance probes its own."""
     return [
-        Target(pid, sid, service, config.rules_for(pid, sid))
+        Target(
+            pid,
+            sid,
+            service,
+            config.rules_for(pid, sid),
+            quorum=config.quorum_for(pid, sid),
+            probed_here=config.vantage in config.vantages_for(pid, sid),
+        )
         for pid, platform in config.platforms.items()
         for sid, service in platform.services.items()
     ]

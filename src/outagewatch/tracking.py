@@ -38,6 +38,9 @@ class VantageTrack:
             return  # decided already (a late sample of a settled period)
         bisect.insort(self.pending, obs)
 
+    def latest(self) -> datetime | None:
+        return self.pending[-1].at if self.pending else self.checkpoint.last_at
+
 
 @dataclass
 class ServiceTrack:
@@ -52,12 +55,23 @@ class ServiceTrack:
     def add(self, vantage: str, obs: Observation) -> None:
         self.vantages.setdefault(vantage, VantageTrack()).add(obs)
 
+    def active(self, now: datetime) -> set[str]:
+        """Vantages that reported within ``max_gap``: one that stopped reporting (its
+        instance died) is left out of the quorum rather than holding it up."""
+        return {
+            v for v, t in self.vantages.items()
+            if (t.latest() or datetime.min.replace(tzinfo=now.tzinfo)) >= now - self.rules.max_gap
+        }  # fmt: skip
+
     def evaluate(self, now: datetime, windows: list[Window]) -> Verdict:
         """Judge what is known at ``now``. The caller records the verdict's events, then
         calls ``commit`` with it."""
-        seeds = {v: t.checkpoint for v, t in self.vantages.items()}
-        marks = {v: _marks(t, windows) for v, t in self.vantages.items()}
-        return judge(seeds, marks, self.rules, now, self.quorum)
+        active = self.active(now)
+        tracks = {v: t for v, t in self.vantages.items() if v in active}
+        seeds = {v: t.checkpoint for v, t in tracks.items()}
+        marks = {v: _marks(t, windows) for v, t in tracks.items()}
+        quorum = max(1, min(self.quorum, len(active)))
+        return judge(seeds, marks, self.rules, now, quorum, service=self.in_outage)
 
     def commit(self, verdict: Verdict, now: datetime, windows: list[Window]) -> list[Event]:
         """Make the verdict's transitions final and move each vantage's checkpoint up to
@@ -72,6 +86,8 @@ class ServiceTrack:
                 self.in_outage = None
                 new.append(event)
         for vantage, track in self.vantages.items():
+            if vantage not in verdict.states:
+                continue  # left out of this judgement: its data waits for the next one
             events = verdict.vantage_events.get(vantage)
             cut = events[-1].at if events else _settled(now - self.settle, windows)
             done = [o for o in track.pending if o.at <= cut]

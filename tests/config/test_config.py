@@ -157,3 +157,23 @@ def test_secret_warnings_and_strict_mode(
     captured = capsys.readouterr()
     assert "platforms.eu-de-1.services.imap.auth.password_env: environment variable" in captured.err
     assert "relay-secret-value" not in captured.out + captured.err
+
+
+def test_vantages_and_quorum(example: dict[str, Any]) -> None:
+    example["vantages"] = ["fra", "nyc", "sfo"]
+    imap = example["platforms"]["eu-de-1"]["services"]["imap"]
+    imap["vantages"] = ["fra", "nyc"]
+    config = parse_config(example)
+    assert config.quorum_for("eu-de-1", "imap") == 2  # a majority of its two
+    assert config.quorum_for("eu-de-1", "smtp") == 2  # a majority of all three
+    assert config.vantages_for("us", "pop3") == ["fra", "nyc", "sfo"]
+    imap["vantages"] = ["fra", "mars"]
+    imap["quorum"] = 3
+    example["vantage"] = "tokyo"
+    problems = problems_of(example)
+    assert "vantages: must include this instance's vantage 'tokyo'" in problems
+    assert "platforms.eu-de-1.services.imap.vantages: unknown vantages ['mars']" in problems
+    assert (
+        "platforms.eu-de-1.services.imap.quorum: must not exceed the number of its vantages"
+        in problems
+    )

@@ -56,6 +56,16 @@ def test_the_compose_config_differs_only_in_database_and_listen() -> None:
     compose: dict[str, Any] = yaml.safe_load(COMPOSE_CONFIG.read_text())
     assert compose.pop("database").startswith("postgresql+asyncpg://")
     assert compose.pop("api") == {"listen": "0.0.0.0:8080"}
+    assert compose.pop("vantages") == ["fra", "nyc"]  # two instances share the database
     del ox["database"], ox["api"]
     assert compose == ox
     assert main(["check-config", "-c", str(COMPOSE_CONFIG)]) == 0
+
+
+def test_the_second_instance_differs_only_in_its_vantage() -> None:
+    first: dict[str, Any] = yaml.safe_load(COMPOSE_CONFIG.read_text())
+    second_path = COMPOSE_CONFIG.with_name("outagewatch-nyc.yaml")
+    second: dict[str, Any] = yaml.safe_load(second_path.read_text())
+    assert (first.pop("vantage"), second.pop("vantage")) == ("fra", "nyc")
+    assert first == second
+    assert main(["check-config", "-c", str(second_path)]) == 0

@@ -105,7 +105,7 @@ def compose() -> dict[str, Any]:
 
 def test_compose_services_with_healthchecks_and_volumes(compose: dict[str, Any]) -> None:
     services = compose["services"]
-    assert set(services) == {"outagewatch", "postgres", "prometheus", "grafana"}
+    assert set(services) == {"outagewatch", "outagewatch-nyc", "postgres", "prometheus", "grafana"}
     for name, service in services.items():
         assert service["healthcheck"]["test"][0] in ("CMD", "CMD-SHELL"), name
         assert service.get("restart") == "unless-stopped", name
@@ -113,7 +113,8 @@ def test_compose_services_with_healthchecks_and_volumes(compose: dict[str, Any])
     for name in ("postgres", "prometheus", "grafana"):
         mounts = [v.split(":")[0] for v in services[name]["volumes"]]
         assert any(m in named for m in mounts), f"{name} keeps its data in no named volume"
-    assert services["outagewatch"]["depends_on"]["postgres"]["condition"] == "service_healthy"
+    for instance in ("outagewatch", "outagewatch-nyc"):
+        assert services[instance]["depends_on"]["postgres"]["condition"] == "service_healthy"
     assert services["outagewatch"]["build"]["context"] == ".."
 
 

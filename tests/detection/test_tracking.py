@@ -48,7 +48,7 @@ def test_a_late_sample_is_still_judged_while_unsettled() -> None:
     # hung one comes back bad later: both count, in start order.
     track.add("fra", Observation.of(at(60), False))
     track.add("fra", Observation.of(at(55), True))
-    verdict = track.evaluate(at(115), [])
+    verdict = track.evaluate(at(85), [])  # within max_gap of the last sample
     assert verdict.events == []
     assert verdict.states["fra"].last_at == at(60)  # 55 was folded before 60, not dropped
     assert verdict.states["fra"].bad_since is None  # the good sample at 60 ended the run
@@ -65,3 +65,36 @@ def test_an_announced_outage_is_ended_by_good_samples_not_retracted() -> None:
     track.add("fra", Observation.of(at(70), False))
     track.add("fra", Observation.of(at(80), False))
     assert track.commit(track.evaluate(at(80), []), at(80), []) == [Restored(at(0), at(70), at(80))]
+
+
+def feed(track: ServiceTrack, vantage: str, seconds: range, *, bad: bool) -> None:
+    for t in seconds:
+        track.add(vantage, Observation.of(at(t), bad))
+
+
+def test_a_vantage_that_stops_reporting_leaves_the_quorum() -> None:
+    rules = RunRules(timedelta(seconds=60), timedelta(seconds=20), restore_after=1)
+    track = ServiceTrack(rules=rules, settle=timedelta(seconds=30), quorum=2)
+    # Two vantages: nyc's instance dies at 10 s; fra alone sees the service go bad.
+    feed(track, "nyc", range(0, 11, 5), bad=False)
+    feed(track, "fra", range(0, 200, 5), bad=True)
+    opened = track.commit(track.evaluate(at(100), []), at(100), [])
+    assert opened == [Opened(at(0), at(60))]  # nyc left the quorum after max_gap
+    assert track.active(at(100)) == {"fra"}
+
+
+def test_an_outage_outlives_a_dead_vantage_until_the_living_recover() -> None:
+    rules = RunRules(timedelta(seconds=60), timedelta(seconds=20), restore_after=1)
+    track = ServiceTrack(rules=rules, settle=timedelta(seconds=30), quorum=2)
+    for vantage in ("fra", "nyc"):
+        feed(track, vantage, range(0, 100, 5), bad=True)
+    feed(track, "sfo", range(0, 300, 5), bad=False)
+    assert track.commit(track.evaluate(at(95), []), at(95), []) == [Opened(at(0), at(60))]
+    # fra dies at 100 s: nyc still sees the outage, which goes on.
+    feed(track, "nyc", range(100, 200, 5), bad=True)
+    assert track.commit(track.evaluate(at(195), []), at(195), []) == []
+    assert track.in_outage is not None
+    feed(track, "nyc", range(200, 220, 5), bad=False)
+    assert track.commit(track.evaluate(at(215), []), at(215), []) == [
+        Restored(at(0), at(200), at(200))
+    ]

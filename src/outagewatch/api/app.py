@@ -15,6 +15,7 @@ from outagewatch.metrics import Metrics
 
 METRICS: web.AppKey[Metrics] = web.AppKey("metrics", Metrics)
 READY: web.AppKey[Callable[[], bool]] = web.AppKey("ready", Callable[[], bool])  # type: ignore[arg-type]
+LEADER: web.AppKey[Callable[[], bool]] = web.AppKey("leader", Callable[[], bool])  # type: ignore[arg-type]
 MAX_BODY = 64 * 1024  # an update is a few hundred bytes; anything near this is an attack
 
 
@@ -37,11 +38,15 @@ async def readyz(request: web.Request) -> web.Response:
                 await conn.exec_driver_sql("SELECT 1")
         except Exception:  # any database failure means: not ready
             ready = False
-    return web.json_response({"ready": ready}, status=200 if ready else 503)
+    leader = request.app[LEADER]() if LEADER in request.app else None
+    return web.json_response({"ready": ready, "leader": leader}, status=200 if ready else 503)
 
 
 def make_app(
-    metrics_: Metrics, ready: Callable[[], bool], api: ApiContext | None = None
+    metrics_: Metrics,
+    ready: Callable[[], bool],
+    api: ApiContext | None = None,
+    leader: Callable[[], bool] | None = None,
 ) -> web.Application:
     middlewares = [problems_middleware]
     if api is not None:
@@ -49,6 +54,8 @@ def make_app(
     app = web.Application(client_max_size=MAX_BODY, middlewares=middlewares)
     app[METRICS] = metrics_
     app[READY] = ready
+    if leader is not None:
+        app[LEADER] = leader
     app.router.add_get("/metrics", metrics)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)

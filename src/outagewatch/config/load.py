@@ -46,7 +46,10 @@ def parse_config(data: Any) -> Config:
         config = Config.model_validate(data)
     except ValidationError as exc:
         raise ConfigError([_describe(error) for error in exc.errors()]) from None
-    problems = [f"{path}: {message}" for path, message in config.rule_problems()]
+    problems = [
+        f"{path}: {message}"
+        for path, message in [*config.rule_problems(), *config.vantage_problems()]
+    ]
     if problems:
         raise ConfigError(problems)
     return config

@@ -113,6 +113,10 @@ class Config(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     vantage: Slug = "local"
+    # Every vantage of the deployment (instances sharing one PostgreSQL); default: this one.
+    vantages: list[Slug] | None = None
+    # How soon a standby takes over when the leader's database lock frees.
+    leader_takeover: Duration = timedelta(seconds=15)
     database: Annotated[str, Field(min_length=1)] = (
         "sqlite+aiosqlite:///var/lib/outagewatch/outagewatch.db"
     )
@@ -146,6 +150,31 @@ class Config(BaseModel):
         return merge_rules(
             self.rules, self.platforms[platform].rules, self.service(platform, service).rules
         )
+
+    @property
+    def all_vantages(self) -> list[str]:
+        return self.vantages or [self.vantage]
+
+    def vantages_for(self, platform: str, service: str) -> list[str]:
+        return self.service(platform, service).vantages or self.all_vantages
+
+    def quorum_for(self, platform: str, service: str) -> int:
+        configured = self.service(platform, service).quorum
+        return configured or len(self.vantages_for(platform, service)) // 2 + 1
+
+    def vantage_problems(self) -> list[tuple[str, str]]:
+        found = []
+        if self.vantage not in self.all_vantages:
+            found.append(("vantages", f"must include this instance's vantage {self.vantage!r}"))
+        for pid, platform in self.platforms.items():
+            for sid, service in platform.services.items():
+                path = f"platforms.{pid}.services.{sid}"
+                unknown = set(service.vantages or ()) - set(self.all_vantages)
+                if unknown:
+                    found.append((f"{path}.vantages", f"unknown vantages {sorted(unknown)}"))
+                if service.quorum and service.quorum > len(self.vantages_for(pid, sid)):
+                    found.append((f"{path}.quorum", "must not exceed the number of its vantages"))
+        return found
 
     def rule_problems(self) -> list[tuple[str, str]]:
         """Cross-field rule problems, each with the config path where the service's rules live."""

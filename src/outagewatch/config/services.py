@@ -62,6 +62,10 @@ class _Service(BaseModel):
     ca_file: Path | None = None
     rules: RulesOverride | None = None
     auth: Auth | None = None
+    # Which instances probe it (default: every vantage of the deployment), and how many of
+    # them must judge it in outage (default: a majority of those).
+    vantages: Annotated[list[str], Field(min_length=1)] | None = None
+    quorum: Annotated[int, Field(ge=1, le=100)] | None = None
 
     default_severity: ClassVar[int] = 2
     default_label: ClassVar[str] = ""

@@ -30,6 +30,9 @@ def build_message(item: Claimed, sender: str) -> EmailMessage:
     # Auto-Submitted and honours only its own header.
     msg["Auto-Submitted"] = "auto-generated"
     msg["X-Auto-Response-Suppress"] = "All"
+    # Delivery is at-least-once: a sender that died after the relay took the mail sends it
+    # again with the same Message-ID. The attempt number marks such a resend as a retry.
+    msg["X-Outagewatch-Attempt"] = str(item.attempts)
     # Quoted-printable keeps the body 7-bit: any relay takes it, with or without 8BITMIME.
     msg.set_content(item.body_text, charset="utf-8", cte="quoted-printable")
     if item.body_html is not None:

@@ -21,8 +21,15 @@ def _alembic(connection: Connection) -> AlembicConfig:
     return cfg
 
 
+MIGRATION_LOCK = 0x6F77_6D67  # "owmg"
+
+
 async def upgrade(engine: AsyncEngine, revision: str = "head") -> None:
     async with engine.begin() as conn:
+        if conn.dialect.name == "postgresql":
+            # Instances sharing a database start together: one migrates, the others wait
+            # for its transaction and then find nothing left to do.
+            await conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({MIGRATION_LOCK})")
         await conn.run_sync(lambda sync: command.upgrade(_alembic(sync), revision))
 
 

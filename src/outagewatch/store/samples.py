@@ -146,3 +146,44 @@ async def last_bad_flags(
         .limit(count)
     )
     return [bool(row[0]) for row in await conn.execute(query)]
+
+
+async def samples_after(
+    conn: AsyncConnection, low_id: int, limit: int
+) -> list[tuple[int, str, str, str, datetime, bool]]:
+    """Samples of every vantage by insertion id, for the leader's detector."""
+    query = (
+        select(
+            samples.c.id, samples.c.platform, samples.c.service, samples.c.vantage,
+            samples.c.started_at, samples.c.bad,
+        )
+        .where(samples.c.id > low_id)
+        .order_by(samples.c.id)
+        .limit(limit)
+    )  # fmt: skip
+    return [tuple(row) for row in await conn.execute(query)]
+
+
+async def max_sample_id(conn: AsyncConnection) -> int:
+    return int(await conn.scalar(select(func.max(samples.c.id))) or 0)
+
+
+async def first_id_since(conn: AsyncConnection, since: datetime) -> int:
+    """The id just before the first sample that started after ``since``."""
+    found = await conn.scalar(select(func.min(samples.c.id)).where(samples.c.started_at > since))
+    return int(found) - 1 if found is not None else await max_sample_id(conn)
+
+
+async def vantages_since(
+    conn: AsyncConnection, platform: str, service: str, since: datetime
+) -> set[str]:
+    query = (
+        select(samples.c.vantage)
+        .where(
+            samples.c.platform == platform,
+            samples.c.service == service,
+            samples.c.started_at > since,
+        )
+        .distinct()
+    )
+    return {row[0] for row in await conn.execute(query)}
