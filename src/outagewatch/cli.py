@@ -13,13 +13,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from outagewatch import __version__
+from outagewatch import __version__, client_cli
 from outagewatch.config import Config, ConfigError, load_config, secret_problems
 
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncConnection
 
-    from outagewatch.client import Client as ApiClient
     from outagewatch.probes import ProbeResult
 
 T = TypeVar("T")
@@ -84,7 +83,7 @@ def _parser() -> argparse.ArgumentParser:
     db_upgrade = db_sub.add_parser("upgrade", parents=[common], help="apply migrations")
     db_upgrade.set_defaults(command=_db_upgrade)
     _token_parsers(sub, common)
-    _incidents_parsers(sub)
+    client_cli.add_parsers(sub)
     return parser
 
 
@@ -100,36 +99,6 @@ def _token_parsers(sub: Any, common: argparse.ArgumentParser) -> None:
     revoke = token_sub.add_parser("revoke", parents=[common], help="revoke a token at once")
     revoke.add_argument("--name", required=True)
     revoke.set_defaults(command=_token_revoke)
-
-
-def _incidents_parsers(sub: Any) -> None:
-    api = argparse.ArgumentParser(add_help=False)
-    api.add_argument(
-        "--url",
-        default=os.environ.get("OUTAGEWATCH_URL") or "http://127.0.0.1:8080",
-        help="the API (default: $OUTAGEWATCH_URL or http://127.0.0.1:8080);"
-        " the token comes from $OUTAGEWATCH_TOKEN",
-    )
-    incidents = sub.add_parser("incidents", help="incidents, through the HTTP API")
-    inc_sub = incidents.add_subparsers(required=True, metavar="ACTION")
-    listing = inc_sub.add_parser("list", parents=[api], help="list incidents, newest first")
-    listing.add_argument("--state", help="open, acknowledged, restored or closed")
-    listing.set_defaults(command=_incidents_list)
-    show = inc_sub.add_parser("show", parents=[api], help="one incident, timeline and mails")
-    show.add_argument("key", metavar="ID_OR_REF")
-    show.set_defaults(command=_incidents_show)
-    ack = inc_sub.add_parser("ack", parents=[api], help="acknowledge an incident")
-    ack.add_argument("key", metavar="ID_OR_REF")
-    ack.add_argument("--note")
-    ack.set_defaults(command=_incidents_ack)
-    update = inc_sub.add_parser("update", parents=[api], help="post a customer update")
-    update.add_argument("key", metavar="ID_OR_REF")
-    update.add_argument("--message", help="the text of the update mail")
-    update.add_argument("--impact", help="what users notice")
-    update.add_argument("--etr", help="estimated time of resolution, RFC 3339")
-    update.add_argument("--every", metavar="DURATION", help="update cadence, e.g. 30m")
-    update.add_argument("--severity", help="1 (worst) to 4")
-    update.set_defaults(command=_incidents_update)
 
 
 def _load(args: argparse.Namespace) -> Config:
@@ -315,56 +284,6 @@ def _token_revoke(args: argparse.Namespace) -> int:
         raise ConfigError([f"token revoke: no active token named {args.name!r}"])
     print(f"revoked token {args.name!r}")
     return EXIT_OK
-
-
-def _incidents_list(args: argparse.Namespace) -> int:
-    from outagewatch.client import STATES, render_list, run
-
-    if args.state is not None and args.state not in STATES:
-        raise ConfigError([f"--state: {args.state!r} is not one of {', '.join(STATES)}"])
-
-    async def action(client: ApiClient) -> str:
-        return render_list(await client.list_incidents(args.state), args.state)
-
-    return run(args.url, os.environ.get("OUTAGEWATCH_TOKEN"), action)
-
-
-def _incidents_show(args: argparse.Namespace) -> int:
-    from outagewatch.client import check_key, render_incident, run
-
-    if problem := check_key(args.key):
-        raise ConfigError([problem])
-
-    async def action(client: ApiClient) -> str:
-        return render_incident(await client.incident(args.key))
-
-    return run(args.url, os.environ.get("OUTAGEWATCH_TOKEN"), action)
-
-
-def _incidents_ack(args: argparse.Namespace) -> int:
-    from outagewatch.client import check_key, render_changed, run
-
-    if problem := check_key(args.key):
-        raise ConfigError([problem])
-
-    async def action(client: ApiClient) -> str:
-        return render_changed(await client.ack(args.key, args.note))
-
-    return run(args.url, os.environ.get("OUTAGEWATCH_TOKEN"), action)
-
-
-def _incidents_update(args: argparse.Namespace) -> int:
-    from outagewatch.client import check_key, render_changed, run, update_body
-
-    body, problems = update_body(args.message, args.impact, args.etr, args.every, args.severity)
-    problems = [p for p in [check_key(args.key)] if p] + problems
-    if problems:
-        raise ConfigError(problems)
-
-    async def action(client: ApiClient) -> str:
-        return render_changed(await client.update(args.key, body))
-
-    return run(args.url, os.environ.get("OUTAGEWATCH_TOKEN"), action)
 
 
 def _render(target: str, result: ProbeResult, slow_after: float, *, as_json: bool) -> str:

@@ -61,6 +61,18 @@ class Client:
     async def update(self, key: str, body: Json) -> Json:
         return await self._call("POST", f"/api/v1/incidents/{key}/updates", body=body)
 
+    async def list_maintenances(self, state: str | None, platform: str | None) -> list[Json]:
+        params = {"state": state, "platform": platform}
+        answer = await self._call("GET", "/api/v1/maintenances", params=params)
+        items: list[Json] = answer["items"]
+        return items
+
+    async def create_maintenance(self, body: Json) -> Json:
+        return await self._call("POST", "/api/v1/maintenances", body=body)
+
+    async def finish_maintenance(self, key: str, body: Json) -> Json:
+        return await self._call("POST", f"/api/v1/maintenances/{key}/finish", body=body)
+
     async def _call(
         self, method: str, path: str, params: dict[str, str | None] | None = None, body: Any = None
     ) -> Json:
@@ -271,3 +283,46 @@ def render_changed(incident: Json) -> str:
     if incident.get("next_update_at"):
         line += f", next update {when(incident['next_update_at'])}"
     return line
+
+
+def maintenance_body(
+    platform: str,
+    services: list[str] | None,
+    kind: str,
+    start: str,
+    end: str,
+    impact: str,
+) -> tuple[Json, list[str]]:
+    """The announcement to POST, or the problems with the options (checked before any call)."""
+    problems = []
+    times = {}
+    for option, value in (("--start", start), ("--end", end)):
+        try:
+            moment = datetime.fromisoformat(value)
+        except ValueError:
+            problems.append(f"{option}: {value!r} is not an RFC 3339 time")
+            continue
+        if moment.tzinfo is None:
+            problems.append(f"{option}: {value!r} needs an offset (Z or +01:00)")
+        times[option] = moment.isoformat()
+    body: Json = {
+        "platform": platform, "kind": kind, "expected_impact": impact,
+        "starts_at": times.get("--start"), "ends_at": times.get("--end"),
+    }  # fmt: skip
+    if services:
+        body["services"] = services
+    return body, problems
+
+
+def render_maintenance(window: Json) -> str:
+    line = f"{window['ref']} (id {window['id']}) {window['platform']}: {window['state']}"
+    line += f", {window['kind']}, {when(window['starts_at'])} to {when(window['ends_at'])}"
+    if window.get("successful") is not None:
+        line += ", successful" if window["successful"] else ", NOT successful"
+    return line
+
+
+def render_maintenances(items: list[Json]) -> str:
+    if not items:
+        return "no maintenance windows"
+    return "\n".join(render_maintenance(w) for w in items)
