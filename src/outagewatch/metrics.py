@@ -11,6 +11,11 @@ from outagewatch.probes.result import ProbeResult
 
 SERVICE_LABELS = ("platform", "service", "protocol", "vantage")
 # Up to the 60 s probe timeout, with the 30 s outage line as a bucket edge for Grafana.
+NOTIFICATION_KINDS = (
+    "detected", "update", "restored", "oncall", "oncall_repeat",
+    *(f"maintenance_{k}" for k in ("announced", "started", "finished", "extended", "cancelled",
+                                   "auto_finished")),
+)  # fmt: skip
 DURATION_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 15, 20, 30, 45, 60)
 
 
@@ -89,6 +94,11 @@ class Metrics:
             ("kind", "result"),
             registry=r,
         )
+        # Every series at zero from the start: rate() cannot see a counter's first increment,
+        # so an alert on the first failed mail needs the series to exist before it.
+        for kind in NOTIFICATION_KINDS:
+            for result in ("sent", "partial", "retry", "failed"):
+                self.notifications.labels(kind, result)
         self.outbox_pending = Gauge(
             "outagewatch_outbox_pending",
             "Notifications not yet delivered (pending or being sent)",
