@@ -75,3 +75,22 @@ async def test_bad_maintenance_input(api: Api) -> None:
         assert status == expected, (body, problem)
     assert (await call(api, "POST", "/api/v1/maintenances", role="viewer", json=PLANNED))[0] == 403
     assert (await call(api, "POST", "/api/v1/maintenances/77/cancel", json={}))[0] == 404
+
+
+async def test_icalendar_feed(api: Api) -> None:
+    impact = (
+        "IMAP unavailable; webmail, too — and POP3 for a few minutes, maybe longer than 75 octets."
+    )
+    await call(api, "POST", "/api/v1/maintenances", json={**PLANNED, "expected_impact": impact})
+    async with api.client.get(
+        "/api/v1/maintenances.ics?platform=eu-de-1", headers=api.auth("viewer")
+    ) as response:
+        assert response.status == 200 and response.content_type == "text/calendar"
+        raw = await response.read()
+    assert raw.startswith(b"BEGIN:VCALENDAR\r\n") and raw.endswith(b"END:VCALENDAR\r\n")
+    assert all(len(line) <= 75 for line in raw.split(b"\r\n"))
+    unfolded = raw.decode().replace("\r\n ", "")
+    assert "UID:MW-20261123-0001@example.net" in unfolded
+    assert "DTSTART:20261126T100000Z" in unfolded and "DTEND:20261126T120000Z" in unfolded
+    assert "DESCRIPTION:IMAP unavailable\\; webmail\\, too — and POP3" in unfolded
+    assert (await call(api, "GET", "/api/v1/maintenances.ics", role=None))[0] == 401

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
 
 from aiohttp import web
 
@@ -123,7 +124,68 @@ async def cancel(request: web.Request) -> web.Response:
     return await _act(request, lambda w, actor: decide.cancel(w, actor, now, body.note))
 
 
+def _ics_text(value: str) -> str:
+    """RFC 5545 TEXT: escape backslash, semicolon, comma and newlines."""
+    return value.replace("\\", "\\\\").replace(";", "\\;").replace(",", "\\,").replace("\n", "\\n")
+
+
+def _ics_time(moment: datetime) -> str:
+    return moment.astimezone(UTC).strftime("%Y%m%dT%H%M%SZ")
+
+
+def calendar(windows: list[Maintenance], domain: str, now: datetime) -> str:
+    lines = ["BEGIN:VCALENDAR", "VERSION:2.0", "PRODID:-//outagewatch//maintenance//EN"]
+    for window in windows:
+        what = "Emergency maintenance" if window.kind == "emergency" else "Maintenance"
+        summary = f"{what} {window.platform}: {', '.join(window.services)}"
+        lines += [
+            "BEGIN:VEVENT",
+            f"UID:{window.ref}@{domain}",
+            f"DTSTAMP:{_ics_time(now)}",
+            f"DTSTART:{_ics_time(window.starts_at)}",
+            f"DTEND:{_ics_time(window.ends_at)}",
+            f"SUMMARY:{_ics_text(summary)}",
+            f"DESCRIPTION:{_ics_text(window.expected_impact)}",
+            f"STATUS:{'CANCELLED' if window.state == 'cancelled' else 'CONFIRMED'}",
+            "END:VEVENT",
+        ]
+    lines.append("END:VCALENDAR")
+    # RFC 5545 lines end with CRLF; long lines are folded at 75 octets.
+    return "".join(_fold(line) + "\r\n" for line in lines)
+
+
+def _fold(line: str) -> str:
+    data = line.encode()
+    if len(data) <= 75:
+        return line
+    parts, start = [], 0
+    while start < len(data):
+        size = 75 if start == 0 else 74
+        end = min(len(data), start + size)
+        while end < len(data) and (data[end] & 0xC0) == 0x80:  # never split a UTF-8 character
+            end -= 1
+        parts.append(data[start:end].decode())
+        start = end
+    return "\r\n ".join(parts)
+
+
+@requires("viewer")
+async def maintenance_calendar(request: web.Request) -> web.Response:
+    ctx = context(request)
+    platform = request.query.get("platform")
+    if platform is not None and platform not in ctx.config.platforms:
+        raise BadRequest(422, "Invalid query", f"platform: no platform {platform!r}")
+    async with ctx.engine.connect() as conn:
+        found = await store.listing(conn, platform, None)
+    audiences = list(ctx.incidents.audiences.values())
+    domain = audiences[0].domain if audiences else "outagewatch.invalid"
+    return web.Response(
+        text=calendar(found, domain, ctx.clock()), content_type="text/calendar", charset="utf-8"
+    )
+
+
 def add_routes(app: web.Application) -> None:
+    app.router.add_get("/api/v1/maintenances.ics", maintenance_calendar)
     app.router.add_get("/api/v1/maintenances", list_maintenances)
     app.router.add_post("/api/v1/maintenances", create_maintenance)
     app.router.add_post("/api/v1/maintenances/{id}/finish", finish)

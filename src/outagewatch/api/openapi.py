@@ -120,6 +120,20 @@ def _maintenance_paths() -> dict[str, Any]:
                 errors=(400, 401, 403, 409, 413, 422),
             ),
         },
+        "/api/v1/maintenances.ics": {
+            "get": {
+                "summary": "The windows as an iCalendar feed (RFC 5545)",
+                "security": [{"bearer": []}],
+                "parameters": [platform],
+                "responses": {
+                    "200": {
+                        "description": "OK",
+                        "content": {"text/calendar": {"schema": {"type": "string"}}},
+                    },
+                    **_problems(401, 403, 422),
+                },
+            }
+        },
         "/api/v1/maintenances/{id}/finish": _action(
             "Finish with the outcome", s.MaintenanceFinish, s.MaintenanceOut, MAINTENANCE_ID
         ),
