@@ -11,7 +11,7 @@ import pytest
 from outagewatch import incidents as decide
 from outagewatch.sim import SmtpServer
 
-from .world import LISTS, World, at, config_for, customer, subjects
+from .world import LISTS, World, at, config_for, customer, subjects, text
 
 DE1 = "[OX Cloud EU de-1]"
 
@@ -36,12 +36,17 @@ async def test_single_outage_detected_hourly_updates_restored(world: World) -> N
     detected = customer(mails)[0]
     assert str(detected["To"]) == LISTS["eu-de-1"][0]
     root = str(detected["Message-ID"])
-    body = detected.get_content()
+    body = text(detected)
     assert "we have detected an outage on OX Cloud EU de-1" in body
     assert "Since:        2026-11-23 09:45 UTC (2026-11-23 10:45 CET, Europe/Berlin)" in body
     assert "User impact:  Users cannot read their mail in their mail programs" in body
     assert "Expected time to restoration: not yet known" in body
     assert "by 2026-11-23 11:00 UTC (2026-11-23 12:00 CET, Europe/Berlin)" in body
+    html = detected.get_body(("html",))
+    assert html is not None  # the HTML alternative says the same, with the facts as a table
+    page = html.get_content()
+    assert "<th" in page and ">Incident</th><td>OW-20261123-0001</td>" in page
+    assert "Users cannot read their mail in their mail programs" in page
 
     assert subjects(await world.run(at(59))) == []
     updates = customer(await world.run(at(60))) + customer(await world.run(at(120)))
@@ -64,12 +69,12 @@ async def test_second_service_joins_then_partial_recovery(world: World) -> None:
     await world.outage("eu-de-1", "smtp", at(5), at(20))
     joined = customer(await world.run(at(20)))
     assert [str(m["Subject"]) for m in joined] == [f"{DE1} [Sev 2] Outage: IMAP, SMTP — update 1"]
-    assert "SMTP is now affected as well" in joined[0].get_content()
+    assert "SMTP is now affected as well" in text(joined[0])
     assert subjects(await world.run(at(79))) == []  # the join restarted the cadence
     await world.restored("eu-de-1", "imap", at(-15), at(40))
     partial = customer(await world.run(at(41)))
-    assert "IMAP has recovered" in partial[0].get_content()
-    assert "Still down:   SMTP" in partial[0].get_content()
+    assert "IMAP has recovered" in text(partial[0])
+    assert "Still down:   SMTP" in text(partial[0])
     await world.restored("eu-de-1", "smtp", at(5), at(50))
     assert subjects(await world.run(at(51))) == [f"{DE1} [Sev 2] Outage: IMAP, SMTP — restored"]
 
@@ -108,7 +113,7 @@ async def test_engineer_message_resets_cadence_and_per_incident_cadence(world: W
         at(25),
     )
     mails = customer(await world.run(at(25)))
-    body = mails[0].get_content()
+    body = text(mails[0])
     assert "A storage node failed; failover runs." in body
     assert "2026-11-23 11:30 UTC (2026-11-23 12:30 CET, Europe/Berlin)" in body  # the ETR
     assert subjects(await world.run(at(84))) == []
@@ -131,7 +136,7 @@ async def test_customer_reported_incident(world: World) -> None:
 
     incident = await world.engine.open_reported("eu-de-1", build, at(0))
     mails = customer(await world.run(at(0)))
-    body = mails[0].get_content()
+    body = text(mails[0])
     assert "following your report" in body and "T-4711" in body
     assert "Users cannot log in to webmail." in body
     await world.act(

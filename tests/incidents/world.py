@@ -111,6 +111,13 @@ class World:
         await self.engine.act(stored.incident.id, action, now)
 
 
+def text(mail: EmailMessage) -> str:
+    """The plain-text part (mails also carry an HTML alternative)."""
+    part = mail.get_body(("plain",))
+    assert part is not None
+    return str(part.get_content())  # type: ignore[attr-defined]
+
+
 def customer(mails: list[EmailMessage]) -> list[EmailMessage]:
     return [m for m in mails if not str(m["Subject"]).startswith("[on-call]")]
 

@@ -16,7 +16,7 @@ from outagewatch.probes.result import ProbeResult
 from outagewatch.sim import SmtpServer
 from outagewatch.store.samples import SampleRow, insert_samples
 
-from ..incidents.world import LISTS, World, config_for, customer
+from ..incidents.world import LISTS, World, config_for, customer, text
 
 MONDAY = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)  # 10:00 in Berlin
 THURSDAY = datetime(2026, 11, 26, 9, 0, tzinfo=UTC)
@@ -68,7 +68,7 @@ async def test_announce_start_finish_successful(world: MaintenanceWorld) -> None
     mails = await world.run(MONDAY)
     assert subjects(mails) == ["[OX Cloud EU de-1] Maintenance: IMAP, POP3 — maintenance announced"]
     assert [str(m["To"]) for m in mails] == [INFO]  # the informational list, not the incident one
-    body = mails[0].get_content()
+    body = text(mails[0])
     assert "2026-11-26 09:00 UTC (2026-11-26 10:00 CET, Europe/Berlin)" in body
     assert "IMAP and POP3 unavailable for up to 10 minutes." in body
 
@@ -88,8 +88,8 @@ async def test_announce_start_finish_successful(world: MaintenanceWorld) -> None
     await world.windows.act(window.id, finish, THURSDAY + timedelta(minutes=50))
     done = await world.run(THURSDAY + timedelta(minutes=50))
     assert subjects(done) == ["[OX Cloud EU de-1] Maintenance: IMAP, POP3 — maintenance finished"]
-    assert "is finished and was successful" in done[0].get_content()
-    assert "New storage firmware." in done[0].get_content()
+    assert "is finished and was successful" in text(done[0])
+    assert "New storage firmware." in text(done[0])
     assert await world.run(THURSDAY + timedelta(hours=5)) == []  # nothing more, no auto-finish
 
 
@@ -102,13 +102,13 @@ async def test_unsuccessful_extended_and_cancelled(world: MaintenanceWorld) -> N
     await world.windows.act(window.id, extend, THURSDAY)
     extended = await world.run(THURSDAY + timedelta(minutes=1))
     assert subjects(extended)[-1].endswith("— maintenance extended")
-    assert "it now ends at 2026-11-26 13:00 UTC" in extended[-1].get_content()
+    assert "it now ends at 2026-11-26 13:00 UTC" in text(extended[-1])
     fail = functools.partial(
         decide.finish, successful=False, actor="bob", now=later, note="Rolled back."
     )
     await world.windows.act(window.id, fail, later)
     failed = await world.run(later)
-    assert "but it was NOT successful" in failed[0].get_content()
+    assert "but it was NOT successful" in text(failed[0])
 
     other = await world.announce(
         MONDAY + timedelta(hours=1),
@@ -163,8 +163,8 @@ async def test_auto_finish_judged_by_the_probes(
         "[OX Cloud EU de-1] Maintenance: IMAP, POP3 — maintenance finished",
         "[on-call] [OX Cloud EU de-1] Maintenance: IMAP, POP3 — maintenance finished",
     ]
-    assert outcome in mails[0].get_content()
-    assert "Finished by outagewatch" in mails[0].get_content()
+    assert outcome in text(mails[0])
+    assert "Finished by outagewatch" in text(mails[0])
     assert [str(m["To"]) for m in mails] == [INFO, "oncall@example.net"]
     assert customer(mails) == mails[:1]
 

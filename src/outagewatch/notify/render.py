@@ -16,6 +16,7 @@ from jinja2 import Environment, PackageLoader, StrictUndefined
 from outagewatch.incidents import Incident, Notice, PlatformInfo
 from outagewatch.maintenance import Maintenance
 from outagewatch.maintenance import Notice as MaintenanceNotice
+from outagewatch.notify.html import to_html
 from outagewatch.notify.outbox import Channel, Notification
 
 SEVERITY_TEXT = {
@@ -76,6 +77,7 @@ def render(incident: Incident, notice: Notice, audience: Audience, seq: int) -> 
         kind=notice.kind,
         subject=subject,
         body_text=body,
+        body_html=to_html(body),
     )
     if not oncall:
         root = f"<{incident.ref}.0.detected@{audience.domain}>"
@@ -176,6 +178,7 @@ def render_maintenance(
         incident_id=None,
         kind=f"maintenance_{notice.kind}",
         body_text=body,
+        body_html=to_html(body),
         message_id=message_id,
     )
     if notice.kind == "auto_finished":
