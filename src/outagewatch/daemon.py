@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 import os
 import signal
@@ -32,6 +33,7 @@ from outagewatch.store.migrate import upgrade
 
 log = logging.getLogger("outagewatch.daemon")
 Clock = Callable[[], datetime]
+BATCH_WINDOW = 0.1  # seconds
 
 
 def utcnow() -> datetime:
@@ -105,6 +107,7 @@ class Daemon:
             self.config.api.listen,
         )
         helpers = [
+            asyncio.create_task(self._freeze_long_lived_objects()),
             asyncio.create_task(self._watch_loop_lag()),
             asyncio.create_task(self._send_until_stopped()),
         ]
@@ -145,6 +148,9 @@ class Daemon:
             self.wake.clear()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self.wake.wait(), self.tick)
+                # Woken by a result: let the results of the next moment join it, so that
+                # many services share one write and one judgement (BENCHMARKS finding 2).
+                await asyncio.sleep(BATCH_WINDOW)
 
     async def _round(self) -> bool:
         """Every instance writes its samples; the leader also judges, acts and mails."""
@@ -211,6 +217,15 @@ class Daemon:
             await self._web.cleanup()
         await self.engine.dispose()
         log.info("stopped")
+
+    async def _freeze_long_lived_objects(self) -> None:
+        """Once every service has its job, track and metric series (one interval after the
+        start), move them out of the collector's full passes: each full pass walked them all
+        and stopped the loop for 70-340 ms, which every probe in flight then measured
+        (docs/BENCHMARKS.md, finding 4)."""
+        await asyncio.sleep(max(t.rules.probe_interval for t in self.targets).total_seconds())
+        gc.collect()
+        gc.freeze()
 
     async def _watch_loop_lag(self) -> None:
         interval = 0.5

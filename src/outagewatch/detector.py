@@ -51,11 +51,12 @@ class Detector:
     windows: dict[tuple[str, str], list[Window]] = field(default_factory=dict)
 
     # Samples are read back by id (every vantage writes them); ids of concurrent writers
-    # may commit out of order, so the last LOOKBACK_IDS ids are read again, and skipped
-    # when seen already.
+    # may commit out of order, so ids skipped over are remembered as holes and read again
+    # until they arrive or are LOOKBACK_IDS old.
     watermark: int = 0
     watermark_floor: int = 0  # ids at or below were before the restored window
     seen: set[int] = field(default_factory=set)
+    holes: set[int] = field(default_factory=set)
 
     def __post_init__(self) -> None:
         self.by_key = {t.key: t for t in self.targets}
@@ -73,7 +74,7 @@ class Detector:
             for target in self.targets
         }
         self.watching, self.bad_logged, self.live = set(), {}, {}
-        self.watermark, self.watermark_floor, self.seen = 0, 0, set()
+        self.watermark, self.watermark_floor, self.seen, self.holes = 0, 0, set(), set()
 
     def accept(self, target: Target, result: ProbeResult) -> None:
         self.queue.append((target, result))
@@ -100,9 +101,8 @@ class Detector:
                 track.in_outage = service_last if isinstance(service_last, Opened) else None
                 self.watching.add(target.key)
             self.watermark = await sample_store.first_id_since(conn, oldest)
-        # Nothing below the watermark is read again: mark the lookback range as unseen.
-        self.seen = set()
-        self.watermark_floor = self.watermark
+        self.seen, self.holes = set(), set()
+        self.watermark_floor = self.watermark  # nothing at or below it is read again
 
     async def step(self, now: datetime) -> bool:
         """Write and judge (one instance alone); True when there was any work."""
@@ -130,7 +130,11 @@ class Detector:
         return decided or bool(touched)
 
     async def _ingest(self) -> set[tuple[str, str]]:
-        low = max(self.watermark_floor, self.watermark - LOOKBACK_IDS)
+        # Read from the oldest hole (an id skipped, perhaps not committed yet) or, with no
+        # hole, only what is new: re-reading the whole lookback every round cost half the
+        # detector's CPU (docs/BENCHMARKS.md, finding 1).
+        low = min(self.holes) - 1 if self.holes else self.watermark
+        low = max(low, self.watermark_floor)
         async with self.engine.connect() as conn:
             rows = await sample_store.samples_after(conn, low, MAX_BATCH * 5)
         touched = set()
@@ -138,13 +142,19 @@ class Detector:
             if sample_id in self.seen:
                 continue
             self.seen.add(sample_id)
+            self.holes.discard(sample_id)
             track = self.tracks.get((platform, service))
             if track is not None:
                 track.add(vantage, Observation.of(started_at, bad))
                 touched.add((platform, service))
         if rows:
-            self.watermark = max(self.watermark, rows[-1][0])
-            self.seen = {i for i in self.seen if i > self.watermark - LOOKBACK_IDS}
+            newest = rows[-1][0]
+            if newest > self.watermark:
+                self.holes |= set(range(self.watermark + 1, newest)) - self.seen
+                self.watermark = newest
+            oldest = self.watermark - LOOKBACK_IDS  # a hole this old was a rollback
+            self.seen = {i for i in self.seen if i > oldest}
+            self.holes = {i for i in self.holes if i > oldest}
         return touched
 
     async def _write(self, batch: list[tuple[Target, ProbeResult]]) -> None:

@@ -1,4 +1,4 @@
-"""APScheduler jobs: each service probed every ``probe_interval``, with jitter, overlapping
+"""APScheduler jobs: each service probed every ``probe_interval``, spread out, overlapping
 runs allowed up to ``max_overlap`` so that sampling keeps its pace while a server hangs."""
 
 from __future__ import annotations
@@ -67,8 +67,10 @@ class Prober:
                 args=(target,),
                 id=f"{target.platform}/{target.service_id}",
                 seconds=interval,
-                # Spread the probes of many services over the interval instead of a burst.
-                jitter=min(interval * 0.1, 5.0),
+                # No per-run jitter: APScheduler 3 computes each next run from the previous,
+                # already jittered one, so jitter accumulates (30 s became 31.5 s on average,
+                # docs/BENCHMARKS.md finding 3). The first runs below spread the services
+                # over one interval instead, and they stay spread.
                 max_instances=target.rules.max_overlap,
                 coalesce=False,
                 misfire_grace_time=max(1, int(interval)),

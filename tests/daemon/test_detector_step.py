@@ -112,3 +112,29 @@ async def test_a_restart_during_an_outage_does_not_declare_it_again(engine: Asyn
     await feed(det2, target2, range(1100, 1400, 30), duration=61.0)
     assert len(await opened_rows(engine)) == 2  # one service-level, one for vantage fra
     assert gauge(metrics2, "outagewatch_service_outage") == 1
+
+
+async def test_a_sample_committed_late_with_a_lower_id_is_still_read(engine: AsyncEngine) -> None:
+    """Concurrent writers (several vantages on PostgreSQL) commit ids out of order."""
+    from sqlalchemy import insert
+
+    det, target, _ = detector(engine)
+
+    def row(sample_id: int, seconds: int) -> dict[str, object]:
+        return {
+            "id": sample_id, "platform": "eu-de-1", "service": "imap", "vantage": "nyc",
+            "started_at": T0 + timedelta(seconds=seconds), "duration": 0.1, "ok": True,
+            "bad": False, "error_kind": None, "phases": {}, "detail": "",
+        }  # fmt: skip
+
+    async with engine.begin() as conn:
+        await conn.execute(insert(samples), [row(1, 0), row(2, 30), row(4, 90)])
+    await det.judge_step(T0 + timedelta(seconds=91))
+    assert det.holes == {3} and det.watermark == 4
+    async with engine.begin() as conn:
+        await conn.execute(insert(samples), [row(3, 60)])  # the slow transaction commits
+    await det.judge_step(T0 + timedelta(seconds=92))
+    assert det.holes == set()
+    track = det.tracks[target.key].vantages["nyc"]
+    assert track.checkpoint.last_at == T0  # settled already (older than the settle time)
+    assert [o.at for o in track.pending] == [T0 + timedelta(seconds=s) for s in (30, 60, 90)]
