@@ -1,0 +1,144 @@
+"""``python -m bench``: outagewatch beside blackbox_exporter; see docs/BENCHMARKS.md."""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import os
+import sys
+import tempfile
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+from bench import harness, report, results_file
+from bench.blackbox import find_binary
+from bench.environment import describe
+
+BIG_SCALE = 10_000
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m bench",
+        description="Benchmarks outagewatch's probe engine beside blackbox_exporter "
+        "on loopback simulators (about 10 minutes; --full adds 10,000 targets).",
+    )
+    plan = harness.Plan()
+    parser.add_argument("--full", action="store_true", help=f"add the {BIG_SCALE:,}-target scale")
+    parser.add_argument(
+        "--quick", action="store_true", help="a smoke run of about a minute (figures are rough)"
+    )
+    parser.add_argument(
+        "--scales", type=_counts, default=plan.scales, help="target counts, e.g. 100,1000"
+    )
+    parser.add_argument("--interval", type=float, default=plan.interval, help="seconds")
+    parser.add_argument("--duration", type=float, default=plan.duration, help="measured seconds")
+    parser.add_argument(
+        "--warmup", type=float, default=plan.warmup, help="seconds (default: one interval + 2 s)"
+    )
+    parser.add_argument("--latency", type=float, default=plan.latency, help="injected seconds")
+    parser.add_argument("--servers-per-protocol", type=int, default=plan.servers_per_protocol)
+    parser.add_argument(
+        "--per-protocol-targets",
+        type=int,
+        default=plan.per_protocol_targets,
+        help="targets of each CPU-by-protocol run (0 skips those runs)",
+    )
+    parser.add_argument("--per-protocol-interval", type=float, default=plan.per_protocol_interval)
+    parser.add_argument("--per-protocol-duration", type=float, default=plan.per_protocol_duration)
+    parser.add_argument("--detection-runs", type=int, default=plan.detection_runs)
+    parser.add_argument("--no-blackbox", action="store_true", help="measure outagewatch alone")
+    parser.add_argument("--no-pin", action="store_true", help="do not pin processes to CPUs")
+    parser.add_argument("--out", type=Path, help="directory for results.json, report.txt, logs")
+    parser.add_argument(
+        "--report-from",
+        type=Path,
+        metavar="RESULTS_JSON",
+        help="print the report of an earlier run again, and run nothing",
+    )
+    return parser
+
+
+def _counts(text: str) -> tuple[int, ...]:
+    try:
+        counts = tuple(int(part) for part in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected counts like 100,1000, got {text!r}") from None
+    if any(n < 1 for n in counts):
+        raise argparse.ArgumentTypeError("target counts must be positive")
+    return counts
+
+
+def plan_of(args: argparse.Namespace, blackbox: str | None) -> harness.Plan:
+    scales = args.scales
+    if args.full and BIG_SCALE not in scales:
+        scales = (*scales, BIG_SCALE)
+    plan = harness.Plan(
+        scales=scales,
+        interval=args.interval,
+        warmup=args.warmup,
+        duration=args.duration,
+        per_protocol_targets=args.per_protocol_targets,
+        per_protocol_interval=args.per_protocol_interval,
+        per_protocol_duration=args.per_protocol_duration,
+        detection_runs=args.detection_runs,
+        latency=args.latency,
+        servers_per_protocol=args.servers_per_protocol,
+        pin=not args.no_pin,
+        blackbox=blackbox,
+    )
+    if args.quick:
+        plan = dataclasses.replace(
+            plan,
+            scales=(100,),
+            interval=5.0,
+            warmup=2.0,
+            duration=10.0,
+            per_protocol_targets=200,
+            per_protocol_interval=5.0,
+            per_protocol_duration=5.0,
+            detection_runs=2,
+        )
+    return plan
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    if args.report_from is not None:
+        results, machine = results_file.load(args.report_from)
+        print(_text(machine, results))
+        return 0
+    blackbox = None
+    if not args.no_blackbox:
+        blackbox = find_binary()
+        if blackbox is None:
+            print(
+                "python -m bench: blackbox_exporter not found; install Debian's "
+                "prometheus-blackbox-exporter (make bench does) or pass --no-blackbox",
+                file=sys.stderr,
+            )
+            return 2
+    plan = plan_of(args, blackbox)
+    out = args.out or Path(tempfile.mkdtemp(prefix="outagewatch-bench-"))
+    out.mkdir(parents=True, exist_ok=True)
+    machine = describe(blackbox)
+    started = time.monotonic()
+    results = harness.run(plan, out, harness.stderr_say(started))
+    machine["load average at end"] = " ".join(f"{x:.2f}" for x in os.getloadavg())
+    machine["run took"] = f"{time.monotonic() - started:.0f} s"
+    text = _text(machine, results)
+    print(f"{text}\n\nresults and logs in {out}")
+    (out / "report.txt").write_text(text + "\n")
+    results_file.dump(out / "results.json", results, machine)
+    return 0
+
+
+def _text(machine: dict[str, str], results: harness.Results) -> str:
+    return "\n".join(
+        [*(f"{key}: {value}" for key, value in machine.items()), "", report.render(results)]
+    )
+
+
+if __name__ == "__main__":
+    sys.exit(main())

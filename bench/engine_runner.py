@@ -1,0 +1,192 @@
+"""``python -m bench.engine_runner SPEC OUT``: outagewatch's probe engine under measurement.
+
+The engine is wired as ``Daemon`` wires it (daemon.py): the real `Prober` (APScheduler jobs
+and protocol probes) hands every result to the real `Detector`, which writes the samples
+to a SQLite file, judges them and exports the metrics, woken by each result or by the tick.
+The API, incidents, maintenance and the outbox are left out: they do not scale with targets.
+
+The process measures itself over a window after a warm-up: CPU seconds (all threads),
+event-loop lag, the probes that completed, each with the perf_counter time it was handed
+over (the moment the probe's own clock stopped) and its measured duration. Peak RSS covers
+the whole life of the process, start-up included.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import gc
+import json
+import os
+import resource
+import sys
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from bench.layout import EHLO_NAME, PASSWORD, PASSWORD_ENV, USER, TargetSpec, from_json
+from outagewatch.config.rules import Rules
+from outagewatch.config.services import Auth, HttpService, ImapService, Pop3Service, SmtpService
+from outagewatch.daemon import BATCH_WINDOW
+from outagewatch.detector import Detector
+from outagewatch.logs import configure as configure_logging
+from outagewatch.metrics import Metrics
+from outagewatch.probes import ProbeResult
+from outagewatch.scheduler import Prober, Target
+from outagewatch.store.engine import open_engine
+from outagewatch.store.migrate import upgrade
+
+LAG_PERIOD = 0.1
+PLATFORM = "bench"
+
+
+def outagewatch_target(spec: TargetSpec, rules: Rules) -> Target:
+    auth = Auth(username=USER, password_env=PASSWORD_ENV)
+    service: HttpService | SmtpService | ImapService | Pop3Service
+    if spec.protocol == "http":
+        service = HttpService(protocol="http", url=spec.url, expect_body="OX App Suite")
+    elif spec.protocol == "smtp":
+        service = SmtpService(
+            protocol="smtp", host="127.0.0.1", port=spec.port, auth=auth, ehlo_name=EHLO_NAME
+        )
+    elif spec.protocol == "imap":
+        service = ImapService(protocol="imap", host="127.0.0.1", port=spec.port, auth=auth)
+    else:
+        service = Pop3Service(protocol="pop3", host="127.0.0.1", port=spec.port, auth=auth)
+    return Target(PLATFORM, spec.name, service, rules)
+
+
+def rules_for(interval: float) -> Rules:
+    every = timedelta(seconds=interval)
+    return Rules(probe_interval=every, max_gap=3 * every)
+
+
+@dataclass
+class Measurement:
+    window: tuple[float, float] = (0.0, 0.0)
+    cpu: float = 0.0
+    lags: list[float] = field(default_factory=list)
+    # (target name, perf_counter when handed over, duration, ok)
+    probes: list[tuple[str, float, float, bool]] = field(default_factory=list)
+    startup: float = 0.0
+    gc_pauses: list[float] = field(default_factory=list)  # full collections in the window
+    _gc_started: float = 0.0
+
+    def in_window(self, at: float) -> bool:
+        return self.window[0] <= at <= self.window[1]
+
+    def on_gc(self, phase: str, info: dict[str, int]) -> None:
+        """gc.callbacks hook: the event loop stands still while the collector runs."""
+        if info.get("generation") != 2:
+            return
+        now = time.perf_counter()
+        if phase == "start":
+            self._gc_started = now
+        elif self.in_window(now):
+            self.gc_pauses.append(now - self._gc_started)
+
+
+async def watch_lag(out: Measurement) -> None:
+    while True:
+        before = time.perf_counter()
+        await asyncio.sleep(LAG_PERIOD)
+        after = time.perf_counter()
+        if out.in_window(after):
+            out.lags.append(max(0.0, after - before - LAG_PERIOD))
+
+
+async def detect_loop(detector: Detector, wake: asyncio.Event, tick: float) -> None:
+    """Daemon._detect_until_stopped and Daemon._round of the leader (the one instance on
+    SQLite), less the maintenance, incident, export and housekeeping steps."""
+    while True:
+        while await detector.write_step():
+            pass
+        while await detector.judge_step(datetime.now(UTC)):
+            pass
+        wake.clear()
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(wake.wait(), tick)
+            await asyncio.sleep(BATCH_WINDOW)  # woken by a result: let the next ones join it
+
+
+async def freeze_long_lived_objects(interval: float) -> None:
+    """Daemon._freeze_long_lived_objects: once every service has its job, track and series."""
+    await asyncio.sleep(interval)
+    gc.collect()
+    gc.freeze()
+
+
+async def run(spec: dict[str, Any]) -> dict[str, Any]:
+    started = time.perf_counter()
+    interval, warmup, duration = spec["interval"], spec["warmup"], spec["duration"]
+    rules = rules_for(interval)
+    targets = [outagewatch_target(t, rules) for t in from_json(spec["targets"])]
+    by_name = {t.service_id: t for t in targets}
+    engine = open_engine(f"sqlite+aiosqlite:///{spec['database']}")
+    await upgrade(engine)
+    detector = Detector(engine, targets, "bench", Metrics())
+    await detector.restore(datetime.now(UTC))
+    out = Measurement()
+    gc.callbacks.append(out.on_gc)
+    wake = asyncio.Event()
+
+    def sink(target: Target, result: ProbeResult) -> None:
+        handed_over = time.perf_counter()
+        out.probes.append((target.service_id, handed_over, result.duration, result.ok))
+        detector.accept(target, result)
+        wake.set()
+
+    prober = Prober(targets, sink, datetime.now(UTC))
+    prober.start()
+    out.startup = time.perf_counter() - started
+    window_start = time.perf_counter() + warmup
+    out.window = (window_start, window_start + duration)
+    tick = min(1.0, max(0.05, interval / 4))  # as Daemon.tick
+    helpers = [
+        asyncio.create_task(freeze_long_lived_objects(interval)),
+        asyncio.create_task(watch_lag(out)),
+        asyncio.create_task(detect_loop(detector, wake, tick)),
+    ]
+    await asyncio.sleep(warmup)
+    cpu_start = time.process_time()
+    await asyncio.sleep(duration)
+    out.cpu = time.process_time() - cpu_start
+    await prober.stop()
+    for task in helpers:
+        if task.done():
+            task.result()  # a detector that failed fails the run
+        task.cancel()
+    await asyncio.gather(*helpers, return_exceptions=True)
+    # No final flush: samples still queued are not measured, and an engine that fell
+    # behind would make the run's end unbounded.
+    await engine.dispose()
+    return {
+        "window": out.window,
+        "cpu": out.cpu,
+        "startup": out.startup,
+        "peak_rss_kb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
+        "lags": out.lags,
+        "gc_pauses": out.gc_pauses,
+        "probes": [
+            (name, at, duration, ok, by_name[name].service.protocol)
+            for name, at, duration, ok in out.probes
+        ],
+    }
+
+
+def main(argv: list[str]) -> int:
+    spec_file, out_file = Path(argv[0]), Path(argv[1])
+    spec = json.loads(spec_file.read_text())
+    if spec.get("cpu") is not None:
+        os.sched_setaffinity(0, {spec["cpu"]})
+    os.environ.setdefault(PASSWORD_ENV, PASSWORD)
+    configure_logging("text", "info")  # as `outagewatch run` does
+    result = asyncio.run(run(spec))
+    out_file.write_text(json.dumps(result))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,210 @@
+"""One benchmark run: the scales, the per-protocol CPU runs, and the detection latency.
+
+Both tools probe the same simulators, one tool after the other (never at once: they would
+share the cores), over measurement windows of the same length at the same offered rate.
+With two CPUs or more, the tool under measurement is pinned to CPU 0 and the simulators and
+this harness to CPU 1, so that "one core" means one core for either tool.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import os
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from bench.blackbox import BlackboxProcess, read_cpu, read_peak_rss_kb
+from bench.blackbox_driver import drive
+from bench.detection_latency import DetectionRun, measure
+from bench.figures import Figures, of_blackbox, of_outagewatch
+from bench.layout import PROTOCOLS, TargetSpec, make_targets
+from bench.outagewatch_side import run_engine
+from bench.sim_client import SimProcess
+
+# In-flight connections of the last probes close within a few milliseconds of the run's end.
+SETTLE = 0.5
+# The daemon's one-time gc.collect() + gc.freeze(), one interval after the start, takes up
+# to about 0.3 s at 10,000 services; the window starts after it.
+FREEZE_MARGIN = 2.0
+
+
+@dataclass(frozen=True)
+class Plan:
+    scales: tuple[int, ...] = (100, 1000)
+    interval: float = 30.0
+    # Measuring starts once every target has been probed once and the daemon has frozen its
+    # long-lived objects (None: one interval and FREEZE_MARGIN): the steady state.
+    warmup: float | None = None
+    duration: float = 40.0
+    per_protocol_targets: int = 1000
+    per_protocol_interval: float = 10.0
+    per_protocol_duration: float = 15.0
+    detection_runs: int = 20
+    latency: float = 0.025
+    servers_per_protocol: int = 8
+    pin: bool = True
+    blackbox: str | None = None  # the binary; None leaves blackbox_exporter out
+
+
+@dataclass
+class Results:
+    plan: Plan
+    scales: list[tuple[Figures, Figures | None]] = field(default_factory=list)
+    per_protocol: dict[str, tuple[Figures, Figures | None]] = field(default_factory=dict)
+    detection: list[DetectionRun] = field(default_factory=list)
+
+
+Say = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class Stage:
+    """One measurement of both tools: these targets, probed every ``interval``."""
+
+    name: str  # the folder of its logs
+    label: str  # what the progress lines say
+    targets: list[TargetSpec]
+    interval: float
+    duration: float
+
+
+def run(plan: Plan, workdir: Path, say: Say) -> Results:
+    pinned = plan.pin and len(os.sched_getaffinity(0)) >= 2
+    tool_cpu, side_cpu = (0, 1) if pinned else (None, None)
+    if side_cpu is not None:
+        os.sched_setaffinity(0, {side_cpu})
+    results = Results(plan)
+    with SimProcess(plan.servers_per_protocol, plan.latency, cpu=side_cpu) as sim:
+        bench = _Bench(plan, sim, tool_cpu, workdir, say)
+        for stage in _scale_stages(plan, sim):
+            results.scales.append(bench.both(stage))
+        for protocol, stage in _protocol_stages(plan, sim):
+            results.per_protocol[protocol] = bench.both(stage)
+    if plan.detection_runs:
+        say(f"detection latency: {plan.detection_runs} runs of the daemon, compressed timings")
+        (workdir / "detection").mkdir(parents=True, exist_ok=True)
+        results.detection = asyncio.run(measure(plan.detection_runs, workdir / "detection"))
+    return results
+
+
+def _scale_stages(plan: Plan, sim: SimProcess) -> list[Stage]:
+    assert sim.ports is not None
+    return [
+        Stage(
+            name=f"mixed-{count}",
+            label=f"{count:,} targets, every {plan.interval:g} s",
+            targets=make_targets(count, sim.ports),
+            interval=plan.interval,
+            duration=plan.duration,
+        )
+        for count in plan.scales
+    ]
+
+
+def _protocol_stages(plan: Plan, sim: SimProcess) -> list[tuple[str, Stage]]:
+    assert sim.ports is not None
+    count = plan.per_protocol_targets
+    if not count:
+        return []
+    return [
+        (
+            protocol,
+            Stage(
+                name=f"{protocol}-{count}",
+                label=f"{protocol} only, {count:,} targets every {plan.per_protocol_interval:g} s",
+                targets=make_targets(count, sim.ports, (protocol,)),
+                interval=plan.per_protocol_interval,
+                duration=plan.per_protocol_duration,
+            ),
+        )
+        for protocol in PROTOCOLS
+    ]
+
+
+@dataclass
+class _Bench:
+    plan: Plan
+    sim: SimProcess
+    tool_cpu: int | None
+    workdir: Path
+    say: Say
+
+    def both(self, stage: Stage) -> tuple[Figures, Figures | None]:
+        ours = self.outagewatch(stage)
+        theirs = self.blackbox(stage) if self.plan.blackbox is not None else None
+        return ours, theirs
+
+    def warmup(self, stage: Stage) -> float:
+        if self.plan.warmup is None:
+            return stage.interval + FREEZE_MARGIN
+        return self.plan.warmup
+
+    def outagewatch(self, stage: Stage) -> Figures:
+        warmup = self.warmup(stage)
+        self.say(
+            f"outagewatch        {stage.label}: {warmup + stage.duration:.0f} s after start-up"
+        )
+        self.sim.drain()
+        sim_cpu = _CpuShare(self.sim.pid)
+        engine = run_engine(
+            stage.targets,
+            interval=stage.interval,
+            warmup=warmup,
+            duration=stage.duration,
+            workdir=self.workdir / f"outagewatch-{stage.name}",
+            cpu=self.tool_cpu,
+        )
+        time.sleep(SETTLE)
+        figures = of_outagewatch(engine, stage.targets, stage.interval, self.sim.drain())
+        return dataclasses.replace(figures, sim_cpu_util=sim_cpu.since())
+
+    def blackbox(self, stage: Stage) -> Figures:
+        assert self.plan.blackbox is not None
+        warmup = self.warmup(stage)
+        self.say(f"blackbox_exporter  {stage.label}: {warmup + stage.duration:.0f} s")
+        folder = self.workdir / f"blackbox-{stage.name}"
+        folder.mkdir(parents=True, exist_ok=True)
+        exporter = BlackboxProcess(self.plan.blackbox, folder, self.tool_cpu)
+        exporter.start()
+        try:
+            self.sim.drain()
+            sim_cpu = _CpuShare(self.sim.pid)
+            driven = asyncio.run(
+                drive(
+                    exporter.url,
+                    exporter.pid,
+                    stage.targets,
+                    stage.interval,
+                    warmup,
+                    stage.duration,
+                )
+            )
+            peak = read_peak_rss_kb(exporter.pid)
+        finally:
+            exporter.stop()
+        time.sleep(SETTLE)
+        figures = of_blackbox(driven, stage.targets, stage.interval, self.sim.drain(), peak)
+        return dataclasses.replace(figures, sim_cpu_util=sim_cpu.since())
+
+
+class _CpuShare:
+    """The share of a core a process used from now until `since` is called."""
+
+    def __init__(self, pid: int) -> None:
+        self.pid = pid
+        self.cpu = read_cpu(pid)
+        self.wall = time.monotonic()
+
+    def since(self) -> float:
+        return (read_cpu(self.pid) - self.cpu) / (time.monotonic() - self.wall)
+
+
+def stderr_say(started: float) -> Say:
+    def say(text: str) -> None:
+        print(f"[{time.monotonic() - started:5.0f}s] {text}", file=sys.stderr, flush=True)
+
+    return say
