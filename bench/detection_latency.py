@@ -21,9 +21,9 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from outagewatch.config import Config, parse_config
-from outagewatch.daemon import Daemon
-from outagewatch.detection import Opened
-from outagewatch.detector import SERVICE_LEVEL
+from outagewatch.daemon.process import Daemon
+from outagewatch.detection.detector import SERVICE_LEVEL
+from outagewatch.detection.rule import Opened
 from outagewatch.sim import HttpServer, SmtpServer
 from outagewatch.store import transitions as transition_store
 from outagewatch.store.engine import open_engine

@@ -1,6 +1,6 @@
 """``python -m bench.engine_runner SPEC OUT``: outagewatch's probe engine under measurement.
 
-The engine is wired as ``Daemon`` wires it (daemon.py): the real `Prober` (APScheduler jobs
+The engine is wired as ``Daemon`` wires it (daemon/process.py): the real `Prober` (APScheduler jobs
 and protocol probes) hands every result to the real `Detector`, which writes the samples
 to a SQLite file, judges them and exports the metrics, woken by each result or by the tick.
 The API, incidents, maintenance and the outbox are left out: they do not scale with targets.
@@ -29,12 +29,13 @@ from typing import Any
 from bench.layout import EHLO_NAME, PASSWORD, PASSWORD_ENV, USER, TargetSpec, from_json
 from outagewatch.config.rules import Rules
 from outagewatch.config.services import Auth, HttpService, ImapService, Pop3Service, SmtpService
-from outagewatch.daemon import BATCH_WINDOW
-from outagewatch.detector import Detector
+from outagewatch.config.targets import Target
+from outagewatch.daemon.process import BATCH_WINDOW
+from outagewatch.daemon.scheduler import Prober
+from outagewatch.detection.detector import Detector
 from outagewatch.logs import configure as configure_logging
 from outagewatch.metrics import Metrics
 from outagewatch.probes import ProbeResult
-from outagewatch.scheduler import Prober, Target
 from outagewatch.store.engine import open_engine
 from outagewatch.store.migrate import upgrade
 

@@ -1,5 +1,5 @@
 import sys
 
-from outagewatch.cli import main
+from outagewatch.cli.main import main
 
 sys.exit(main())

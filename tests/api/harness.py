@@ -12,8 +12,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from outagewatch.api.app import make_app
 from outagewatch.api.context import ApiContext
-from outagewatch.incident_engine import IncidentEngine
-from outagewatch.maintenance_engine import MaintenanceEngine
+from outagewatch.incidents.engine import IncidentEngine
+from outagewatch.maintenance.engine import MaintenanceEngine
 from outagewatch.metrics import Metrics
 from outagewatch.store import tokens
 

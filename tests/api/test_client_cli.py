@@ -24,7 +24,7 @@ import pytest
 from aiohttp import web
 
 from outagewatch.api.auth import ACTOR, auth_middleware, problem, requires
-from outagewatch.cli import main
+from outagewatch.cli.main import main
 from outagewatch.store import tokens
 from outagewatch.store.engine import open_engine
 from outagewatch.store.migrate import upgrade

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from outagewatch.cli import main
+from outagewatch.cli.main import main
 
 from .test_schemathesis import api_server
 

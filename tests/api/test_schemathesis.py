@@ -21,9 +21,9 @@ from schemathesis import checks
 
 from outagewatch.api.app import make_app
 from outagewatch.api.context import ApiContext
-from outagewatch.incident_engine import IncidentEngine
-from outagewatch.incidents import open_reported
-from outagewatch.maintenance_engine import MaintenanceEngine
+from outagewatch.incidents.decisions import open_reported
+from outagewatch.incidents.engine import IncidentEngine
+from outagewatch.maintenance.engine import MaintenanceEngine
 from outagewatch.metrics import Metrics
 from outagewatch.store import tokens
 from outagewatch.store.engine import open_engine

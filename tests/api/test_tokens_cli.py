@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 import yaml
 
-from outagewatch.cli import main
+from outagewatch.cli.main import main
 from outagewatch.store import tokens
 from outagewatch.store.engine import open_engine
 

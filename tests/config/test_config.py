@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 import yaml
 
-from outagewatch.cli import main
+from outagewatch.cli.main import main
 from outagewatch.config import ConfigError, load_config, parse_config
 
 EXAMPLE = Path(__file__).parents[2] / "config" / "outagewatch.example.yaml"

@@ -10,10 +10,10 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from outagewatch.config import parse_config
-from outagewatch.detector import Detector
+from outagewatch.config.targets import Target, targets_of
+from outagewatch.detection.detector import Detector
 from outagewatch.metrics import Metrics
 from outagewatch.probes.result import ErrorKind, ProbeResult
-from outagewatch.scheduler import Target, targets_of
 from outagewatch.store.tables import samples, transitions
 
 T0 = datetime(2026, 11, 23, 10, 0, tzinfo=UTC)

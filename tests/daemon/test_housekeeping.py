@@ -7,7 +7,7 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from outagewatch.config.model import Retention
-from outagewatch.housekeeping import Housekeeper
+from outagewatch.daemon.housekeeping import Housekeeper
 from outagewatch.store import samples as sample_store
 from outagewatch.store.tables import rollups, samples
 

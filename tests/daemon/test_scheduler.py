@@ -7,8 +7,9 @@ import itertools
 from datetime import UTC, datetime, timedelta
 
 from outagewatch.config import ImapService, Rules
+from outagewatch.config.targets import Target
+from outagewatch.daemon.scheduler import Prober
 from outagewatch.probes import ProbeResult
-from outagewatch.scheduler import Prober, Target
 from outagewatch.sim import ImapServer
 
 

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 import yaml
 
-from outagewatch.cli import main
+from outagewatch.cli.main import main
 from outagewatch.config import load_config
 from tests.deploy.conftest import DEPLOY, ROOT
 

@@ -188,7 +188,7 @@ def test_systemd_unit_hardening(unit: configparser.ConfigParser) -> None:
 def test_systemd_secrets_file_names_every_secret_of_the_ox_cloud_config(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    from outagewatch.cli import main
+    from outagewatch.cli.main import main
 
     for name, value in env_file(DEPLOY / "systemd" / "secrets.env.example").items():
         monkeypatch.setenv(name, value)

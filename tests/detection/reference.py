@@ -1,4 +1,4 @@
-"""A brute-force statement of the outage rule, to check detection.py against.
+"""A brute-force statement of the outage rule, to check detection/rule.py against.
 
 It walks time second by second and asks, at each instant, the question of DESIGN section 3
 literally, over integer-second streams. Slow and obvious on purpose.
@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from outagewatch.detection import Event, Mark, Observation, Opened, Restored, RunRules
+from outagewatch.detection.rule import Event, Mark, Observation, Opened, Restored, RunRules
 
 EPOCH = datetime(2026, 11, 23, 10, 0, tzinfo=UTC)
 

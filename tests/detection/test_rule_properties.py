@@ -1,4 +1,4 @@
-"""detection.py against the brute-force reference, over random sample streams."""
+"""detection/rule.py against the brute-force reference, over random sample streams."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from datetime import timedelta
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from outagewatch.detection import (
+from outagewatch.detection.rule import (
     Observation,
     Opened,
     Restored,

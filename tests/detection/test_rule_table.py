@@ -6,7 +6,7 @@ from datetime import timedelta
 
 import pytest
 
-from outagewatch.detection import (
+from outagewatch.detection.rule import (
     Mark,
     Observation,
     Opened,

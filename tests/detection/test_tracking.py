@@ -7,8 +7,8 @@ from datetime import timedelta
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from outagewatch.detection import Event, Observation, Opened, Restored, RunRules, State, fold
-from outagewatch.tracking import ServiceTrack
+from outagewatch.detection.rule import Event, Observation, Opened, Restored, RunRules, State, fold
+from outagewatch.detection.tracking import ServiceTrack
 
 from .reference import at
 from .test_rule_properties import rules_st, streams

@@ -1,4 +1,4 @@
-"""incidents.py decisions over whole timelines, with a controlled clock."""
+"""incidents/decisions.py over whole timelines, with a controlled clock."""
 
 from __future__ import annotations
 
@@ -6,8 +6,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from outagewatch import incidents as decide
-from outagewatch.incidents import IncidentError, PlatformInfo, ServiceInfo
+from outagewatch.incidents import decisions as decide
+from outagewatch.incidents.decisions import IncidentError, PlatformInfo, ServiceInfo
 
 T0 = datetime(2026, 11, 23, 10, 0, tzinfo=UTC)
 HOUR = timedelta(hours=1)

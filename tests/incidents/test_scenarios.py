@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from outagewatch import incidents as decide
+from outagewatch.incidents import decisions as decide
 from outagewatch.sim import SmtpServer
 
 from .world import LISTS, World, at, config_for, customer, subjects, text

@@ -12,8 +12,8 @@ from pathlib import Path
 from typing import Any
 
 from outagewatch.config import Config, parse_config
-from outagewatch.detection import Opened, Restored
-from outagewatch.incident_engine import IncidentEngine
+from outagewatch.detection.rule import Opened, Restored
+from outagewatch.incidents.engine import IncidentEngine
 from outagewatch.metrics import Metrics
 from outagewatch.notify.sender import Sender
 from outagewatch.sim import SmtpServer

@@ -10,8 +10,8 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from outagewatch import maintenance as decide
-from outagewatch.maintenance_engine import MaintenanceEngine
+from outagewatch.maintenance import decisions as decide
+from outagewatch.maintenance.engine import MaintenanceEngine
 from outagewatch.probes.result import ProbeResult
 from outagewatch.sim import SmtpServer
 from outagewatch.store.samples import SampleRow, insert_samples

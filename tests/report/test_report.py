@@ -7,7 +7,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from outagewatch.report import IncidentFacts, Outage, Rollup, build, month_bounds, render
+from outagewatch.reporting.record import IncidentFacts, Outage, Rollup, build, month_bounds, render
 
 BERLIN, NEW_YORK = ZoneInfo("Europe/Berlin"), ZoneInfo("America/New_York")
 NOW = datetime(2026, 11, 23, tzinfo=UTC)

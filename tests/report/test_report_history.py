@@ -7,8 +7,8 @@ from pathlib import Path
 
 import yaml
 
-from outagewatch.cli import main
-from outagewatch.reporting import monthly_report
+from outagewatch.cli.main import main
+from outagewatch.reporting.monthly import monthly_report
 from outagewatch.sim import SmtpServer
 
 from ..incidents.world import World, at, config_for

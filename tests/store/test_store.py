@@ -10,7 +10,7 @@ from alembic.runtime.migration import MigrationContext
 from sqlalchemy import inspect
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from outagewatch.detection import Observation, Opened, Restored
+from outagewatch.detection.rule import Observation, Opened, Restored
 from outagewatch.probes.result import ErrorKind, ProbeResult
 from outagewatch.store import samples as sample_store
 from outagewatch.store import transitions as transition_store

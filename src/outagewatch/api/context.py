@@ -11,9 +11,9 @@ from aiohttp import web
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from outagewatch.config import Config
-from outagewatch.detector import Detector
-from outagewatch.incident_engine import IncidentEngine
-from outagewatch.maintenance_engine import MaintenanceEngine
+from outagewatch.detection.detector import Detector
+from outagewatch.incidents.engine import IncidentEngine
+from outagewatch.maintenance.engine import MaintenanceEngine
 
 
 @dataclass(frozen=True)

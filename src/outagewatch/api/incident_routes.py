@@ -7,7 +7,6 @@ from typing import Any
 
 from aiohttp import web
 
-from outagewatch import incidents as decide
 from outagewatch.api.auth import ACTOR, requires
 from outagewatch.api.context import ApiContext, context
 from outagewatch.api.problems import BadRequest, json_response, read_body
@@ -23,7 +22,14 @@ from outagewatch.api.schemas import (
     TimelineEntry,
 )
 from outagewatch.durations import format_duration
-from outagewatch.incidents import Decision, Incident, IncidentConflict, IncidentError, PlatformInfo
+from outagewatch.incidents import decisions as decide
+from outagewatch.incidents.decisions import (
+    Decision,
+    Incident,
+    IncidentConflict,
+    IncidentError,
+    PlatformInfo,
+)
 from outagewatch.store import incidents as store
 
 STATES = ("open", "acknowledged", "restored", "closed")

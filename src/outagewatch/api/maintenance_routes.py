@@ -8,7 +8,6 @@ from datetime import UTC, datetime
 
 from aiohttp import web
 
-from outagewatch import maintenance as decide
 from outagewatch.api.auth import ACTOR, requires
 from outagewatch.api.context import ApiContext, context
 from outagewatch.api.problems import BadRequest, json_response, read_body
@@ -20,8 +19,9 @@ from outagewatch.api.schemas import (
     MaintenanceOut,
     Note,
 )
-from outagewatch.maintenance import Decision, Maintenance
-from outagewatch.maintenance_engine import MaintenanceEngine
+from outagewatch.maintenance import decisions as decide
+from outagewatch.maintenance.decisions import Decision, Maintenance
+from outagewatch.maintenance.engine import MaintenanceEngine
 from outagewatch.store import maintenances as store
 
 STATES = ("scheduled", "in_progress", "finished", "cancelled")

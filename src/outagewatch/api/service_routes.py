@@ -10,7 +10,7 @@ from outagewatch.api.auth import requires
 from outagewatch.api.context import context
 from outagewatch.api.problems import json_response
 from outagewatch.api.schemas import LastSample, ServiceList, ServiceOut, VantageState
-from outagewatch.detection import RunRules, State
+from outagewatch.detection.rule import RunRules, State
 from outagewatch.store import samples as sample_store
 
 

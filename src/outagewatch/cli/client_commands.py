@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 from outagewatch.config import ConfigError
 
 if TYPE_CHECKING:
-    from outagewatch.client import Client as ApiClient
+    from outagewatch.cli.client import Client as ApiClient
 
 
 def add_parsers(sub: Any) -> None:
@@ -80,7 +80,7 @@ def _maintenance_parsers(sub: Any) -> None:
 
 
 def _incidents_list(args: argparse.Namespace) -> int:
-    from outagewatch.client import STATES, render_list, run
+    from outagewatch.cli.client import STATES, render_list, run
 
     if args.state is not None and args.state not in STATES:
         raise ConfigError([f"--state: {args.state!r} is not one of {', '.join(STATES)}"])
@@ -92,7 +92,7 @@ def _incidents_list(args: argparse.Namespace) -> int:
 
 
 def _incidents_show(args: argparse.Namespace) -> int:
-    from outagewatch.client import check_key, render_incident, run
+    from outagewatch.cli.client import check_key, render_incident, run
 
     if problem := check_key(args.key):
         raise ConfigError([problem])
@@ -104,7 +104,7 @@ def _incidents_show(args: argparse.Namespace) -> int:
 
 
 def _incidents_ack(args: argparse.Namespace) -> int:
-    from outagewatch.client import check_key, render_changed, run
+    from outagewatch.cli.client import check_key, render_changed, run
 
     if problem := check_key(args.key):
         raise ConfigError([problem])
@@ -116,7 +116,7 @@ def _incidents_ack(args: argparse.Namespace) -> int:
 
 
 def _incidents_update(args: argparse.Namespace) -> int:
-    from outagewatch.client import check_key, render_changed, run, update_body
+    from outagewatch.cli.client import check_key, render_changed, run, update_body
 
     body, problems = update_body(args.message, args.impact, args.etr, args.every, args.severity)
     problems = [p for p in [check_key(args.key)] if p] + problems
@@ -130,7 +130,7 @@ def _incidents_update(args: argparse.Namespace) -> int:
 
 
 def _maintenance_list(args: argparse.Namespace) -> int:
-    from outagewatch.client import render_maintenances, run
+    from outagewatch.cli.client import render_maintenances, run
 
     async def action(client: ApiClient) -> str:
         return render_maintenances(await client.list_maintenances(args.state, args.platform))
@@ -139,7 +139,7 @@ def _maintenance_list(args: argparse.Namespace) -> int:
 
 
 def _maintenance_create(args: argparse.Namespace) -> int:
-    from outagewatch.client import maintenance_body, render_maintenance, run
+    from outagewatch.cli.client import maintenance_body, render_maintenance, run
 
     body, problems = maintenance_body(
         args.platform, args.services, args.kind, args.start, args.end, args.impact
@@ -154,7 +154,7 @@ def _maintenance_create(args: argparse.Namespace) -> int:
 
 
 def _maintenance_finish(args: argparse.Namespace) -> int:
-    from outagewatch.client import check_key, render_maintenance, run
+    from outagewatch.cli.client import check_key, render_maintenance, run
 
     if problem := check_key(args.key):
         raise ConfigError([problem])

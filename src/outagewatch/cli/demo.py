@@ -19,9 +19,9 @@ from email import message_from_bytes, policy
 from pathlib import Path
 from typing import Any
 
-from outagewatch import incidents
 from outagewatch.config import Config, parse_config
-from outagewatch.daemon import Daemon
+from outagewatch.daemon.process import Daemon
+from outagewatch.incidents import decisions as incidents
 from outagewatch.sim import HttpServer, ImapServer, Pop3Server, SimServer, SmtpServer
 from outagewatch.store import incidents as incident_store
 from outagewatch.store import tokens

@@ -13,7 +13,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from outagewatch import __version__, client_cli
+from outagewatch import __version__
+from outagewatch.cli import client_commands as client_cli
 from outagewatch.config import Config, ConfigError, load_config, secret_problems
 
 if TYPE_CHECKING:
@@ -166,7 +167,7 @@ def _probe(args: argparse.Namespace) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from outagewatch.daemon import run_daemon
+    from outagewatch.daemon.process import run_daemon
     from outagewatch.logs import configure
 
     config = _load(args)
@@ -179,7 +180,7 @@ def _report(args: argparse.Namespace) -> int:
     import re
     from datetime import UTC, datetime
 
-    from outagewatch.reporting import monthly_report
+    from outagewatch.reporting.monthly import monthly_report
 
     config = _load(args)
     if not re.fullmatch(r"\d{4}-(0[1-9]|1[0-2])", args.month):
@@ -194,7 +195,7 @@ def _report(args: argparse.Namespace) -> int:
 
 
 def _demo(args: argparse.Namespace) -> int:
-    from outagewatch.demo import main as demo_main
+    from outagewatch.cli.demo import main as demo_main
 
     return demo_main(args.keep_running)
 
@@ -257,7 +258,7 @@ def _token_create(args: argparse.Namespace) -> int:
 
 
 def _token_list(args: argparse.Namespace) -> int:
-    from outagewatch.client import when
+    from outagewatch.cli.client import when
     from outagewatch.store import tokens
 
     found = _in_database(_load(args), tokens.list_tokens)

@@ -19,15 +19,16 @@ from outagewatch.api.app import make_app
 from outagewatch.api.auth import api_may_start
 from outagewatch.api.context import ApiContext
 from outagewatch.config import Config, ConfigError, read_secret, secret_problems
-from outagewatch.detector import Detector
-from outagewatch.housekeeping import Housekeeper
-from outagewatch.incident_engine import IncidentEngine
-from outagewatch.leadership import InstanceConflict, leadership_for
-from outagewatch.maintenance_engine import MaintenanceEngine
+from outagewatch.config.targets import Target, targets_of
+from outagewatch.daemon.housekeeping import Housekeeper
+from outagewatch.daemon.leadership import InstanceConflict, leadership_for
+from outagewatch.daemon.scheduler import Prober
+from outagewatch.detection.detector import Detector
+from outagewatch.incidents.engine import IncidentEngine
+from outagewatch.maintenance.engine import MaintenanceEngine
 from outagewatch.metrics import Metrics
 from outagewatch.notify.sender import Sender
 from outagewatch.probes import ProbeResult
-from outagewatch.scheduler import Prober, Target, targets_of
 from outagewatch.store.engine import open_engine
 from outagewatch.store.migrate import upgrade
 

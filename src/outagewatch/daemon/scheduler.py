@@ -6,46 +6,15 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
-from outagewatch.config import Config, Rules, Service
+from outagewatch.config.targets import Target
 from outagewatch.probes import ProbeResult, probe_service
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class Target:
-    platform: str
-    service_id: str
-    service: Service
-    rules: Rules
-    quorum: int = 1
-    probed_here: bool = True  # this instance's vantage is one of the service's
-
-    @property
-    def key(self) -> tuple[str, str]:
-        return self.platform, self.service_id
-
-
-def targets_of(config: Config) -> list[Target]:
-    """Every monitored service: the leader judges them all, each instance probes its own."""
-    return [
-        Target(
-            pid,
-            sid,
-            service,
-            config.rules_for(pid, sid),
-            quorum=config.quorum_for(pid, sid),
-            probed_here=config.vantage in config.vantages_for(pid, sid),
-        )
-        for pid, platform in config.platforms.items()
-        for sid, service in platform.services.items()
-    ]
 
 
 Sink = Callable[[Target, ProbeResult], None]

@@ -1,7 +1,7 @@
 """The detector loop's step: write the batch of samples, judge, record transitions, export.
 
-All decisions are detection.py's and tracking.py's; this module only moves data between the
-probes, the store, the metrics and the logs. ``now`` is always passed in.
+All decisions are rule.py's and tracking.py's (beside this file); this module only moves data
+between the probes, the store, the metrics and the logs. ``now`` is always passed in.
 """
 
 from __future__ import annotations
@@ -12,16 +12,16 @@ from datetime import datetime, timedelta
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from outagewatch.detection import Event, Observation, Opened, RunRules, State, Window
+from outagewatch.config.targets import Target
+from outagewatch.detection.rule import Event, Observation, Opened, RunRules, State, Window
+from outagewatch.detection.tracking import ServiceTrack, VantageTrack
 from outagewatch.durations import format_duration
 from outagewatch.logs import hhmmss
 from outagewatch.metrics import Metrics
 from outagewatch.probes import ProbeResult
-from outagewatch.scheduler import Target
 from outagewatch.store import samples as sample_store
 from outagewatch.store import transitions as transition_store
 from outagewatch.store.samples import SampleRow
-from outagewatch.tracking import ServiceTrack, VantageTrack
 
 log = logging.getLogger("outagewatch.detector")
 SERVICE_LEVEL = "*"  # the vantage column of a service-level transition (across vantages)

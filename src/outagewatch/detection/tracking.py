@@ -13,7 +13,7 @@ import bisect
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from outagewatch.detection import (
+from outagewatch.detection.rule import (
     Event,
     Observation,
     Opened,

@@ -3,7 +3,7 @@
 Every function takes the incident as it stands, the input (a service transition, an
 engineer's action, or only the passing of time) and ``now``, and returns a ``Decision``:
 the incident as it must be stored, the notices to enqueue and the timeline entries. The
-engine (incident_engine.py) stores all three in one transaction.
+engine (incidents/engine.py) stores all three in one transaction.
 """
 
 from __future__ import annotations

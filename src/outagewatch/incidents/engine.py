@@ -1,4 +1,4 @@
-"""Applies incident decisions: reads the incident, calls incidents.py, and stores the new
+"""Applies incident decisions: reads the incident, calls incidents/decisions.py, and stores the new
 state, its timeline and its rendered notifications in one transaction.
 
 Service transitions are consumed with compare-and-set (``processed_at``) in the same
@@ -16,9 +16,9 @@ from email.utils import parseaddr
 from prometheus_client import Gauge
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from outagewatch import incidents as decide
 from outagewatch.config import Config
-from outagewatch.incidents import Decision, Incident, PlatformInfo, ServiceInfo
+from outagewatch.incidents import decisions as decide
+from outagewatch.incidents.decisions import Decision, Incident, PlatformInfo, ServiceInfo
 from outagewatch.notify.outbox import enqueue
 from outagewatch.notify.render import Audience, render
 from outagewatch.store import incidents as store

@@ -3,7 +3,7 @@
 Planned maintenance is announced three business days ahead on the platform's
 informational lists, with another mail when it starts and when it finishes (saying
 whether it was successful); emergency maintenance is announced at once and its lead time
-recorded. Like incidents.py, every function takes ``now`` and returns a ``Decision``.
+recorded. Like incidents/decisions.py, every function takes ``now`` and returns a ``Decision``.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from zoneinfo import ZoneInfo
 
 import holidays
 
-from outagewatch.detection import Window
+from outagewatch.detection.rule import Window
 
 Kind = Literal["planned", "emergency"]
 State = Literal["scheduled", "in_progress", "finished", "cancelled"]

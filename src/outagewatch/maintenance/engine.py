@@ -11,10 +11,10 @@ from datetime import datetime, timedelta
 
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from outagewatch import maintenance as decide
 from outagewatch.config import Config
-from outagewatch.detection import Window
-from outagewatch.maintenance import Decision, Maintenance
+from outagewatch.detection.rule import Window
+from outagewatch.maintenance import decisions as decide
+from outagewatch.maintenance.decisions import Decision, Maintenance
 from outagewatch.notify.outbox import enqueue
 from outagewatch.notify.render import Audience, render_maintenance
 from outagewatch.store import maintenances as store

@@ -13,9 +13,9 @@ from zoneinfo import ZoneInfo
 
 from jinja2 import Environment, PackageLoader, StrictUndefined
 
-from outagewatch.incidents import Incident, Notice, PlatformInfo
-from outagewatch.maintenance import Maintenance
-from outagewatch.maintenance import Notice as MaintenanceNotice
+from outagewatch.incidents.decisions import Incident, Notice, PlatformInfo
+from outagewatch.maintenance.decisions import Maintenance
+from outagewatch.maintenance.decisions import Notice as MaintenanceNotice
 from outagewatch.notify.html import to_html
 from outagewatch.notify.outbox import Channel, Notification
 

@@ -1,4 +1,4 @@
-"""Loads a month of history and builds the report (the I/O edge of report.py)."""
+"""Loads a month of history and builds the report (the I/O edge of reporting/record.py)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from datetime import datetime
 from zoneinfo import ZoneInfo
 
 from outagewatch.config import Config
-from outagewatch.report import build, month_bounds, render
+from outagewatch.reporting.record import build, month_bounds, render
 from outagewatch.store import reporting
 from outagewatch.store.engine import open_engine
 

@@ -8,7 +8,7 @@ from typing import Any
 from sqlalchemy import func, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from outagewatch.incidents import ACTIVE, Affected, Incident
+from outagewatch.incidents.decisions import ACTIVE, Affected, Incident
 from outagewatch.store.tables import incident_events, incidents, notifications, transitions
 
 _FIELDS = (

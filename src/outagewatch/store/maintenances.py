@@ -8,7 +8,7 @@ from typing import Any
 from sqlalchemy import func, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from outagewatch.maintenance import Maintenance
+from outagewatch.maintenance.decisions import Maintenance
 from outagewatch.store.tables import maintenances
 
 _FIELDS = (

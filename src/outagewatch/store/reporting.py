@@ -8,7 +8,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from outagewatch.report import IncidentFacts, Outage, Rollup
+from outagewatch.reporting.record import IncidentFacts, Outage, Rollup
 from outagewatch.store.tables import incidents, notifications, rollups, transitions
 
 

@@ -11,7 +11,7 @@ from typing import Any
 from sqlalchemy import delete, func, insert, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from outagewatch.detection import Observation
+from outagewatch.detection.rule import Observation
 from outagewatch.probes.result import ProbeResult
 from outagewatch.store.tables import rollups, samples
 

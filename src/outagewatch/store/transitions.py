@@ -7,7 +7,7 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from outagewatch.detection import Event, Opened, Restored
+from outagewatch.detection.rule import Event, Opened, Restored
 from outagewatch.store.tables import transitions
 
 

@@ -1,0 +1,2 @@
+"""The running daemon: start-up and shutdown (``process``), leadership, the probe scheduler
+and housekeeping."""
