@@ -4,7 +4,7 @@ of the last days and the customer mails they sent (exactly as they were mailed).
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import func, select
@@ -17,11 +17,22 @@ from outagewatch.store.tables import incidents, notifications, rollups, samples,
 Interval = tuple[datetime, datetime | None]
 
 
-async def measured(
+async def rollup_signature(
     conn: AsyncConnection, platform: str, since: datetime
-) -> tuple[dict[str, set[datetime]], dict[str, datetime]]:
-    """Per service: the hours whose roll-up holds samples, and where the raw samples not yet
-    rolled up begin (the current hour, and any the housekeeper has still to summarise)."""
+) -> tuple[datetime | None, int]:
+    """The newest rolled-up hour and the number of roll-ups since ``since``: unchanged, so
+    are the roll-ups (the housekeeper writes them once an hour)."""
+    query = select(func.max(rollups.c.hour), func.count()).where(
+        rollups.c.platform == platform, rollups.c.hour >= since
+    )
+    row = (await conn.execute(query)).one()
+    return row[0], int(row[1])
+
+
+async def rolled_hours(
+    conn: AsyncConnection, platform: str, since: datetime
+) -> dict[str, set[datetime]]:
+    """Per service, the hours whose roll-up holds samples (of any vantage)."""
     hours: dict[str, set[datetime]] = {}
     query = (
         select(rollups.c.service, rollups.c.hour)
@@ -30,17 +41,18 @@ async def measured(
     )
     for service, hour in await conn.execute(query):
         hours.setdefault(service, set()).add(hour)
-    latest = max((h for found in hours.values() for h in found), default=None)
-    tail_from = latest + timedelta(hours=1) if latest is not None else since
-    tail = select(samples.c.service, func.min(samples.c.started_at)).where(
-        samples.c.platform == platform, samples.c.started_at >= tail_from
+    return hours
+
+
+async def raw_tails(conn: AsyncConnection, platform: str, after: datetime) -> dict[str, datetime]:
+    """Per service, the first raw sample at or after ``after``: where the samples not yet
+    rolled up begin (the current hour, and any the housekeeper has still to summarise)."""
+    query = (
+        select(samples.c.service, func.min(samples.c.started_at))
+        .where(samples.c.platform == platform, samples.c.started_at >= after)
+        .group_by(samples.c.service)
     )
-    tails = {
-        service: first
-        for service, first in await conn.execute(tail.group_by(samples.c.service))
-        if first is not None
-    }
-    return hours, tails
+    return {service: first for service, first in await conn.execute(query) if first is not None}
 
 
 async def outages(

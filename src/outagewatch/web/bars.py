@@ -10,9 +10,10 @@ Days are the platform's calendar days, in its own zone.
 from __future__ import annotations
 
 import math
+from bisect import bisect_right
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Literal
 from zoneinfo import ZoneInfo
 
@@ -84,22 +85,30 @@ def daily_bars(
 ) -> list[Day]:
     """``days`` bars, oldest first, the last one today (up to ``now``)."""
     today = now.astimezone(zone).date()
-    # Each hour filed under the local day(s) it touches: one pass, not days x hours.
-    by_day: dict[date, list[datetime]] = {}
+    dates = [today - timedelta(days=back) for back in range(days - 1, -1, -1)]
+    # Where each day begins, in UTC (comparing times of one tzinfo is a plain comparison;
+    # mixing zones asks each for its offset); the last entry is where the bars end (now).
+    edges = [day_bounds(d, zone)[0].astimezone(UTC) for d in dates] + [now.astimezone(UTC)]
+    measured = [timedelta(0)] * days
     for hour in hours:
-        for moment in (hour, hour + HOUR - timedelta(microseconds=1)):
-            found = by_day.setdefault(moment.astimezone(zone).date(), [])
-            if not found or found[-1] != hour:
-                found.append(hour)
+        # 2,160 hours per service: each is filed by bisection, and only an hour that crosses
+        # a day's edge (a zone with a half-hour offset) or reaches now is cut in pieces.
+        at = bisect_right(edges, hour) - 1
+        end = hour + HOUR
+        if 0 <= at < days and end <= edges[at + 1]:
+            measured[at] += HOUR
+            continue
+        for index in range(max(at, 0), days):
+            if edges[index] >= end:
+                break
+            measured[index] += _overlap(hour, end, edges[index], edges[index + 1])
     bars = []
-    for back in range(days - 1, -1, -1):
-        day = today - timedelta(days=back)
-        lo, hi = day_bounds(day, zone)
-        hi = min(hi, now)
-        measured = sum((_overlap(h, h + HOUR, lo, hi) for h in by_day.get(day, ())), timedelta(0))
+    for index, day in enumerate(dates):
+        lo, hi = edges[index], edges[index + 1]
+        seen = measured[index]
         if tail_from is not None:
-            measured += _overlap(tail_from, now, lo, hi)
+            seen += _overlap(tail_from, now, lo, hi)
         down = sum((_overlap(s, e or now, lo, hi) for s, e in outages), timedelta(0))
         touched = sum(1 for s, e in incidents if s < hi and (e is None or e > lo))
-        bars.append(Day(day, min(measured, hi - lo), min(down, hi - lo), touched))
+        bars.append(Day(day, min(seen, hi - lo), min(down, hi - lo), touched))
     return bars

@@ -7,9 +7,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from outagewatch.config import Config
 from outagewatch.detection.detector import Detector
@@ -18,7 +19,7 @@ from outagewatch.maintenance.decisions import Maintenance
 from outagewatch.store import maintenances as maintenance_store
 from outagewatch.store import samples as sample_store
 from outagewatch.store import status as store
-from outagewatch.web.bars import Day, daily_bars
+from outagewatch.web.bars import HOUR, Day, daily_bars
 from outagewatch.web.states import service_states
 
 DAYS = 90
@@ -101,14 +102,41 @@ class PlatformView:
         return when(moment, self.zone)
 
 
+class RollupCache:
+    """The rolled-up hours of each platform, read again only when the roll-ups changed.
+
+    Reading 90 days x 4 services of roll-ups costs more than everything else the page does;
+    they change once an hour, and a cheap aggregate tells when."""
+
+    def __init__(self) -> None:
+        self._by_platform: dict[str, tuple[Any, dict[str, set[datetime]]]] = {}
+
+    async def hours(
+        self, conn: AsyncConnection, pid: str, since: datetime
+    ) -> tuple[dict[str, set[datetime]], datetime | None]:
+        since = since.replace(hour=0, minute=0, second=0, microsecond=0)  # stable for a day
+        signature = (since, *await store.rollup_signature(conn, pid, since))
+        cached = self._by_platform.get(pid)
+        if cached is None or cached[0] != signature:
+            cached = (signature, await store.rolled_hours(conn, pid, since))
+            self._by_platform[pid] = cached
+        return cached[1], signature[1]
+
+
 async def load_platform(
-    engine: AsyncEngine, config: Config, detector: Detector | None, pid: str, now: datetime
+    engine: AsyncEngine,
+    config: Config,
+    detector: Detector | None,
+    pid: str,
+    now: datetime,
+    rollups: RollupCache,
 ) -> PlatformView:
     platform = config.platforms[pid]
     zone = platform.zone
     since = now - timedelta(days=DAYS + 1)
     async with engine.connect() as conn:
-        hours, tails = await store.measured(conn, pid, since)
+        hours, newest = await rollups.hours(conn, pid, since)
+        tails = await store.raw_tails(conn, pid, newest + HOUR if newest else since)
         outages = await store.outages(conn, pid, since)
         incidents = await store.incidents_since(conn, pid, since)
         mails = await store.customer_mails(conn, [i.id for i in incidents if i.id is not None])

@@ -11,7 +11,9 @@ from aiohttp import web
 from outagewatch.api.context import context
 from outagewatch.web.feeds import atom, calendar
 from outagewatch.web.render import cached, render_text
-from outagewatch.web.status_data import PlatformView, load_platform
+from outagewatch.web.status_data import PlatformView, RollupCache, load_platform
+
+ROLLUPS: web.AppKey[RollupCache] = web.AppKey("web_rollups", RollupCache)
 
 
 async def _view(request: web.Request) -> PlatformView:
@@ -19,7 +21,9 @@ async def _view(request: web.Request) -> PlatformView:
     pid = request.match_info["platform"]
     if pid not in ctx.config.platforms:
         raise web.HTTPNotFound(text=f"no platform {pid!r}")
-    return await load_platform(ctx.engine, ctx.config, ctx.detector, pid, ctx.clock())
+    return await load_platform(
+        ctx.engine, ctx.config, ctx.detector, pid, ctx.clock(), request.app[ROLLUPS]
+    )
 
 
 def _base(request: web.Request, pid: str) -> str:
@@ -34,7 +38,7 @@ async def index(request: web.Request) -> web.StreamResponse:
         raise web.HTTPFound(f"/status/{next(iter(ctx.config.platforms))}")
     now = ctx.clock()
     views = [
-        await load_platform(ctx.engine, ctx.config, ctx.detector, pid, now)
+        await load_platform(ctx.engine, ctx.config, ctx.detector, pid, now, request.app[ROLLUPS])
         for pid in ctx.config.platforms
     ]
     text = await render_text(request, "status_index.html", {"views": views})
@@ -71,6 +75,7 @@ async def maintenance_calendar(request: web.Request) -> web.StreamResponse:
 
 
 def add_routes(app: web.Application) -> None:
+    app[ROLLUPS] = RollupCache()
     app.router.add_get("/status", index)
     app.router.add_get("/status/{platform}", platform_page)
     app.router.add_get("/status/{platform}/incidents/{ref}", incident_page)
