@@ -116,6 +116,9 @@ def guarded(
         async def run(request: web.Request) -> web.StreamResponse:
             session = await current(request)
             if session is None:
+                if request.headers.get("HX-Request"):
+                    # htmx's refresh: send the whole page to the sign-in, not into the list.
+                    return web.Response(headers={"HX-Redirect": f"{PATH}/sign-in"})
                 if request.method == "GET":
                     raise web.HTTPSeeOther(f"{PATH}/sign-in?next={request.path}")
                 return await refuse(request, None, 401, "You are not signed in (or the session "
