@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 from datetime import UTC, datetime, timedelta
 
+import feedparser
 import pytest
 from playwright.async_api import Browser, Page, expect
 
@@ -28,7 +29,11 @@ async def shows(page: Page, url: str, text: str, within: float = 15) -> None:
 
 
 async def accessible(page: Page) -> None:
-    assert await serious_violations(page) == [], page.url
+    """No serious or critical axe violation, in the light and in the dark colour scheme."""
+    for scheme in ("light", "dark"):
+        await page.emulate_media(color_scheme=scheme)
+        assert await serious_violations(page) == [], f"{page.url} ({scheme})"
+    await page.emulate_media(color_scheme="light")
 
 
 async def both_widths(page: Page, name: str) -> None:
@@ -143,6 +148,10 @@ async def test_outage_worked_in_the_console_and_shown_on_the_status_page(
     await shows(public, f"{world.url}/status/{PLATFORM}", message)
     await shows(public, f"{world.url}/status/{PLATFORM}/incidents/{ref}", message)
     await accessible(public)
+    atom = await public.request.get(f"{world.url}/status/{PLATFORM}/feed.atom")
+    feed = feedparser.parse(await atom.body())
+    assert not feed.bozo and ref in feed.entries[0].title
+    assert message in feed.entries[0].content[0].value
 
     world.webmail.faults.greeting_delay = 0.0
     await console.get_by_role("button", name="Restore (all services back)").click()

@@ -13,6 +13,8 @@ import pytest
 from icalendar import Calendar
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from outagewatch.api.context import CONTEXT
+
 from ..api.harness import Api
 from .harness import PUBLIC, csrf_of, mark_sent, sign_in, start_web
 
@@ -185,3 +187,50 @@ async def test_a_wrong_token_signs_nobody_in(api: Api) -> None:
     async with api.client.post("/console/sign-in", data=data) as response:
         assert response.status == UNAUTHORIZED
         assert "unknown or revoked" in await response.text()
+
+
+async def test_restore_then_close_in_the_console(api: Api) -> None:
+    ref = await report(api)
+    sid = await sign_in(api, "oncall")
+    for action, done in (("restore", "restored, the mail is queued"), ("close", "closed")):
+        async with api.client.post(
+            f"/console/incidents/{ref}/{action}", data={"csrf": sid}
+        ) as response:
+            assert response.status == HTTP_OK and done in await response.text()
+    await mark_sent(api)
+    page = await text(api, f"/status/eu-de-1/incidents/{ref}")
+    assert "Resolved" in page and "the outage on OX Cloud EU de-1 is over" in page
+    async with api.client.post(f"/console/incidents/{ref}/close", data={"csrf": sid}) as again:
+        assert again.status == UNPROCESSABLE  # the decision's own refusal, shown in the page
+        assert f"incident {ref} is closed; restore it before closing it" in await again.text()
+
+
+async def test_emergency_maintenance_shows_on_the_page_and_is_finished(api: Api) -> None:
+    sid = await sign_in(api, "oncall")
+    start = api.clock()
+    form = {"csrf": sid, "platform": "eu-de-1", "kind": "emergency", "services": "imap",
+            "starts_at": f"{start:%Y-%m-%dT%H:%M}", "expected_impact": "IMAP restarts.",
+            "ends_at": f"{start + timedelta(hours=1):%Y-%m-%dT%H:%M}"}  # fmt: skip
+    async with api.client.post("/console/maintenance", data=form) as response:
+        page = await response.text()
+        assert response.status == HTTP_OK and "announced" in page
+    ref = page.split("announced ", 1)[1].split(".", 1)[0]
+    status = await text(api, "/status/eu-de-1")
+    assert 'IMAP <span class="badge s-maintenance">Maintenance</span>' in status
+    assert "Emergency maintenance" in status and "IMAP restarts." in status
+    maintenance = api.client.app[CONTEXT].maintenance
+    assert maintenance is not None
+    assert await maintenance.step(api.clock())  # the daemon's step starts the window
+    finish = {"csrf": sid, "successful": "true", "note": "Went well."}
+    async with api.client.post(f"/console/maintenance/{ref}/finish", data=finish) as response:
+        page = await response.text()
+        assert response.status == HTTP_OK and f"finished {ref}" in page
+    assert "Outcome: successful — Went well." in page
+    status = await text(api, "/status/eu-de-1")
+    assert "No maintenance scheduled." in status and "Went well." not in status  # no notes
+
+
+async def test_the_index_lists_every_platform(api: Api) -> None:
+    page = await text(api, "/status")
+    assert 'href="/status/eu-de-1"' in page and 'href="/status/us"' in page
+    await text(api, "/status/nowhere", status=404)
