@@ -9,7 +9,6 @@ from email.utils import parseaddr
 from aiohttp import web
 
 from outagewatch.api.context import context
-from outagewatch.web.feeds import atom, calendar
 from outagewatch.web.render import cached, render_text
 from outagewatch.web.status_data import PlatformView, RollupCache, load_platform
 
@@ -62,11 +61,17 @@ async def incident_page(request: web.Request) -> web.StreamResponse:
 
 
 async def feed(request: web.Request) -> web.StreamResponse:
+    # feedgen (lxml) and icalendar take about 150 ms to import: loaded at the first feed
+    # request, not at every daemon start, where a restart should be probing again at once.
+    from outagewatch.web.feeds import atom
+
     view = await _view(request)
     return cached(request, atom(view, _base(request, view.id)), "application/atom+xml")
 
 
 async def maintenance_calendar(request: web.Request) -> web.StreamResponse:
+    from outagewatch.web.feeds import calendar  # see feed()
+
     view = await _view(request)
     ctx = context(request)
     sender = parseaddr(ctx.config.smtp.sender)[1] if ctx.config.smtp else ""
