@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Callable
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from aiohttp import web
@@ -126,10 +126,12 @@ def _when(request: web.Request) -> Callable[[Any, str], str]:
     return lambda moment, pid: when(moment, platforms[pid].zone)
 
 
-def _since(now: Any) -> Callable[[Any], str]:
-    def since(moment: Any) -> str:
+def _since(now: datetime) -> Callable[[datetime], str]:
+    """How long ago, as an engineer reads it at a glance: "7 min", "2 h 05 min"."""
+
+    def since(moment: datetime) -> str:
         minutes = int((now - moment) / timedelta(minutes=1))
-        return f"{minutes // 60} h {minutes % 60} min" if minutes >= 60 else f"{minutes} min"
+        return f"{minutes // 60} h {minutes % 60:02d} min" if minutes >= 60 else f"{minutes} min"
 
     return since
 
