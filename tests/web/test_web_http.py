@@ -14,8 +14,10 @@ from icalendar import Calendar
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from outagewatch.api.context import CONTEXT
+from outagewatch.config import ConfigError, parse_config
 
 from ..api.harness import Api
+from ..incidents.world import config_for
 from .harness import PUBLIC, csrf_of, mark_sent, sign_in, start_web
 
 REPORT = {"platform": "eu-de-1", "services": ["webmail"], "ticket": "T-4711",
@@ -234,3 +236,18 @@ async def test_the_index_lists_every_platform(api: Api) -> None:
     page = await text(api, "/status")
     assert 'href="/status/eu-de-1"' in page and 'href="/status/us"' in page
     await text(api, "/status/nowhere", status=404)
+
+
+@pytest.mark.parametrize(
+    ("web", "error"),
+    [
+        ({"public_url": "status.example.net"}, "web.public_url"),
+        ({"status_page": "sometimes"}, "web.status_page"),
+        ({"theme": "dark"}, "web.theme"),
+    ],
+)
+def test_bad_web_config_names_the_path(web: dict[str, object], error: str) -> None:
+    data = config_for(25, Path("unused.db")).model_dump(mode="json", by_alias=True)
+    with pytest.raises(ConfigError) as raised:
+        parse_config({**data, "web": web})
+    assert error in str(raised.value)
