@@ -12,6 +12,7 @@ from outagewatch.api.auth import auth_middleware
 from outagewatch.api.context import CONTEXT, ApiContext
 from outagewatch.api.problems import problems_middleware
 from outagewatch.metrics import Metrics
+from outagewatch.web import setup_web
 
 METRICS: web.AppKey[Metrics] = web.AppKey("metrics", Metrics)
 READY: web.AppKey[Callable[[], bool]] = web.AppKey("ready", Callable[[], bool])  # type: ignore[arg-type]
@@ -65,4 +66,5 @@ def make_app(
         service_routes.add_routes(app)
         incident_routes.add_routes(app)
         maintenance_routes.add_routes(app)
+        setup_web(app, api.config)  # the status page and the on-call console (web/)
     return app

@@ -92,6 +92,7 @@ def _config(
             "vantage": "demo",
             "database": f"sqlite+aiosqlite:///{db}",
             "api": {"listen": f"127.0.0.1:{api_port}"},
+            "web": {"status_page": True, "public_url": f"http://127.0.0.1:{api_port}"},
             "smtp": {"host": "127.0.0.1", "port": relay.port, "tls": "none",
                      "from": "OX Cloud Operations <noc@example.net>"},
             "oncall": {"email": "oncall@example.net"},
@@ -181,6 +182,9 @@ async def run_demo(*, keep_running: bool = False) -> int:
         say(f"  api      http://127.0.0.1:{api_port}/api/v1/incidents  (try it meanwhile:)")
         say(f"           OUTAGEWATCH_TOKEN={token} outagewatch incidents list \\")
         say(f"             --url http://127.0.0.1:{api_port}")
+        web = f"http://127.0.0.1:{api_port}"
+        say(f"  status   {web}/status/eu-de-1   (public: the customers' view)")
+        say(f"  console  {web}/console   (sign in with the token above)")
         say(f"  rules    {', '.join(f'{k} {v}' for k, v in RULES.items())}")
         try:
             await _script(daemon, servers, relay, started)

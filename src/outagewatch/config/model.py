@@ -109,6 +109,24 @@ class MaintenanceSettings(BaseModel):
     finish_grace: Duration = timedelta(minutes=30)
 
 
+def _public_url(value: str) -> str:
+    return value.rstrip("/")
+
+
+class Web(BaseModel):
+    """The status page (public, opt-in) and the on-call console (always, behind tokens)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    status_page: bool = False
+    # Where customers reach the status page; mails link to an incident's page under it.
+    public_url: (
+        Annotated[str, Field(pattern=r"^https?://[^\s/?#]+(/\S*)?$"), AfterValidator(_public_url)]
+        | None
+    ) = None
+    session_lifetime: Duration = timedelta(hours=12)
+
+
 class Config(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
@@ -129,6 +147,7 @@ class Config(BaseModel):
     retention: Retention = Retention()
     outbox: Outbox = Outbox()
     maintenance: MaintenanceSettings = MaintenanceSettings()
+    web: Web = Web()
     platforms: Annotated[dict[Slug, Platform], Field(min_length=1)]
 
     def service(self, platform: str, service: str) -> Service:

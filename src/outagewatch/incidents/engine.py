@@ -57,6 +57,9 @@ def audiences(config: Config) -> dict[str, Audience]:
             oncall_email=config.oncall.email if config.oncall else None,
             oncall_webhook=config.oncall.webhook if config.oncall else None,
             domain=domain,
+            incident_pages=f"{config.web.public_url}/status/{pid}/incidents"
+            if config.web.status_page and config.web.public_url
+            else None,
         )
     return found
 

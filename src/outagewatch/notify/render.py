@@ -53,6 +53,8 @@ class Audience:
     domain: str  # of the sender address, for Message-IDs
     signature: str = "OX Cloud Operations"
     informational_lists: tuple[str, ...] = ()
+    # The public status page's incident pages (``…/status/eu-de-1/incidents``), when it has one.
+    incident_pages: str | None = None
 
     def when(self, moment: datetime | None) -> str:
         """A time in UTC and in the platform's own zone."""
@@ -143,6 +145,9 @@ def _context(incident: Incident, notice: Notice, audience: Audience) -> dict[str
         or ("; ".join(impacts).capitalize() + " (first assessment)."),
         "duration": _duration(incident),
         "signature": audience.signature,
+        "incident_url": f"{audience.incident_pages}/{incident.ref}"
+        if audience.incident_pages
+        else None,
     }
 
 

@@ -1,0 +1,257 @@
+"""The on-call console: sign-in, home, an incident's page and its actions.
+
+Each action is the API's: the same request model validates the form, the same decision
+function of incidents/decisions.py decides, and the same engine call stores it and queues
+its mails. Errors come back in the form, with what the engineer typed kept."""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from typing import Any
+
+from aiohttp import web
+
+from outagewatch.api.context import context
+from outagewatch.api.schemas import IncidentUpdate, Note
+from outagewatch.incidents import decisions as decide
+from outagewatch.incidents.decisions import ACTIVE, Decision, Incident, IncidentError, PlatformInfo
+from outagewatch.store import incidents as store
+from outagewatch.store import maintenances as maintenance_store
+from outagewatch.store import samples as sample_store
+from outagewatch.store import tokens
+from outagewatch.web import forms
+from outagewatch.web.render import page
+from outagewatch.web.session import (
+    COOKIE,
+    PATH,
+    SESSIONS,
+    SIGNIN_COOKIE,
+    Session,
+    csrf_ok,
+    current,
+    guarded,
+    set_cookie,
+)  # fmt: skip
+from outagewatch.web.states import service_states
+from outagewatch.web.status_data import when
+
+STATE_WORDS = {"pending": "queued", "sending": "sending", "sent": "sent", "failed": "failed"}
+
+
+async def refuse(
+    request: web.Request, session: Session | None, status: int, message: str
+) -> web.Response:
+    return await page(request, "console_refused.html",
+                      {"session": session, "message": message}, status=status)  # fmt: skip
+
+
+def _safe_next(target: str | None) -> str:
+    # Only a path of the console: never an open redirect to another site.
+    if target and target.startswith(PATH) and not target.startswith("//"):
+        return target
+    return PATH
+
+
+async def sign_in_form(request: web.Request) -> web.StreamResponse:
+    if await current(request) is not None:
+        raise web.HTTPSeeOther(_safe_next(request.query.get("next")))
+    return await _sign_in_page(request, None, 200)
+
+
+async def _sign_in_page(request: web.Request, error: str | None, status: int) -> web.Response:
+    csrf = secrets.token_urlsafe(32)
+    target = _safe_next(request.query.get("next"))
+    context_ = {"session": None, "csrf": csrf, "error": error, "next": target}
+    response = await page(request, "console_signin.html", context_, status=status)
+    set_cookie(request, response, SIGNIN_COOKIE, csrf, max_age=3600)
+    return response
+
+
+async def sign_in(request: web.Request) -> web.StreamResponse:
+    form = await request.post()
+    if not csrf_ok(form.get("csrf"), request.cookies.get(SIGNIN_COOKIE, "")):
+        return await _sign_in_page(request, "The sign-in form expired; please try again.", 403)
+    ctx = context(request)
+    now = ctx.clock()
+    async with ctx.engine.begin() as conn:
+        found = await tokens.authenticate(conn, str(form.get("token", "")).strip(), now)
+    if found is None:
+        return await _sign_in_page(request, "That token is unknown or revoked.", 401)
+    session = request.app[SESSIONS].create(*found, now)
+    response = web.HTTPSeeOther(_safe_next(str(form.get("next", ""))))
+    set_cookie(
+        request, response, COOKIE, session.id, int(ctx.config.web.session_lifetime.total_seconds())
+    )
+    response.del_cookie(SIGNIN_COOKIE, path=PATH)
+    raise response
+
+
+@guarded("viewer", refuse)
+async def sign_out(request: web.Request, session: Session) -> web.StreamResponse:
+    request.app[SESSIONS].end(session.id)
+    response = web.HTTPSeeOther(f"{PATH}/sign-in")
+    response.del_cookie(COOKIE, path=PATH)
+    raise response
+
+
+async def _home_data(request: web.Request) -> dict[str, Any]:
+    ctx = context(request)
+    now = ctx.clock()
+    async with ctx.engine.connect() as conn:
+        everything = await store.listing(conn)
+        windows = await maintenance_store.open_windows(conn)
+        latest = await sample_store.latest_samples(conn)
+    active = [i for i in everything if i.state in ACTIVE]
+    # Not acknowledged first (someone must act), then by start, oldest first.
+    active.sort(key=lambda i: (i.state != "open", i.started_at))
+    restored = [i for i in everything if i.state == "restored"][:10]
+    states = service_states(ctx.config, ctx.detector, latest, active, windows, now)
+    return {
+        "active": active, "restored": restored, "windows": windows, "now": now,
+        "bad": [s for s in states if s.state == "degraded"], "labels": _labels(request),
+        "names": {p: v.name for p, v in ctx.config.platforms.items()}, "since": _since(now),
+        "when": _when(request),
+    }  # fmt: skip
+
+
+def _labels(request: web.Request) -> dict[tuple[str, str], str]:
+    platforms = context(request).config.platforms
+    return {(p, s): v.display for p, pv in platforms.items() for s, v in pv.services.items()}
+
+
+def _when(request: web.Request) -> Callable[[Any, str], str]:
+    platforms = context(request).config.platforms
+    return lambda moment, pid: when(moment, platforms[pid].zone)
+
+
+def _since(now: datetime) -> Callable[[datetime], str]:
+    """How long ago, as an engineer reads it at a glance: "7 min", "2 h 05 min"."""
+
+    def since(moment: datetime) -> str:
+        minutes = int((now - moment) / timedelta(minutes=1))
+        return f"{minutes // 60} h {minutes % 60:02d} min" if minutes >= 60 else f"{minutes} min"
+
+    return since
+
+
+@guarded("viewer", refuse)
+async def home(request: web.Request, session: Session) -> web.StreamResponse:
+    return await page(
+        request, "console_home.html", {"session": session, **await _home_data(request)}
+    )
+
+
+@guarded("viewer", refuse)
+async def incidents_partial(request: web.Request, session: Session) -> web.StreamResponse:
+    """The incident list alone, for htmx's refresh every 15 s."""
+    return await page(
+        request, "_console_incidents.html", {"session": session, **await _home_data(request)}
+    )
+
+
+async def _load(request: web.Request) -> store.Stored | None:
+    async with context(request).engine.connect() as conn:
+        return await store.by_ref(conn, request.match_info["ref"])
+
+
+async def _incident_page(
+    request: web.Request, session: Session, stored: store.Stored, *,
+    errors: forms.Errors | None = None, typed: dict[str, str] | None = None,
+    form: str | None = None, status: int = 200,
+) -> web.Response:  # fmt: skip
+    ctx = context(request)
+    incident = stored.incident
+    assert incident.id is not None
+    async with ctx.engine.connect() as conn:
+        timeline = await store.timeline(conn, incident.id)
+        mails = await store.notifications_of(conn, incident.id)
+    labels = _labels(request)
+    return await page(request, "console_incident.html", {
+        "session": session, "incident": incident, "timeline": list(reversed(timeline)),
+        "mails": mails, "states": STATE_WORDS, "errors": errors or {}, "typed": typed or {},
+        "form": form, "done": request.query.get("done"), "when": _when(request),
+        "label": lambda s: labels.get((incident.platform, s), s),
+        "platform_name": ctx.config.platforms[incident.platform].name,
+        "status_page": ctx.config.web.status_page,
+    }, status=status)  # fmt: skip
+
+
+@guarded("viewer", refuse)
+async def incident(request: web.Request, session: Session) -> web.StreamResponse:
+    stored = await _load(request)
+    if stored is None:
+        return await refuse(request, session, 404, f"No incident {request.match_info['ref']!r}.")
+    return await _incident_page(request, session, stored)
+
+
+Action = Callable[[Incident, PlatformInfo], Decision]
+
+
+async def _act(
+    request: web.Request, session: Session, form_name: str, build: Callable[[Any], Action],
+    model: type[Any] = Note, times: tuple[str, ...] = (),
+) -> web.StreamResponse:  # fmt: skip
+    stored = await _load(request)
+    if stored is None or stored.incident.id is None:
+        return await refuse(request, session, 404, f"No incident {request.match_info['ref']!r}.")
+    posted = await request.post()
+    body, errors = forms.parse(model, posted, times=times)
+    if body is not None and model is IncidentUpdate and not body.model_fields_set:
+        errors = {"": "Give at least one of: message, user impact, ETR, cadence, severity."}
+    if not errors:
+        ctx = context(request)
+        try:
+            await ctx.incidents.act(stored.incident.id, build(body), ctx.clock())
+        except IncidentError as exc:  # IncidentConflict included: a state that forbids it
+            errors = {"": str(exc)}
+    if errors:
+        typed = forms.values(posted)
+        return await _incident_page(
+            request, session, stored, errors=errors, typed=typed, form=form_name, status=422
+        )
+    raise web.HTTPSeeOther(f"{PATH}/incidents/{stored.incident.ref}?done={form_name}")
+
+
+@guarded("oncall", refuse)
+async def acknowledge(request: web.Request, session: Session) -> web.StreamResponse:
+    now = context(request).clock()
+    return await _act(request, session, "ack", lambda body: lambda i, p: decide.acknowledge(
+        i, session.actor, now, body.note))  # fmt: skip
+
+
+@guarded("oncall", refuse)
+async def post_update(request: web.Request, session: Session) -> web.StreamResponse:
+    now = context(request).clock()
+    return await _act(request, session, "update", lambda body: lambda i, p: decide.post_update(
+        i, p, session.actor, now, message=body.message, user_impact=body.user_impact,
+        etr=body.etr, update_every=body.cadence(), severity=body.severity,
+    ), model=IncidentUpdate, times=("etr",))  # fmt: skip
+
+
+@guarded("oncall", refuse)
+async def restore(request: web.Request, session: Session) -> web.StreamResponse:
+    now = context(request).clock()
+    return await _act(request, session, "restore", lambda body: lambda i, p: decide.restore_by_hand(
+        i, p, session.actor, now, body.note))  # fmt: skip
+
+
+@guarded("oncall", refuse)
+async def close(request: web.Request, session: Session) -> web.StreamResponse:
+    now = context(request).clock()
+    return await _act(request, session, "close", lambda body: lambda i, p: decide.close(
+        i, session.actor, now, body.note))  # fmt: skip
+
+
+def add_routes(app: web.Application) -> None:
+    app.router.add_get(PATH, home)
+    app.router.add_get(f"{PATH}/sign-in", sign_in_form)
+    app.router.add_post(f"{PATH}/sign-in", sign_in)
+    app.router.add_post(f"{PATH}/sign-out", sign_out)
+    app.router.add_get(f"{PATH}/partials/incidents", incidents_partial)
+    app.router.add_get(f"{PATH}/incidents/{{ref}}", incident)
+    app.router.add_post(f"{PATH}/incidents/{{ref}}/ack", acknowledge)
+    app.router.add_post(f"{PATH}/incidents/{{ref}}/update", post_update)
+    app.router.add_post(f"{PATH}/incidents/{{ref}}/restore", restore)
+    app.router.add_post(f"{PATH}/incidents/{{ref}}/close", close)

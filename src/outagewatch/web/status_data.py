@@ -1,0 +1,182 @@
+"""Everything the public status page of one platform shows, read once and shaped for the
+templates. Only what the customers were already told, or can see for themselves, goes in:
+service labels (never hosts), states, measured availability, the customer mails as sent,
+maintenance windows and their expected impact (never notes, actors or probe details)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from outagewatch.config import Config
+from outagewatch.detection.detector import Detector
+from outagewatch.incidents.decisions import ACTIVE, Incident
+from outagewatch.maintenance.decisions import Maintenance
+from outagewatch.store import maintenances as maintenance_store
+from outagewatch.store import samples as sample_store
+from outagewatch.store import status as store
+from outagewatch.web.bars import HOUR, Day, daily_bars
+from outagewatch.web.states import service_states
+
+DAYS = 90
+
+
+def when(moment: datetime | None, zone: ZoneInfo) -> str:
+    """A time in UTC and in the platform's zone, as the mails give it."""
+    if moment is None:
+        return "-"
+    local = moment.astimezone(zone)
+    return f"{moment:%Y-%m-%d %H:%M} UTC ({local:%H:%M %Z})"
+
+
+@dataclass(frozen=True)
+class Mail:
+    kind: str
+    subject: str
+    body: str
+    sent_at: datetime
+
+
+@dataclass(frozen=True)
+class IncidentView:
+    incident: Incident
+    labels: list[str]
+    mails: list[Mail]  # newest first, as a timeline reads
+
+    @property
+    def title(self) -> str:
+        return f"Outage: {', '.join(self.labels)}"
+
+    @property
+    def updated_at(self) -> datetime:
+        return self.mails[0].sent_at if self.mails else self.incident.opened_at
+
+
+@dataclass(frozen=True)
+class ServiceView:
+    id: str
+    label: str
+    state: str
+    bars: list[Day]
+
+    @property
+    def uptime(self) -> str:
+        measured = sum((d.measured for d in self.bars), timedelta(0))
+        down = sum((d.down for d in self.bars), timedelta(0))
+        if measured <= timedelta(0):
+            return "no data"
+        return f"{max(0.0, 100 * (1 - down / measured)):.2f} %"
+
+
+@dataclass(frozen=True)
+class PlatformView:
+    id: str
+    name: str
+    zone: ZoneInfo
+    now: datetime
+    services: list[ServiceView]
+    open_incidents: list[IncidentView]
+    past_incidents: list[IncidentView]
+    maintenances: list[Maintenance]  # scheduled and running
+    history: list[Maintenance]  # every window of the last 90 days, for the feeds
+
+    @property
+    def summary(self) -> str:
+        states = {s.state for s in self.services}
+        for state, text in (
+            ("outage", "Outage"),
+            ("degraded", "Degraded performance"),
+            ("maintenance", "Under maintenance"),
+        ):
+            if state in states:
+                return text
+        if states == {"operational"}:
+            return "All services operational"
+        return "Some services have no data"
+
+    def when(self, moment: datetime | None) -> str:
+        return when(moment, self.zone)
+
+
+class RollupCache:
+    """The rolled-up hours of each platform, read again only when the roll-ups changed.
+
+    Reading 90 days x 4 services of roll-ups costs more than everything else the page does;
+    they change once an hour, and a cheap aggregate tells when."""
+
+    def __init__(self) -> None:
+        self._by_platform: dict[str, tuple[Any, dict[str, set[datetime]]]] = {}
+
+    async def hours(
+        self, conn: AsyncConnection, pid: str, since: datetime
+    ) -> tuple[dict[str, set[datetime]], datetime | None]:
+        since = since.replace(hour=0, minute=0, second=0, microsecond=0)  # stable for a day
+        signature = (since, *await store.rollup_signature(conn, pid, since))
+        cached = self._by_platform.get(pid)
+        if cached is None or cached[0] != signature:
+            cached = (signature, await store.rolled_hours(conn, pid, since))
+            self._by_platform[pid] = cached
+        return cached[1], signature[1]
+
+
+async def load_platform(
+    engine: AsyncEngine,
+    config: Config,
+    detector: Detector | None,
+    pid: str,
+    now: datetime,
+    rollups: RollupCache,
+) -> PlatformView:
+    platform = config.platforms[pid]
+    zone = platform.zone
+    since = now - timedelta(days=DAYS + 1)
+    async with engine.connect() as conn:
+        hours, newest = await rollups.hours(conn, pid, since)
+        tails = await store.raw_tails(conn, pid, newest + HOUR if newest else since)
+        outages = await store.outages(conn, pid, since)
+        incidents = await store.incidents_since(conn, pid, since)
+        mails = await store.customer_mails(conn, [i.id for i in incidents if i.id is not None])
+        windows = [w for w in await maintenance_store.listing(conn, pid) if w.ends_at >= since]
+        latest = await sample_store.latest_samples(conn)
+    labels = {sid: s.display for sid, s in platform.services.items()}
+    active = [i for i in incidents if i.state in ACTIVE]
+    states = {
+        s.service: s
+        for s in service_states(config, detector, latest, active, windows, now)
+        if s.platform == pid
+    }
+    services = [
+        ServiceView(
+            id=sid, label=label, state=states[sid].state,
+            bars=daily_bars(
+                days=DAYS, now=now, zone=zone, hours=hours.get(sid, ()),
+                tail_from=tails.get(sid), outages=outages.get(sid, []),
+                incidents=[(a.started_at, a.restored_at) for i in incidents
+                           for a in i.services if a.service == sid],
+            ),
+        )
+        for sid, label in labels.items()
+    ]  # fmt: skip
+    views = [
+        IncidentView(
+            incident=i,
+            labels=[labels.get(a.service, a.service) for a in i.services],
+            mails=[Mail(m["kind"], m["subject"], m["body_text"], m["sent_at"])
+                   for m in reversed(mails.get(i.id or 0, []))],
+        )
+        for i in incidents
+    ]  # fmt: skip
+    return PlatformView(
+        id=pid, name=platform.name, zone=zone, now=now, services=services,
+        open_incidents=[v for v in views if v.incident.state in ACTIVE],
+        past_incidents=[v for v in views if v.incident.state not in ACTIVE],
+        maintenances=sorted(
+            (w for w in windows if w.state in ("scheduled", "in_progress")),
+            key=lambda w: w.starts_at,
+        ),
+        history=windows,
+    )  # fmt: skip
