@@ -7,7 +7,13 @@ from collections.abc import Callable
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST
 
-from outagewatch.api import incident_routes, maintenance_routes, openapi, service_routes
+from outagewatch.api import (
+    hook_routes,
+    incident_routes,
+    maintenance_routes,
+    openapi,
+    service_routes,
+)
 from outagewatch.api.auth import auth_middleware
 from outagewatch.api.context import CONTEXT, ApiContext
 from outagewatch.api.problems import problems_middleware
@@ -65,4 +71,5 @@ def make_app(
         service_routes.add_routes(app)
         incident_routes.add_routes(app)
         maintenance_routes.add_routes(app)
+        hook_routes.add_routes(app)
     return app

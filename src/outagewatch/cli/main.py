@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from outagewatch import __version__
+from outagewatch.cli import channels as channels_cli
 from outagewatch.cli import client_commands as client_cli
 from outagewatch.config import Config, ConfigError, load_config, secret_problems
 
@@ -84,6 +85,7 @@ def _parser() -> argparse.ArgumentParser:
     db_upgrade = db_sub.add_parser("upgrade", parents=[common], help="apply migrations")
     db_upgrade.set_defaults(command=_db_upgrade)
     _token_parsers(sub, common)
+    channels_cli.add_parsers(sub, common, _load)
     client_cli.add_parsers(sub)
     return parser
 
