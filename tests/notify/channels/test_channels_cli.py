@@ -1,0 +1,52 @@
+"""``outagewatch channels test NAME`` against a local receiver: what the other side said."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sys
+from pathlib import Path
+
+import yaml
+
+from outagewatch.sim import SmtpServer
+from tests.notify.channels.receivers import receivers
+from tests.notify.channels.world import SECRETS, config_data
+
+
+async def run_cli(config: Path, *args: str) -> tuple[int, str, str]:
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "outagewatch", "channels", "test", *args, "-c", str(config),
+        env={**os.environ, **SECRETS},
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    out, err = await asyncio.wait_for(proc.communicate(), timeout=30)
+    assert proc.returncode is not None
+    return proc.returncode, out.decode(), err.decode()
+
+
+async def test_channels_test_sends_one_message_and_says_what_came_back(tmp_path: Path) -> None:
+    async with SmtpServer() as sink, receivers() as peer:
+        path = tmp_path / "ow.yaml"
+        path.write_text(yaml.safe_dump(config_data(tmp_path / "ow.db", sink.port, peer.url)))
+
+        code, out, _ = await run_cli(path, "pagerduty-ops")
+        assert code == 0
+        assert (
+            out.strip()
+            == "pagerduty-ops: sent; the other side answered HTTP 202 Event processed; success"
+        )
+        (event,) = [r.body for r in peer.of("pagerduty")]
+        assert event["event_action"] == "trigger" and event["payload"]["severity"] == "info"
+
+        code, out, _ = await run_cli(path, "teams-ops")
+        assert (code, out.strip()) == (0, "teams-ops: sent; the other side answered HTTP 202")
+
+        peer.fault(400, vendor="slack")
+        code, _, err = await run_cli(path, "ops-chat")
+        assert code == 1
+        assert err.strip() == "ops-chat: refused for good: Slack: HTTP 400 scripted 400"
+
+        code, _, err = await run_cli(path, "nope")
+        assert code == 2 and "no channel 'nope'" in err
+        assert peer.violations == []
