@@ -16,7 +16,7 @@ from __future__ import annotations
 import asyncio
 import json
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -58,8 +58,13 @@ class Receivers:
         return [r for r in self.received if r.vendor == vendor]
 
     async def wait_for(self, vendor: str, count: int, within: float = 30.0) -> list[Received]:
+        return await self.wait_until(vendor, lambda found: len(found) >= count, within)
+
+    async def wait_until(
+        self, vendor: str, done: Callable[[list[Received]], bool], within: float = 30.0
+    ) -> list[Received]:
         async with asyncio.timeout(within), self.arrived:
-            await self.arrived.wait_for(lambda: len(self.of(vendor)) >= count)
+            await self.arrived.wait_for(lambda: done(self.of(vendor)))
         return self.of(vendor)
 
     async def _record(self, request: web.Request, vendor: str, body: Any) -> None:
