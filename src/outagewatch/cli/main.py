@@ -130,6 +130,10 @@ def _check_config(args: argparse.Namespace) -> int:
                 f" (severity {service.severity}, slow after {rules.slow_after.total_seconds():g}s,"
                 f" outage after {rules.outage_after.total_seconds():g}s)"
             )
+    for name, channel in config.all_channels.items():
+        kind = "paging" if channel.paging else "chat"
+        routed = [pid for pid in config.platforms if name in config.channels_for(pid)]
+        print(f"channel {name}: {channel.type} ({kind}), platforms: {', '.join(routed) or 'none'}")
     for problem in secrets:
         print(f"warning: {problem}", file=sys.stderr)
     return EXIT_OK

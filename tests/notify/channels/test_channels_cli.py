@@ -50,3 +50,18 @@ async def test_channels_test_sends_one_message_and_says_what_came_back(tmp_path:
         code, _, err = await run_cli(path, "nope")
         assert code == 2 and "no channel 'nope'" in err
         assert peer.violations == []
+
+
+async def test_check_config_lists_the_channels_and_where_they_go(tmp_path: Path) -> None:
+    path = tmp_path / "ow.yaml"
+    path.write_text(yaml.safe_dump(config_data(tmp_path / "ow.db", 25, "http://127.0.0.1:9")))
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "outagewatch", "check-config", "--secrets", "-c", str(path),
+        env={**os.environ, **SECRETS}, stdout=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    out, _ = await asyncio.wait_for(proc.communicate(), timeout=30)
+    assert proc.returncode == 0
+    lines = out.decode().splitlines()
+    assert "channel pagerduty-ops: pagerduty (paging), platforms: eu-de-1" in lines
+    assert "channel ops-chat: slack (chat), platforms: eu-de-1" in lines
+    assert not any(secret in out.decode() for secret in SECRETS.values())
