@@ -1,11 +1,15 @@
 """``outagewatch channels test NAME``: one test message through one channel, and what the
-other side answered (the vendor's status and words), before an incident needs it."""
+other side answered (the vendor's status and words), before an incident needs it.
+
+A pager's test alert is resolved (closed) right after it was accepted: a test should ring
+once, not leave an open alert that escalates through the night."""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
 import sys
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -48,11 +52,16 @@ def test_channel(config: Config, name: str) -> int:
         created_at=now,
         link=config.web.public_url,
     )
+    closing = (
+        replace(message, event="restored", text="Test over.") if channels[name].paging else None
+    )
     try:
         answer = asyncio.run(transport.notify(message))
+        print(f"{name}: sent; the other side answered {answer}")
+        if closing is not None:
+            print(f"{name}: resolved again; answered {asyncio.run(transport.notify(closing))}")
     except TransportError as exc:
         kind = "refused for good" if exc.permanent else "failed (would be retried)"
         print(f"{name}: {kind}: {exc}", file=sys.stderr)
         return EXIT_FAILED
-    print(f"{name}: sent; the other side answered {answer}")
     return EXIT_OK

@@ -32,12 +32,14 @@ async def test_channels_test_sends_one_message_and_says_what_came_back(tmp_path:
 
         code, out, _ = await run_cli(path, "pagerduty-ops")
         assert code == 0
-        assert (
-            out.strip()
-            == "pagerduty-ops: sent; the other side answered HTTP 202 Event processed; success"
-        )
-        (event,) = [r.body for r in peer.of("pagerduty")]
-        assert event["event_action"] == "trigger" and event["payload"]["severity"] == "info"
+        assert out.splitlines() == [
+            "pagerduty-ops: sent; the other side answered HTTP 202 Event processed; success",
+            "pagerduty-ops: resolved again; answered HTTP 202 Event processed; success",
+        ]
+        trigger, resolve = [r.body for r in peer.of("pagerduty")]
+        assert trigger["event_action"] == "trigger" and trigger["payload"]["severity"] == "info"
+        assert resolve["event_action"] == "resolve"
+        assert resolve["dedup_key"] == trigger["dedup_key"]
 
         code, out, _ = await run_cli(path, "teams-ops")
         assert (code, out.strip()) == (0, "teams-ops: sent; the other side answered HTTP 202")

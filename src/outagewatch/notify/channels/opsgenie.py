@@ -32,7 +32,7 @@ class Opsgenie:
 
     def request(self, message: Message) -> tuple[str, dict[str, Any]]:
         """The path and body of the call a message becomes."""
-        alias = (message.key if message.event != "test" else f"{message.key}-test")[:MAX_ALIAS]
+        alias = message.key[:MAX_ALIAS]
         by_alias = f"/v2/alerts/{quote(alias, safe='')}/{{}}?identifierType=alias"
         actor = {"user": (message.actor or SOURCE)[:100], "source": SOURCE}
         if message.event in ("opened", "test"):

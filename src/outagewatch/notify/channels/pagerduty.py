@@ -37,11 +37,10 @@ class PagerDuty:
         action = ACTIONS.get(message.event)
         if action is None:
             return None
-        key = message.key if message.event != "test" else f"{message.key}-test"
         body: dict[str, Any] = {
             "routing_key": self._routing_key,
             "event_action": action,
-            "dedup_key": key[:MAX_DEDUP_KEY],
+            "dedup_key": message.key[:MAX_DEDUP_KEY],
         }
         if action == "trigger":
             body["payload"] = {
