@@ -286,14 +286,10 @@ class Sender:
         if transport is None:
             # Nothing could ever deliver it: the channel was removed from the config.
             return Outcome(error=f"channel {item.channel} is not configured", permanent=True)
-        if item.details is None:  # a row of the old unsigned webhook (before channels)
-            details = {"event": item.kind, "key": item.thread, "severity": 0, "platform": "",
-                       "services": []}  # fmt: skip
-        else:
-            details = dict(item.details)
         message = Message.from_row(
-            item.message_id, item.subject, item.body_text, item.created_at, details
-        )
+            item.message_id, item.kind, item.subject, item.body_text, item.created_at,
+            item.details,
+        )  # fmt: skip
         try:
             await transport.notify(message)
         except TransportError as exc:

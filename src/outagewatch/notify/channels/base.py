@@ -55,21 +55,25 @@ class Message:
 
     @classmethod
     def from_row(
-        cls, message_id: str, subject: str, text: str, created_at: datetime,
-        details: Mapping[str, Any],
+        cls, message_id: str, kind: str, subject: str, text: str, created_at: datetime,
+        details: Mapping[str, Any] | None,
     ) -> Message:  # fmt: skip
+        """The message an outbox row holds. A row of the old unsigned webhook (queued before
+        channels existed) has no details: its kind and text are all there is."""
+        found = details or {"event": kind, "key": "", "severity": 0, "platform": "",
+                            "services": []}  # fmt: skip
         return cls(
             id=message_id,
-            event=details["event"],
-            key=details["key"],
+            event=found["event"],
+            key=found["key"],
             title=subject,
             text=text,
-            severity=int(details["severity"]),
-            platform=details["platform"],
-            services=tuple(details["services"]),
+            severity=int(found["severity"]),
+            platform=found["platform"],
+            services=tuple(found["services"]),
             created_at=created_at,
-            actor=details.get("actor"),
-            link=details.get("link"),
+            actor=found.get("actor"),
+            link=found.get("link"),
         )
 
 
