@@ -49,7 +49,7 @@ class _Channel(BaseModel):
     @model_validator(mode="before")
     @classmethod
     def _no_inline_secret(cls, data: Any) -> Any:
-        for key in ("routing_key", "api_key", "secret", "webhook_secret"):
+        for key in ("routing_key", "api_key", "secret", "webhook_secret", "callback_token"):
             if isinstance(data, dict) and key in data:
                 raise ValueError(
                     f"a secret never goes into the YAML: use {key}_env (an environment "
@@ -95,16 +95,22 @@ class OpsgenieChannel(_Channel):
     api_key_env: EnvName | None = None
     api_key_file: Path | None = None
     base_url: HttpUrl = "https://api.opsgenie.com"
+    # A token the outgoing webhook integration sends in the X-Outagewatch-Token header:
+    # enables POST /api/v1/hooks/opsgenie (those webhooks carry no signature of their own).
+    callback_token_env: EnvName | None = None
+    callback_token_file: Path | None = None
     url: HttpUrl | None = None
 
     @model_validator(mode="after")
     def _sources(self) -> OpsgenieChannel:
         _one_source(self, "api_key", required=True)
+        _one_source(self, "callback_token", required=False)
         return self
 
     def secrets(self) -> dict[str, SecretRef]:
-        ref = secret_ref(self, "api_key")
-        return {"api_key": ref} if ref else {}
+        found = {"api_key": secret_ref(self, "api_key")}
+        found["callback_token"] = secret_ref(self, "callback_token")
+        return {k: v for k, v in found.items() if v is not None}
 
 
 class _UrlIsTheSecret(_Channel):

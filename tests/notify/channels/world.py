@@ -34,11 +34,13 @@ T0 = datetime(2026, 11, 23, 10, 0, tzinfo=UTC)
 LIST = "incidents-de-1@example.net"
 PUBLIC_URL = "https://status.example.net"
 PD_WEBHOOK_SECRET = "pd-webhook-secret-1"
+JSM_CALLBACK_TOKEN = "jsm-callback-token-1"
 SECRETS = {
     "PD_ROUTING_KEY": ROUTING_KEY,
     "OPSGENIE_KEY": GENIE_KEY,
     "OW_WEBHOOK_SECRET": WEBHOOK_SECRET,
     "PD_WEBHOOK_SECRET": PD_WEBHOOK_SECRET,
+    "JSM_CALLBACK_TOKEN": JSM_CALLBACK_TOKEN,
 }
 
 
@@ -71,7 +73,8 @@ def config_data(db: Path, relay_port: int, url: str) -> dict[str, Any]:
             "pagerduty-ops": {"type": "pagerduty", "routing_key_env": "PD_ROUTING_KEY",
                               "webhook_secret_env": "PD_WEBHOOK_SECRET",
                               "url": f"{url}/v2/enqueue"},
-            "jsm-ops": {"type": "opsgenie", "api_key_env": "OPSGENIE_KEY", "url": url},
+            "jsm-ops": {"type": "opsgenie", "api_key_env": "OPSGENIE_KEY", "url": url,
+                        "callback_token_env": "JSM_CALLBACK_TOKEN"},
             "ops-chat": {"type": "slack", "url": url + SLACK_PATH, "min_severity": 3},
             "teams-ops": {"type": "teams", "url": url + TEAMS_PATH},
             "hooks": {"type": "webhook", "url": f"{url}/hook", "secret_env": "OW_WEBHOOK_SECRET"},

@@ -1,5 +1,6 @@
-"""POST /api/v1/hooks/pagerduty: PagerDuty's V3 webhook acknowledges the incident (and so
-stops the on-call reminders); a wrong signature is refused, a replay changes nothing."""
+"""POST /api/v1/hooks/pagerduty and /opsgenie: an acknowledgement in the pager acknowledges
+the incident (and so stops the on-call reminders); a wrong signature or token is refused, a
+replay changes nothing."""
 
 from __future__ import annotations
 
@@ -21,6 +22,7 @@ from outagewatch.sim import SmtpServer
 from outagewatch.store import incidents as store
 from tests.notify.channels.receivers import Receivers, receivers
 from tests.notify.channels.world import (
+    JSM_CALLBACK_TOKEN,
     PD_WEBHOOK_SECRET,
     SECRETS,
     ChannelWorld,
@@ -146,4 +148,42 @@ async def test_an_alert_that_is_not_ours_is_ignored(setup: Setup) -> None:
     body = acknowledged("somebody-elses-alert")
     status, answer = await post(setup, body, sign(body))
     assert (status, answer["result"]) == (200, "ignored")
+    assert await incident_state(setup) == ("open", None)
+
+
+def jsm_acknowledged(alias: str, updated_at: int = 1763892180000000000) -> dict[str, Any]:
+    """An Acknowledge action as Opsgenie's / JSM's outgoing webhook integration sends it."""
+    return {
+        "source": {"name": "", "type": "web"},
+        "alert": {"updatedAt": updated_at, "tags": ["outagewatch"], "message": "Outage: IMAP",
+                  "username": "bob@example.net", "alertId": "052652ac-5d1c-464a-812a",
+                  "source": "outagewatch", "alias": alias, "tinyId": "23",
+                  "createdAt": 1763892000000, "userId": "daed1180", "entity": "OX Cloud"},
+        "action": "Acknowledge",
+        "integrationId": "37c8f316-17c6-49d7-899b-9c7e540c048d",
+        "integrationName": "outagewatch acks",
+    }  # fmt: skip
+
+
+async def post_jsm(setup: Setup, payload: dict[str, Any], token: str) -> tuple[int, Any]:
+    response = await setup.client.post(
+        "/api/v1/hooks/opsgenie", json=payload, headers={"X-Outagewatch-Token": token}
+    )
+    return response.status, await response.json()
+
+
+async def test_an_acknowledgement_in_jsm_acknowledges_by_alias(setup: Setup) -> None:
+    status, answer = await post_jsm(setup, jsm_acknowledged(setup.ref), JSM_CALLBACK_TOKEN)
+    assert (status, answer["result"]) == (200, "acknowledged")
+    assert await incident_state(setup) == ("acknowledged", "opsgenie:bob@example.net")
+    again = await post_jsm(setup, jsm_acknowledged(setup.ref), JSM_CALLBACK_TOKEN)
+    assert again == (200, {"result": "ignored", "reason": "this event was handled before"})
+
+
+async def test_jsm_without_the_token_is_refused(
+    setup: Setup, caplog: pytest.LogCaptureFixture
+) -> None:
+    status, _ = await post_jsm(setup, jsm_acknowledged(setup.ref), "guessed")
+    assert status == 401
+    assert "refused an Opsgenie webhook" in caplog.text
     assert await incident_state(setup) == ("open", None)
