@@ -5,6 +5,7 @@ answer at all."""
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from dataclasses import replace
 from datetime import UTC, datetime
 
 import pytest
@@ -107,6 +108,14 @@ async def test_slack_blocks_stay_within_block_kit_limits(peer: Receivers) -> Non
     assert len(section["text"]["text"]) <= 3000
     assert "&amp; &lt;calendar&gt;" in section["text"]["text"]  # mrkdwn escaped
     assert body["blocks"][-1]["elements"][0]["url"].startswith("https://ow.example.net/")
+
+
+async def test_a_long_title_is_clipped_to_the_header_limit(peer: Receivers) -> None:
+    many = replace(message("opened"), title="Outage: " + ", ".join(["Web-Mail"] * 40))
+    await transports(peer.url)["slack"].notify(many)
+    (body,) = [r.body for r in peer.of("slack")]
+    header = body["blocks"][0]["text"]["text"]
+    assert len(header) == 150 and header.endswith("…")  # the stand-in checked the limits
 
 
 async def test_teams_posts_an_adaptive_card(peer: Receivers) -> None:
