@@ -191,6 +191,7 @@ def _trigger_problems(body: dict[str, Any]) -> list[str]:
     if not isinstance(payload, dict):
         return ["payload is required for trigger"]
     found = _sized(payload, "summary", 1024, required=True)
+    found += [f"payload.{k} must not be null" for k, v in payload.items() if v is None]
     found += _sized(payload, "source", 255, required=True)
     if payload.get("severity") not in PD_SEVERITIES:
         found.append(f"payload.severity must be one of {sorted(PD_SEVERITIES)}")

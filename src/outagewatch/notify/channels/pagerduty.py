@@ -48,10 +48,11 @@ class PagerDuty:
                 "source": message.platform,
                 "severity": SEVERITIES.get(message.severity, "error"),
                 "timestamp": message.created_at.isoformat(),
-                "component": ", ".join(message.services)[:255] or None,
                 "class": "outage",
                 "custom_details": {"text": message.text, "reference": message.key},
             }
+            if message.services:
+                body["payload"]["component"] = ", ".join(message.services)[:255]
             body["client"] = "outagewatch"
             if message.link:
                 body["client_url"] = message.link
