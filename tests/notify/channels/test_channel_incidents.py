@@ -4,6 +4,7 @@ customers only mail; Sev 3 reaches chat only until it becomes Sev 2."""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -13,8 +14,16 @@ from sqlalchemy import select
 from outagewatch.incidents import decisions as decide
 from outagewatch.sim import SmtpServer
 from outagewatch.store.tables import notifications
-from tests.notify.channels.receivers import Receivers, receivers
-from tests.notify.channels.world import LIST, PUBLIC_URL, ChannelWorld, at, config_data, load
+from tests.notify.channels.receivers import SLACK_PATH, Receivers, receivers
+from tests.notify.channels.world import (
+    LIST,
+    PUBLIC_URL,
+    SECRETS,
+    ChannelWorld,
+    at,
+    config_data,
+    load,
+)
 from tests.notify.conftest import counted
 
 
@@ -31,8 +40,9 @@ async def world(tmp_path: Path) -> AsyncIterator[tuple[ChannelWorld, Receivers, 
 
 
 async def test_a_full_incident_pages_and_chats_in_order(
-    world: tuple[ChannelWorld, Receivers, SmtpServer],
+    world: tuple[ChannelWorld, Receivers, SmtpServer], caplog: pytest.LogCaptureFixture
 ) -> None:
+    caplog.set_level(logging.DEBUG)
     w, peer, sink = world
     await w.outage("imap", at(-15), at(0))
     await w.run(at(0))
@@ -68,6 +78,10 @@ async def test_a_full_incident_pages_and_chats_in_order(
     assert sum(LIST in m.rcpt_tos for m in sink.messages) == 3  # detected, update, restored
     assert counted(w.metrics, "opened", "sent", channel="pagerduty-ops") == 1
     assert counted(w.metrics, "restored", "sent", channel="hooks") == 1
+    # Every log line but the stand-ins' own access log (which sees the URL it serves).
+    logged = "\n".join(r.getMessage() for r in caplog.records if r.name != "aiohttp.access")
+    assert "notification opened" in logged
+    assert all(secret not in logged for secret in (*SECRETS.values(), SLACK_PATH))
 
 
 async def test_sev3_goes_to_chat_only_until_it_becomes_sev2(
