@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import platform as host_platform
+from collections.abc import Iterable
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
@@ -16,6 +17,7 @@ NOTIFICATION_KINDS = (
     *(f"maintenance_{k}" for k in ("announced", "started", "finished", "extended", "cancelled",
                                    "auto_finished")),
 )  # fmt: skip
+CHANNEL_KINDS = ("opened", "acknowledged", "update", "restored")  # notify/channels/
 DURATION_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 15, 20, 30, 45, 60)
 
 
@@ -90,15 +92,16 @@ class Metrics:
         )
         self.notifications = Counter(
             "outagewatch_notifications",
-            "Delivery attempts of outbox rows by kind and result: sent, partial, retry, failed",
-            ("kind", "result"),
+            "Delivery attempts of outbox rows by channel (mail, or a channel's name), kind and"
+            " result: sent, partial, retry, failed",
+            ("channel", "kind", "result"),
             registry=r,
         )
         # Every series at zero from the start: rate() cannot see a counter's first increment,
         # so an alert on the first failed mail needs the series to exist before it.
         for kind in NOTIFICATION_KINDS:
             for result in ("sent", "partial", "retry", "failed"):
-                self.notifications.labels(kind, result)
+                self.notifications.labels("mail", kind, result)
         self.outbox_pending = Gauge(
             "outagewatch_outbox_pending",
             "Notifications not yet delivered (pending or being sent)",
@@ -135,3 +138,10 @@ class Metrics:
 
     def render(self) -> bytes:
         return generate_latest(self.registry)
+
+    def count_channels(self, channels: Iterable[str]) -> None:
+        """The channels' series at zero from the start, as the mail's."""
+        for channel in channels:
+            for kind in CHANNEL_KINDS:
+                for result in ("sent", "retry", "failed"):
+                    self.notifications.labels(channel, kind, result)

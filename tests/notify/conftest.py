@@ -184,8 +184,8 @@ def metrics() -> Metrics:
     return Metrics()
 
 
-def counted(metrics: Metrics, kind: str, result: str) -> float:
+def counted(metrics: Metrics, kind: str, result: str, channel: str = "mail") -> float:
     value = metrics.registry.get_sample_value(
-        "outagewatch_notifications_total", {"kind": kind, "result": result}
+        "outagewatch_notifications_total", {"channel": channel, "kind": kind, "result": result}
     )
     return value or 0.0

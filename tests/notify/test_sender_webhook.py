@@ -1,86 +1,88 @@
-"""Webhook delivery to a real aiohttp server on loopback."""
+"""The old unsigned ``oncall.webhook`` is now the channel "webhook" (notify/channels/):
+it still posts, unsigned, and rows queued before the upgrade are still delivered."""
 
 from __future__ import annotations
 
 import socket
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
-from aiohttp import web
-from sqlalchemy import select
+from sqlalchemy import insert, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from outagewatch.config import Config, parse_config
+from outagewatch.config.channels import WebhookChannel
 from outagewatch.metrics import Metrics
-from outagewatch.notify import outbox
-from outagewatch.notify.outbox import Notification
+from outagewatch.notify.channels import build_all
 from outagewatch.notify.sender import Sender
 from outagewatch.store.tables import notifications
+from tests.notify.channels.receivers import Receivers, receivers
 from tests.notify.conftest import T0, counted
 
 
-@dataclass
-class Hook:
-    url: str = ""
-    status: int = 204
-    received: list[Any] = field(default_factory=list)
-
-    async def handle(self, request: web.Request) -> web.Response:
-        self.received.append(await request.json())
-        return web.Response(status=self.status)
+def config(url: str) -> Config:
+    return parse_config({
+        "oncall": {"email": "oncall@example.net", "webhook": url},
+        "platforms": {"eu-de-1": {
+            "name": "OX Cloud EU de-1",
+            "lists": {"incident": ["i@example.net"], "informational": ["n@example.net"]},
+            "services": {"imap": {"protocol": "imap", "host": "127.0.0.1", "port": 9}},
+        }},
+    })  # fmt: skip
 
 
 @pytest.fixture
-async def hook() -> AsyncIterator[Hook]:
-    found = Hook()
-    app = web.Application()
-    app.router.add_post("/hooks/oncall", found.handle)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    await web.TCPSite(runner, "127.0.0.1", 0).start()
-    found.url = f"http://127.0.0.1:{runner.addresses[0][1]}/hooks/oncall"
-    yield found
-    await runner.cleanup()
+async def peer() -> AsyncIterator[Receivers]:
+    async with receivers() as found:
+        yield found
 
 
-def page(url: str) -> Notification:
-    return Notification(
-        thread="incident:7",
-        incident_id=7,
-        kind="oncall",
-        audience="oncall",
-        channel="webhook",
-        recipients=(url,),
-        subject="[on-call] [OX Cloud EU de-1] [Sev 2] Outage: IMAP — detected",
-        body_text="IMAP has been down since 09:45 UTC.",
-        message_id="<OW-20261123-0007.1.oncall.webhook@example.net>",
-    )
+async def old_row(db: AsyncEngine, url: str) -> int:
+    """A row as the sender before channels queued it: the URL as its recipient, no details."""
+    async with db.begin() as conn:
+        result = await conn.execute(
+            insert(notifications).values(
+                thread="incident:7", incident_id=7, kind="oncall", audience="oncall",
+                channel="webhook", recipients=[url], pending_recipients=[url],
+                subject="[on-call] [OX Cloud EU de-1] [Sev 2] Outage: IMAP — detected",
+                body_text="IMAP has been down since 09:45 UTC.",
+                message_id="<OW-20261123-0007.1.oncall.webhook@example.net>",
+                state="pending", attempts=0, next_attempt_at=T0, created_at=T0,
+            )
+        )  # fmt: skip
+    key = result.inserted_primary_key
+    assert key is not None
+    return int(key[0])
 
 
 async def deliver(db: AsyncEngine, metrics: Metrics, url: str) -> dict[str, Any]:
-    async with db.begin() as conn:
-        row_id = await outbox.enqueue(conn, page(url), T0)
-    assert await Sender(db, None, None, metrics, "fra-1").step(T0)
+    row_id = await old_row(db, url)
+    sender = Sender(db, None, None, metrics, "fra-1",
+                    transports=build_all(config(url).all_channels, 5.0))  # fmt: skip
+    assert await sender.step(T0)
     async with db.connect() as conn:
         found = await conn.execute(select(notifications).where(notifications.c.id == row_id))
         return dict(found.one()._mapping)
 
 
-async def test_posts_the_notification_as_json(
-    db: AsyncEngine, metrics: Metrics, hook: Hook
+def test_oncall_webhook_is_the_unsigned_channel_webhook() -> None:
+    parsed = config("https://hooks.example.net/ow")
+    assert parsed.channels_for("eu-de-1") == {"webhook": 4}
+    channel = parsed.all_channels["webhook"]
+    assert isinstance(channel, WebhookChannel) and channel.unsigned
+
+
+async def test_a_row_queued_before_the_upgrade_is_still_posted(
+    db: AsyncEngine, metrics: Metrics, peer: Receivers
 ) -> None:
-    row = await deliver(db, metrics, hook.url)
-    assert hook.received == [
-        {
-            "subject": "[on-call] [OX Cloud EU de-1] [Sev 2] Outage: IMAP — detected",
-            "text": "IMAP has been down since 09:45 UTC.",
-            "message_id": "<OW-20261123-0007.1.oncall.webhook@example.net>",
-            "kind": "oncall",
-        }
-    ]
+    row = await deliver(db, metrics, f"{peer.url}/hook")
+    (sent,) = peer.of("unsigned")
+    assert sent.body["type"] == "incident.oncall"
+    assert sent.body["data"]["title"].endswith("IMAP — detected")
+    assert sent.headers["webhook-id"] == "<OW-20261123-0007.1.oncall.webhook@example.net>"
     assert (row["state"], row["sent_at"]) == ("sent", T0)
-    assert counted(metrics, "oncall", "sent") == 1
+    assert counted(metrics, "oncall", "sent", channel="webhook") == 1
 
 
 @pytest.mark.parametrize(
@@ -94,13 +96,13 @@ async def test_posts_the_notification_as_json(
     ],
 )
 async def test_server_errors_are_retried_and_client_errors_are_final(
-    db: AsyncEngine, metrics: Metrics, hook: Hook, status: int, state: str, result: str
+    db: AsyncEngine, metrics: Metrics, peer: Receivers, status: int, state: str, result: str
 ) -> None:
-    hook.status = status
-    row = await deliver(db, metrics, hook.url)
+    peer.fault(status)
+    row = await deliver(db, metrics, f"{peer.url}/hook")
     assert row["state"] == state
     assert f"HTTP {status}" in str(row["last_error"])
-    assert counted(metrics, "oncall", result) == 1
+    assert counted(metrics, "oncall", result, channel="webhook") == 1
 
 
 async def test_a_webhook_nobody_listens_on_is_retried(db: AsyncEngine, metrics: Metrics) -> None:
@@ -109,5 +111,5 @@ async def test_a_webhook_nobody_listens_on_is_retried(db: AsyncEngine, metrics: 
         port = sock.getsockname()[1]  # closed again: nothing listens there
     row = await deliver(db, metrics, f"http://127.0.0.1:{port}/hooks/oncall")
     assert row["state"] == "pending"
-    assert row["pending_recipients"] == [f"http://127.0.0.1:{port}/hooks/oncall"]
-    assert counted(metrics, "oncall", "retry") == 1
+    assert "cannot reach" in row["last_error"]
+    assert counted(metrics, "oncall", "retry", channel="webhook") == 1

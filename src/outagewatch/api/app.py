@@ -7,7 +7,13 @@ from collections.abc import Callable
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST
 
-from outagewatch.api import incident_routes, maintenance_routes, openapi, service_routes
+from outagewatch.api import (
+    hook_routes,
+    incident_routes,
+    maintenance_routes,
+    openapi,
+    service_routes,
+)
 from outagewatch.api.auth import auth_middleware
 from outagewatch.api.context import CONTEXT, ApiContext
 from outagewatch.api.problems import problems_middleware
@@ -67,4 +73,5 @@ def make_app(
         incident_routes.add_routes(app)
         maintenance_routes.add_routes(app)
         setup_web(app, api.config)  # the status page and the on-call console (web/)
+        hook_routes.add_routes(app)
     return app

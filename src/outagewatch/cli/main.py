@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from outagewatch import __version__
+from outagewatch.cli import channels as channels_cli
 from outagewatch.cli import client_commands as client_cli
 from outagewatch.config import Config, ConfigError, load_config, secret_problems
 
@@ -84,6 +85,7 @@ def _parser() -> argparse.ArgumentParser:
     db_upgrade = db_sub.add_parser("upgrade", parents=[common], help="apply migrations")
     db_upgrade.set_defaults(command=_db_upgrade)
     _token_parsers(sub, common)
+    channels_cli.add_parsers(sub, common, _load)
     client_cli.add_parsers(sub)
     return parser
 
@@ -128,6 +130,10 @@ def _check_config(args: argparse.Namespace) -> int:
                 f" (severity {service.severity}, slow after {rules.slow_after.total_seconds():g}s,"
                 f" outage after {rules.outage_after.total_seconds():g}s)"
             )
+    for name, channel in config.all_channels.items():
+        kind = "paging" if channel.paging else "chat"
+        routed = [pid for pid in config.platforms if name in config.channels_for(pid)]
+        print(f"channel {name}: {channel.type} ({kind}), platforms: {', '.join(routed) or 'none'}")
     for problem in secrets:
         print(f"warning: {problem}", file=sys.stderr)
     return EXIT_OK

@@ -10,6 +10,7 @@ import yaml
 from pydantic import ValidationError
 from pydantic_core import ErrorDetails
 
+from outagewatch.config.channels import CHANNEL_TYPES
 from outagewatch.config.model import Config
 from outagewatch.config.services import PROTOCOLS, SecretRef
 
@@ -48,7 +49,11 @@ def parse_config(data: Any) -> Config:
         raise ConfigError([_describe(error) for error in exc.errors()]) from None
     problems = [
         f"{path}: {message}"
-        for path, message in [*config.rule_problems(), *config.vantage_problems()]
+        for path, message in [
+            *config.rule_problems(),
+            *config.vantage_problems(),
+            *config.channel_problems(),
+        ]
     ]
     if problems:
         raise ConfigError(problems)
@@ -63,6 +68,8 @@ def _describe(error: ErrorDetails) -> str:
         if loc[i] == "services" and loc[i + 2] in PROTOCOLS:
             del loc[i + 2]
             break
+    if len(loc) > 2 and loc[0] == "channels" and loc[2] in CHANNEL_TYPES:
+        del loc[2]  # the same for a channel's type tag
     path = ".".join(loc) or "(top level)"
     return f"{path}: {_message(error)}"
 
@@ -73,6 +80,8 @@ def _message(error: ErrorDetails) -> str:
         return "unknown key (check its spelling and level; see config/outagewatch.example.yaml)"
     if kind == "missing":
         return "required"
+    if kind in ("union_tag_invalid", "union_tag_not_found") and error["loc"][0] == "channels":
+        return f"type must be one of {', '.join(CHANNEL_TYPES)}"
     if kind in ("union_tag_invalid", "union_tag_not_found"):
         return f"protocol must be one of {', '.join(PROTOCOLS)}"
     if kind == "string_pattern_mismatch":
@@ -112,4 +121,11 @@ def secret_problems(config: Config) -> list[str]:
         except ValueError as exc:
             key = "password_env" if ref.password_env is not None else "password_file"
             problems.append(f"{path}.{key}: {exc}")
+    for name, channel in config.channels.items():
+        for stem, ref in channel.secrets().items():
+            try:
+                read_secret(ref)
+            except ValueError as exc:
+                key = f"{stem}_env" if ref.password_env is not None else f"{stem}_file"
+                problems.append(f"channels.{name}.{key}: {exc}")
     return problems

@@ -8,9 +8,10 @@ from typing import Annotated, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
+from outagewatch.config.channels import Channel, ChannelName, WebhookChannel
 from outagewatch.config.platforms import Address, Mailbox, Platform, Slug
 from outagewatch.config.rules import Duration, Rules, RulesOverride, merge_rules
-from outagewatch.config.services import Host, Port, SecretRef, Service
+from outagewatch.config.services import Host, Port, SecretRef, Service, Severity
 from outagewatch.tls import TlsMode
 
 
@@ -69,7 +70,10 @@ class Oncall(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     email: Address
+    # Deprecated: an unsigned webhook; now the channel "webhook" (see Config.all_channels).
     webhook: Annotated[str, Field(pattern=r"^https?://\S+$")] | None = None
+    channels: list[ChannelName] = []  # names under channels:, told of every incident
+    min_severity: Severity = 4  # the least severe incident the channels hear of (1 = worst)
 
 
 class Retention(BaseModel):
@@ -147,6 +151,7 @@ class Config(BaseModel):
     retention: Retention = Retention()
     outbox: Outbox = Outbox()
     maintenance: MaintenanceSettings = MaintenanceSettings()
+    channels: dict[ChannelName, Channel] = {}
     web: Web = Web()
     platforms: Annotated[dict[Slug, Platform], Field(min_length=1)]
 
@@ -193,6 +198,48 @@ class Config(BaseModel):
                     found.append((f"{path}.vantages", f"unknown vantages {sorted(unknown)}"))
                 if service.quorum and service.quorum > len(self.vantages_for(pid, sid)):
                     found.append((f"{path}.quorum", "must not exceed the number of its vantages"))
+        return found
+
+    @property
+    def all_channels(self) -> dict[str, Channel]:
+        """The configured channels, and the old ``oncall.webhook`` as the channel "webhook"."""
+        found = dict(self.channels)
+        if self.oncall is not None and self.oncall.webhook and "webhook" not in found:
+            found["webhook"] = WebhookChannel(
+                type="webhook", url=self.oncall.webhook, unsigned=True
+            )
+        return found
+
+    def channels_for(self, platform: str) -> dict[str, int]:
+        """The channels told of this platform's incidents, each with its least severe
+        severity; the platform's own ``oncall:`` replaces the global routing."""
+        if self.oncall is None:
+            return {}
+        own = self.platforms[platform].oncall
+        names = list(self.oncall.channels)
+        if self.oncall.webhook and "webhook" not in names:
+            names.append("webhook")
+        if own is not None and own.channels is not None:
+            names = own.channels
+        default = self.oncall.min_severity
+        if own is not None and own.min_severity is not None:
+            default = own.min_severity
+        channels = self.all_channels
+        return {n: channels[n].min_severity or default for n in names if n in channels}
+
+    def channel_problems(self) -> list[tuple[str, str]]:
+        found = []
+        routed = [("oncall.channels", self.oncall.channels if self.oncall else [])]
+        for pid, platform in self.platforms.items():
+            if platform.oncall is not None and platform.oncall.channels is not None:
+                routed.append((f"platforms.{pid}.oncall.channels", platform.oncall.channels))
+            if platform.oncall is not None and self.oncall is None:
+                found.append((f"platforms.{pid}.oncall", "needs a top-level oncall: section"))
+        for path, names in routed:
+            for name in names:
+                if name not in self.all_channels:
+                    have = ", ".join(self.all_channels) or "none"
+                    found.append((path, f"no channel {name!r} under channels: (have: {have})"))
         return found
 
     def rule_problems(self) -> list[tuple[str, str]]:

@@ -10,6 +10,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import holidays
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
 
+from outagewatch.config.channels import PlatformOncall
 from outagewatch.config.rules import RulesOverride
 from outagewatch.config.services import Service
 
@@ -54,6 +55,7 @@ class Platform(BaseModel):
     lists: Lists
     services: Annotated[dict[Slug, Service], Field(min_length=1)]
     rules: RulesOverride | None = None
+    oncall: PlatformOncall | None = None  # its own paging and chat routing
 
     @field_validator("timezone")
     @classmethod

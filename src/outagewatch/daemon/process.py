@@ -27,6 +27,7 @@ from outagewatch.detection.detector import Detector
 from outagewatch.incidents.engine import IncidentEngine
 from outagewatch.maintenance.engine import MaintenanceEngine
 from outagewatch.metrics import Metrics
+from outagewatch.notify.channels import build_all
 from outagewatch.notify.sender import Sender
 from outagewatch.probes import ProbeResult
 from outagewatch.store.engine import open_engine
@@ -72,6 +73,7 @@ class Daemon:
             backoff_base=config.outbox.retry_base,
             backoff_cap=config.outbox.retry_cap,
             send_timeout=config.outbox.send_timeout.total_seconds(),
+            transports=build_all(config.all_channels, config.outbox.send_timeout.total_seconds()),
         )
         self.wake = asyncio.Event()
         self.mail_wake = asyncio.Event()

@@ -19,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from outagewatch.config import Config
 from outagewatch.incidents import decisions as decide
 from outagewatch.incidents.decisions import Decision, Incident, PlatformInfo, ServiceInfo
+from outagewatch.notify.channels.enqueue import enqueue_channel_messages
 from outagewatch.notify.outbox import enqueue
 from outagewatch.notify.render import Audience, render
 from outagewatch.store import incidents as store
@@ -55,11 +56,12 @@ def audiences(config: Config) -> dict[str, Audience]:
             informational_lists=tuple(platform.lists.informational),
             protocols={sid: s.protocol for sid, s in platform.services.items()},
             oncall_email=config.oncall.email if config.oncall else None,
-            oncall_webhook=config.oncall.webhook if config.oncall else None,
             domain=domain,
             incident_pages=f"{config.web.public_url}/status/{pid}/incidents"
             if config.web.status_page and config.web.public_url
             else None,
+            channels=config.channels_for(pid),
+            console_url=config.web.public_url,
         )
     return found
 
@@ -176,6 +178,10 @@ class IncidentEngine:
                 await enqueue(conn, notification, now)
             seq += 1
             log.info("incident %s: %s queued", incident.ref, notice.kind)
+        # Paging and chat: their own rows, in this same transaction (notify/channels/).
+        await enqueue_channel_messages(
+            conn, stored.incident, incident, decision.notices, audience, now
+        )
         if not await store.save(conn, stored, incident, len(decision.notices)):
             raise Conflict
         for kind, actor, _ in decision.timeline:

@@ -29,14 +29,14 @@ from outagewatch.probes.text import one_line
 from outagewatch.store.tables import notifications
 
 Audience = Literal["customer", "oncall"]
-Channel = Literal["mail", "webhook"]
+Channel = str  # "mail", or the name of a channel under ``channels:`` (notify/channels/)
 UNSENT = ("pending", "sending")
 # How many due rows one claim looks at before querying again (others may take some).
 CANDIDATES = 16
 MAX_ERROR = 1000  # the column's length
 MAX_SUBJECT = 998  # RFC 5322 line limit, and the column's length
 _MESSAGE_ID = re.compile(r"^<[^<>\s@]+@[^<>\s@]+>$")
-_URL = re.compile(r"^https?://\S+$")
+_CHANNEL = re.compile(r"^[a-z0-9][a-z0-9_-]{0,39}$")
 _REFUSED = "refused "
 
 
@@ -44,9 +44,9 @@ _REFUSED = "refused "
 class Notification:
     """One notification to enqueue, rendered: the sender adds nothing but transport headers.
 
-    ``recipients`` are addresses for ``mail`` and exactly one URL for ``webhook`` (kept as
-    a tuple). ``references`` is the References header: earlier Message-IDs of the thread,
-    oldest first, separated by spaces.
+    ``recipients`` are addresses for ``mail``; a channel row names its channel as its one
+    recipient and carries the facts its transport needs in ``details``. ``references`` is
+    the References header: earlier Message-IDs of the thread, oldest first, by spaces.
     """
 
     thread: str
@@ -61,6 +61,7 @@ class Notification:
     message_id: str
     in_reply_to: str | None = None
     references: str | None = None
+    details: Mapping[str, Any] | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "recipients", tuple(self.recipients))
@@ -89,6 +90,7 @@ class Claimed:
     claimed_at: datetime  # the claim's token: marks only apply while the claim holds
     claimed_by: str
     refused: Mapping[str, str] = field(default_factory=dict)  # by earlier attempts
+    details: Mapping[str, Any] | None = None  # a channel row's facts
 
 
 def problems(n: Notification) -> list[str]:
@@ -134,12 +136,12 @@ def problems(n: Notification) -> list[str]:
 def _recipient_problems(n: Notification) -> list[str]:
     if not n.recipients:
         return ["recipients: at least one is needed"]
-    if n.channel == "webhook":
-        if len(n.recipients) != 1 or not _URL.match(n.recipients[0]):
-            return ["recipients: a webhook takes exactly one http(s) URL"]
-        return []
     if n.channel != "mail":
-        return [f"channel: must be mail or webhook, not {n.channel!r}"]
+        if not _CHANNEL.match(n.channel):
+            return [f"channel: must be mail or a channel name, not {n.channel!r}"]
+        if n.recipients != (n.channel,):
+            return ["recipients: a channel row names its channel as its one recipient"]
+        return []
     return [
         f"recipients: {address!r} is not a bare e-mail address"
         for address in n.recipients
@@ -167,6 +169,7 @@ async def enqueue(conn: AsyncConnection, n: Notification, now: datetime) -> int:
             message_id=n.message_id,
             in_reply_to=n.in_reply_to,
             references=n.references or None,
+            details=dict(n.details) if n.details is not None else None,
             state="pending",
             attempts=0,
             next_attempt_at=now,
@@ -261,6 +264,7 @@ async def _load(conn: AsyncConnection, row_id: int) -> Claimed:
         claimed_at=m["claimed_at"],
         claimed_by=m["claimed_by"],
         refused=refusals(m["last_error"]),
+        details=m["details"],
     )
 
 

@@ -7,7 +7,8 @@ thread; times are given in UTC and in the platform's own zone. All formal text i
 from __future__ import annotations
 
 import functools
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -17,7 +18,7 @@ from outagewatch.incidents.decisions import Incident, Notice, PlatformInfo
 from outagewatch.maintenance.decisions import Maintenance
 from outagewatch.maintenance.decisions import Notice as MaintenanceNotice
 from outagewatch.notify.html import to_html
-from outagewatch.notify.outbox import Channel, Notification
+from outagewatch.notify.outbox import Notification
 
 SEVERITY_TEXT = {
     1: "complete outage, all users affected, no workaround",
@@ -49,12 +50,15 @@ class Audience:
     incident_lists: tuple[str, ...]
     protocols: dict[str, str]  # service -> protocol, for the default user impact
     oncall_email: str | None
-    oncall_webhook: str | None
     domain: str  # of the sender address, for Message-IDs
     signature: str = "OX Cloud Operations"
     informational_lists: tuple[str, ...] = ()
     # The public status page's incident pages (``…/status/eu-de-1/incidents``), when it has one.
     incident_pages: str | None = None
+    # Paging and chat channels told of this platform's incidents (notify/channels/), each
+    # with the least severe severity it hears of; never customers: they are only mailed.
+    channels: Mapping[str, int] = field(default_factory=dict)
+    console_url: str | None = None  # web.public_url: chat messages link to the incident
 
     def when(self, moment: datetime | None) -> str:
         """A time in UTC and in the platform's own zone."""
@@ -94,15 +98,13 @@ def render(incident: Incident, notice: Notice, audience: Audience, seq: int) -> 
                 references=reply,
             )
         ]
-    channels: tuple[tuple[Channel, str | None, str], ...] = (
-        ("mail", audience.oncall_email, message_id),
-        ("webhook", audience.oncall_webhook, message_id.replace("@", ".webhook@")),
-    )
+    if not audience.oncall_email:
+        return []
+    # Paging and chat channels get their own rows (notify/channels/enqueue.py).
     return [
-        make(audience="oncall", channel=channel, recipients=(target,), message_id=mid)
-        for channel, target, mid in channels
-        if target
-    ]
+        make(audience="oncall", channel="mail", recipients=(audience.oncall_email,),
+             message_id=message_id)
+    ]  # fmt: skip
 
 
 def _subject(incident: Incident, notice: Notice, platform: PlatformInfo) -> str:

@@ -1,4 +1,5 @@
-"""The sender loop: claim one outbox row, deliver it (SMTP relay or webhook), record the result.
+"""The sender loop: claim one outbox row, deliver it (SMTP relay or a channel's transport),
+record the result.
 
 What is permanent and what is not:
 
@@ -9,8 +10,9 @@ What is permanent and what is not:
   ever: no connection, resets, timeouts, 4xx, and also a failed TLS handshake or login. Those
   are the relay's or the operator's to fix, not the message's, and a relay down for hours
   must delay mail, never lose it.
-* Webhooks: 2xx is delivered; 4xx (but 408 and 429) is permanent; 5xx, 408, 429, redirects
-  and connection errors are temporary.
+* Channels (paging, chat, webhooks; notify/channels/): the transport says whether its
+  failure is permanent (a 4xx the vendor means) or not; a vendor's Retry-After is a floor
+  for the next attempt.
 """
 
 from __future__ import annotations
@@ -24,13 +26,13 @@ from email import policy
 from email.utils import parseaddr
 from typing import Literal
 
-import aiohttp
 import aiosmtplib
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from outagewatch.config.model import Relay
 from outagewatch.metrics import Metrics
 from outagewatch.notify import outbox
+from outagewatch.notify.channels.base import Message, Transport, TransportError
 from outagewatch.notify.message import build_message
 from outagewatch.notify.outbox import Claimed
 from outagewatch.probes.text import one_line
@@ -39,7 +41,6 @@ from outagewatch.tls import client_context
 log = logging.getLogger(__name__)
 
 SEND_TIMEOUT = 30.0
-RETRYABLE_HTTP = frozenset({408, 429})
 Result = Literal["sent", "partial", "retry", "failed"]
 
 
@@ -52,6 +53,7 @@ class Outcome:
     deferred: Mapping[str, str] = field(default_factory=dict)  # try again, per recipient
     error: str | None = None
     permanent: bool = False
+    retry_after: timedelta | None = None  # the vendor asked us to wait at least this long
 
 
 @dataclass(frozen=True)
@@ -71,7 +73,7 @@ def decide(
     item: Claimed, outcome: Outcome, now: datetime, base: timedelta, cap: timedelta
 ) -> Decision:
     """What to record for an attempt: pure, so every branch is tested without a relay."""
-    retry_at = now + backoff(item.attempts, base, cap)
+    retry_at = now + max(backoff(item.attempts, base, cap), outcome.retry_after or timedelta())
     if outcome.error is not None:
         # Recipients refused before the error stay refused; the rest waits for the retry.
         left = tuple(r for r in item.pending_recipients if r not in outcome.refused)
@@ -111,6 +113,7 @@ class Sender:
         *,
         send_timeout: float = SEND_TIMEOUT,
         ehlo_name: str | None = None,
+        transports: Mapping[str, Transport] | None = None,
     ) -> None:
         if lease.total_seconds() <= 2 * send_timeout:
             raise ValueError("the lease must be more than twice the send timeout")
@@ -126,19 +129,21 @@ class Sender:
         self.backoff_cap = backoff_cap
         self.send_timeout = send_timeout
         self.ehlo_name = ehlo_name
+        self.transports = dict(transports or {})
+        metrics.count_channels(self.transports)
 
     async def step(self, now: datetime) -> bool:
         """Deliver one due notification; False when there was none."""
         item = await outbox.claim(self.engine, now, self.worker, self.lease)
         if item is None:
             return False
-        if item.channel == "webhook":
-            outcome = await self._post_webhook(item)
-        else:
+        if item.channel == "mail":
             outcome = await self._send_mail(item)
+        else:
+            outcome = await self._notify_channel(item)
         decision = decide(item, outcome, now, self.backoff_base, self.backoff_cap)
         held = await self._record(item, outcome, decision, now)
-        self.metrics.notifications.labels(item.kind, decision.result).inc()
+        self.metrics.notifications.labels(item.channel, item.kind, decision.result).inc()
         self._log(item, outcome, decision, held)
         return True
 
@@ -275,27 +280,19 @@ class Sender:
         except (aiosmtplib.SMTPException, OSError, TimeoutError):
             pass
 
-    async def _post_webhook(self, item: Claimed) -> Outcome:
-        url = item.pending_recipients[0] if item.pending_recipients else item.recipients[0]
-        payload = {
-            "subject": item.subject,
-            "text": item.body_text,
-            "message_id": item.message_id,
-            "kind": item.kind,
-        }
-        timeout = aiohttp.ClientTimeout(total=self.send_timeout)
+    async def _notify_channel(self, item: Claimed) -> Outcome:
+        """One channel row through its transport; the vendor's words go to the log."""
+        transport = self.transports.get(item.channel)
+        if transport is None:
+            # Nothing could ever deliver it: the channel was removed from the config.
+            return Outcome(error=f"channel {item.channel} is not configured", permanent=True)
+        message = Message.from_row(
+            item.message_id, item.kind, item.subject, item.body_text, item.created_at,
+            item.details,
+        )  # fmt: skip
         try:
-            async with (
-                aiohttp.ClientSession(timeout=timeout) as session,
-                session.post(url, json=payload, allow_redirects=False) as response,
-            ):
-                status = response.status
-                reason = one_line(response.reason or "", 100)
-        except TimeoutError:
-            return Outcome(error=f"webhook: no answer within {self.send_timeout:g}s")
-        except aiohttp.ClientError as exc:
-            return Outcome(error=f"webhook: {one_line(str(exc) or type(exc).__name__, 200)}")
-        if 200 <= status < 300:
-            return Outcome(accepted=(url,))
-        permanent = 400 <= status < 500 and status not in RETRYABLE_HTTP
-        return Outcome(error=f"webhook: HTTP {status} {reason}".rstrip(), permanent=permanent)
+            await transport.notify(message)
+        except TransportError as exc:
+            wait = timedelta(seconds=exc.retry_after) if exc.retry_after is not None else None
+            return Outcome(error=str(exc), permanent=exc.permanent, retry_after=wait)
+        return Outcome(accepted=item.pending_recipients or (item.channel,))

@@ -150,7 +150,7 @@ notifications = Table(
     Column("incident_id", Integer),
     Column("kind", String(32), nullable=False),
     Column("audience", String(16), nullable=False),  # customer | oncall
-    Column("channel", String(16), nullable=False),  # mail | webhook
+    Column("channel", String(64), nullable=False),  # mail, or the name of a channel
     Column("recipients", JSON, nullable=False),
     Column("pending_recipients", JSON, nullable=False),
     Column("subject", String(998), nullable=False),
@@ -167,6 +167,8 @@ notifications = Table(
     Column("claimed_at", UtcDateTime),
     Column("claimed_by", String(64)),
     Column("sent_at", UtcDateTime),
+    # A channel message's facts (event, dedup key, severity, link): its transport's input.
+    Column("details", JSON),
     Index("ix_notifications_state_due", "state", "next_attempt_at"),
     Index("ix_notifications_thread", "thread", "id"),
 )
@@ -207,4 +209,31 @@ maintenances = Table(
     Column("mails_sent", Integer, nullable=False),
     Column("version", Integer, nullable=False),
     Index("ix_maintenances_state", "state", "starts_at"),
+)
+
+# Which channel has heard of which incident: a pager's alert (its dedup key, kept so that a
+# restart can still resolve it, and so that an inbound acknowledgement finds its incident),
+# or the "opened" message of a chat. ``closed_at``: resolved, or "restored" said.
+channel_alerts = Table(
+    "channel_alerts",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("channel", String(64), nullable=False),
+    Column("incident_id", Integer, nullable=False),
+    Column("dedup_key", String(255), nullable=False),
+    Column("opened_at", UtcDateTime, nullable=False),
+    Column("closed_at", UtcDateTime),
+    UniqueConstraint("channel", "incident_id", name="uq_channel_alerts_channel_incident"),
+    Index("ix_channel_alerts_dedup_key", "dedup_key"),
+)
+
+# Inbound webhook events already acted on (PagerDuty's event id): a replay is ignored.
+inbound_events = Table(
+    "inbound_events",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("source", String(32), nullable=False),
+    Column("event_id", String(128), nullable=False),
+    Column("received_at", UtcDateTime, nullable=False),
+    UniqueConstraint("source", "event_id", name="uq_inbound_events_source_event"),
 )
