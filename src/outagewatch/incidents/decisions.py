@@ -90,6 +90,15 @@ class Notice:
     kind: NoticeKind
     changes: tuple[str, ...] = ()  # what changed, in customer words, for the update mail
     message: str | None = None  # an engineer's words
+    # Set by the engine when this notice supersedes undelivered ones: everything the
+    # recipients have not been told yet, (time, text) in order, its own news included.
+    news: tuple[tuple[datetime, str], ...] = ()
+    stands_for: int = 1  # notices it carries: itself and those it superseded
+
+    def told(self, now: datetime) -> tuple[tuple[datetime, str], ...]:
+        """What this notice itself tells, at ``now``: the engineer's words, then changes."""
+        said = (self.message,) if self.message else ()
+        return tuple((now, text) for text in (*said, *self.changes))
 
 
 @dataclass(frozen=True)
@@ -282,10 +291,10 @@ def post_update(
     updated = incident
     if user_impact is not None and user_impact != incident.user_impact:
         updated = replace(updated, user_impact=user_impact)
-        changes.append("The user impact has been re-assessed.")
+        changes.append(f"The user impact has been re-assessed: {user_impact}")
     if etr is not None and etr != incident.etr:
         updated = replace(updated, etr=etr)
-        changes.append("The expected time to restoration has changed.")
+        changes.append(f"The expected time to restoration is now {etr:%Y-%m-%d %H:%M} UTC.")
     if severity is not None and severity != incident.severity:
         updated = replace(updated, severity=severity, severity_overridden=True)
         changes.append(f"Severity changed from {incident.severity} to {severity}.")

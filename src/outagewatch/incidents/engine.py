@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import datetime
 from email.utils import parseaddr
 
@@ -18,8 +19,8 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from outagewatch.config import Config
 from outagewatch.incidents import decisions as decide
-from outagewatch.incidents.decisions import Decision, Incident, PlatformInfo, ServiceInfo
-from outagewatch.notify.outbox import enqueue
+from outagewatch.incidents.decisions import Decision, Incident, Notice, PlatformInfo, ServiceInfo
+from outagewatch.notify import outbox
 from outagewatch.notify.render import Audience, render
 from outagewatch.store import incidents as store
 
@@ -165,16 +166,48 @@ class IncidentEngine:
         self, conn: AsyncConnection, stored: store.Stored, decision: Decision, now: datetime
     ) -> None:
         incident = decision.incident
-        assert incident.id is not None and incident.id == stored.incident.id
+        incident_id = incident.id
+        assert incident_id is not None and incident_id == stored.incident.id
         audience = self.audiences[incident.platform]
         seq = stored.mails_sent
         for notice in decision.notices:
-            for notification in render(incident, notice, audience, seq):
-                await enqueue(conn, notification, now)
+            incident = await self._enqueue(conn, incident, notice, audience, seq, now)
             seq += 1
             log.info("incident %s: %s queued", incident.ref, notice.kind)
         if not await store.save(conn, stored, incident, len(decision.notices)):
             raise Conflict
         for kind, actor, _ in decision.timeline:
             log.info("incident %s: %s by %s", incident.ref, kind.replace("_", " "), actor)
-        await store.add_timeline(conn, incident.id, decision.timeline, now)
+        await store.add_timeline(conn, incident_id, decision.timeline, now)
+
+    async def _enqueue(
+        self,
+        conn: AsyncConnection,
+        incident: Incident,
+        notice: Notice,
+        audience: Audience,
+        seq: int,
+        now: datetime,
+    ) -> Incident:
+        """Enqueue one notice's notifications, each superseding the pending rows of its
+        stream and carrying their news on. Superseded updates give their numbers back, so
+        that the list sees update 3 follow update 2."""
+        drafts = render(incident, notice, audience, seq)
+        plans = [await outbox.take_over(conn, draft) for draft in drafts]
+        returned = max((taken.count("update") for taken in plans), default=0)
+        incident = replace(incident, updates_sent=incident.updates_sent - returned)
+        told = notice.told(now)
+        for index, (draft, taken) in enumerate(zip(drafts, plans, strict=True)):
+            final = draft
+            if taken.superseded or returned:
+                carried = replace(
+                    notice, news=(*taken.news, *told), stands_for=1 + taken.stands_for
+                )
+                final = render(incident, carried, audience, seq)[index]
+            final = replace(final, news=(*taken.news, *told), stands_for=1 + taken.stands_for)
+            row = await outbox.enqueue(conn, final, now)
+            await outbox.link_superseded(conn, taken.superseded, row)
+            if taken.superseded:
+                log.info("incident %s: %s supersedes %d undelivered %s", incident.ref,
+                         notice.kind, len(taken.superseded), draft.channel)  # fmt: skip
+        return incident

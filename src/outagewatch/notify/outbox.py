@@ -9,6 +9,10 @@ Within a thread (all mails of one incident) rows go out strictly in id order: a 
 while an earlier row of its thread is still pending or sending, so an update never
 overtakes its "detected" mail. A row that failed for good does not hold its thread up.
 
+A newer notice of a stream (thread, audience, channel) supersedes that stream's pending rows
+(notify/supersession.py decides which): they stay as ``superseded``, never sent, never
+deleted, and the newer row carries their news on.
+
 Recipients refused for good are kept in ``last_error``, one ``refused ADDRESS: REPLY`` line
 each, so that the record survives the retries of the other recipients.
 """
@@ -25,6 +29,13 @@ from typing import Any, Literal
 from sqlalchemy import ColumnElement, and_, exists, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from outagewatch.notify.supersession import (
+    Plan,
+    Undelivered,
+    news_from_json,
+    news_to_json,
+    plan,
+)
 from outagewatch.probes.text import one_line
 from outagewatch.store.tables import notifications
 
@@ -61,9 +72,14 @@ class Notification:
     message_id: str
     in_reply_to: str | None = None
     references: str | None = None
+    news: Sequence[
+        tuple[datetime, str]
+    ] = ()  # what it tells, kept so that a superseding row carries it on
+    stands_for: int = 1  # notices it carries: itself and those it superseded
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "recipients", tuple(self.recipients))
+        object.__setattr__(self, "news", tuple(self.news))
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -171,11 +187,71 @@ async def enqueue(conn: AsyncConnection, n: Notification, now: datetime) -> int:
             attempts=0,
             next_attempt_at=now,
             created_at=now,
+            news=news_to_json(n.news) if n.news else None,
+            stands_for=n.stands_for,
         )
     )
     key = result.inserted_primary_key
     assert key is not None
     return int(key[0])
+
+
+async def undelivered(
+    conn: AsyncConnection, thread: str, audience: str, channel: str
+) -> list[Undelivered]:
+    """The stream's rows not yet delivered, oldest first (what a new row may supersede)."""
+    n = notifications
+    rows = await conn.execute(
+        select(n.c.id, n.c.kind, n.c.state, n.c.attempts, n.c.news, n.c.stands_for)
+        .where(
+            n.c.thread == thread,
+            n.c.audience == audience,
+            n.c.channel == channel,
+            n.c.state.in_(UNSENT),
+        )
+        .order_by(n.c.id)
+    )
+    return [
+        Undelivered(row.id, row.kind, row.state, row.attempts, news_from_json(row.news),
+                    row.stands_for)
+        for row in rows
+    ]  # fmt: skip
+
+
+async def take_over(conn: AsyncConnection, draft: Notification) -> Plan:
+    """Supersede what ``draft`` supersedes in its stream, before ``draft`` is enqueued: the
+    plan as applied (rows a sender claimed meanwhile are left out)."""
+    found = plan(draft.kind, await undelivered(conn, draft.thread, draft.audience, draft.channel))
+    return Plan.of(await supersede(conn, found.superseded))
+
+
+async def supersede(conn: AsyncConnection, rows: Sequence[Undelivered]) -> list[Undelivered]:
+    """Mark ``rows`` superseded, newest first, each with compare-and-set; stop at the first
+    that a sender claimed meanwhile (it may be at the relay already: it and everything
+    before it stay). Returns the rows superseded, oldest first."""
+    n = notifications
+    taken: list[Undelivered] = []
+    for row in reversed(rows):
+        result = await conn.execute(
+            update(n)
+            .where(n.c.id == row.id, n.c.state == "pending", n.c.attempts == row.attempts)
+            .values(state="superseded", pending_recipients=[])
+        )
+        if result.rowcount != 1:
+            break
+        taken.append(row)
+    taken.reverse()
+    return taken
+
+
+async def link_superseded(conn: AsyncConnection, rows: Sequence[Undelivered], by: int) -> None:
+    """Record which row carries the news of the superseded ``rows`` on."""
+    if rows:
+        await conn.execute(
+            update(notifications)
+            .where(notifications.c.id.in_([row.id for row in rows]))
+            .values(superseded_by=by)
+        )
 
 
 def _held_back() -> ColumnElement[bool]:

@@ -112,6 +112,8 @@ def _subject(incident: Incident, notice: Notice, platform: PlatformInfo) -> str:
         "oncall": "detected",
         "oncall_repeat": "not acknowledged",
     }[notice.kind]
+    if notice.kind == "oncall_repeat" and notice.stands_for > 1:
+        kind += f" ({notice.stands_for} reminders)"
     prefix = "[on-call] " if notice.kind.startswith("oncall") else ""
     return f"{prefix}[{platform.name}] [Sev {incident.severity}] Outage: {labels} — {kind}"
 
