@@ -62,6 +62,10 @@ class Daemon:
         relay_password = (
             read_secret(config.smtp.secret) if config.smtp and config.smtp.secret else None
         )
+        fallback_passwords = [
+            read_secret(f.secret) if f.secret else None
+            for f in (config.smtp.fallback if config.smtp else [])
+        ]
         self.sender = Sender(
             self.engine,
             config.smtp,
@@ -72,6 +76,9 @@ class Daemon:
             backoff_base=config.outbox.retry_base,
             backoff_cap=config.outbox.retry_cap,
             send_timeout=config.outbox.send_timeout.total_seconds(),
+            fallback_passwords=fallback_passwords,
+            relay_check=config.outbox.relay_check,
+            failover_after=config.outbox.failover_after,
         )
         self.wake = asyncio.Event()
         self.mail_wake = asyncio.Event()

@@ -275,12 +275,14 @@ def _claimable(now: datetime, lease: timedelta) -> ColumnElement[bool]:
 async def claim(
     engine: AsyncEngine, now: datetime, worker: str, lease: timedelta
 ) -> Claimed | None:
-    """Take the oldest due row whose thread has nothing earlier unsent; None when none is."""
-    n = notifications
+    """Take a due row whose thread has nothing earlier unsent, oldest thread first (a
+    backlog goes out thread after thread, each in order); None when none is."""
+    n, first = notifications, notifications.alias("first")
+    thread_age = select(func.min(first.c.id)).where(first.c.thread == n.c.thread).scalar_subquery()
     query = (
         select(n.c.id, n.c.state, n.c.claimed_at, n.c.attempts)
         .where(_claimable(now, lease))
-        .order_by(n.c.id)
+        .order_by(thread_age, n.c.id)
         .limit(CANDIDATES)
     )
     while True:
@@ -387,12 +389,14 @@ async def mark_sent(
     failed_recipients: Mapping[str, str],
     *,
     claimed_at: datetime | None = None,
+    relay: str | None = None,
 ) -> bool:
-    """Delivered to every pending recipient but ``failed_recipients`` (refused for good).
+    """Delivered to every pending recipient but ``failed_recipients`` (refused for good),
+    through ``relay`` (host:port; None for webhooks).
 
     With ``claimed_at`` (the claim's token) the row is only changed while that claim holds.
     """
-    values = {"state": "sent", "sent_at": now, "pending_recipients": []}
+    values = {"state": "sent", "sent_at": now, "pending_recipients": [], "relay": relay}
     return await _finish(conn, notification_id, claimed_at, None, failed_recipients, values)
 
 
@@ -434,6 +438,18 @@ async def mark_failed(
     return await _finish(
         conn, notification_id, claimed_at, stamped, failed_recipients or {}, values
     )
+
+
+async def release(conn: AsyncConnection, now: datetime, channel: Channel) -> int:
+    """Make every pending row of ``channel`` due now (its transport answers again), rather
+    than each waiting for its backoff slot. Returns how many were waiting."""
+    n = notifications
+    result = await conn.execute(
+        update(n)
+        .where(n.c.state == "pending", n.c.channel == channel, n.c.next_attempt_at > now)
+        .values(next_attempt_at=now)
+    )
+    return result.rowcount
 
 
 async def backlog(conn: AsyncConnection, now: datetime) -> tuple[int, float]:
