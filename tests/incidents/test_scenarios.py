@@ -2,29 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from datetime import timedelta
-from pathlib import Path
 
 import pytest
 
 from outagewatch.incidents import decisions as decide
-from outagewatch.sim import SmtpServer
 
-from .world import LISTS, World, at, config_for, customer, subjects, text
+from .world import LISTS, World, at, customer, subjects, text
 
 DE1 = "[OX Cloud EU de-1]"
-
-
-@pytest.fixture
-async def world(tmp_path: Path) -> AsyncIterator[World]:
-    async with SmtpServer() as sink:
-        w = World(sink, config_for(sink.port, tmp_path / "ow.db"))
-        await w.start()
-        try:
-            yield w
-        finally:
-            await w.close()
 
 
 async def test_single_outage_detected_hourly_updates_restored(world: World) -> None:

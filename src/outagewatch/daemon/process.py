@@ -79,6 +79,7 @@ class Daemon:
             fallback_passwords=fallback_passwords,
             relay_check=config.outbox.relay_check,
             failover_after=config.outbox.failover_after,
+            on_relay_back=self.incidents.rewrite_waiting_updates,
         )
         self.wake = asyncio.Event()
         self.mail_wake = asyncio.Event()

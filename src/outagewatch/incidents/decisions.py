@@ -365,6 +365,17 @@ def due(incident: Incident, platform: PlatformInfo, now: datetime) -> Decision:
     return Decision(updated, tuple(notices))
 
 
+def rewrite_waiting_update(incident: Incident, platform: PlatformInfo, now: datetime) -> Decision:
+    """The relay answers again while an update still waits: it was written when it could
+    not be sent. Write it anew (the outbox carries its news on and it keeps its number), so
+    that the list reads the facts and the next update's time as of now, and the cadence
+    counts from the mail the list receives."""
+    if incident.state not in ACTIVE:
+        return Decision(incident)
+    rewritten = replace(incident, updates_sent=incident.updates_sent + 1)
+    return Decision(_customer_mail(rewritten, platform, now), (Notice("update"),))
+
+
 def next_due(incident: Incident) -> datetime | None:
     """When ``due`` will next have something to do (None: nothing until something happens)."""
     times = [t for t in (incident.next_update_at, incident.oncall_next_at) if t is not None]

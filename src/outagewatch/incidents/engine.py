@@ -133,6 +133,27 @@ class IncidentEngine:
                     return True
         return False
 
+    async def rewrite_waiting_updates(self, now: datetime) -> int:
+        """The relay answers again: every update still waiting is written anew before the
+        backlog leaves (decisions.rewrite_waiting_update says why). Returns how many."""
+        async with self.engine.connect() as conn:
+            ids = await store.with_waiting_update(conn)
+        rewritten = 0
+        for incident_id in ids:
+            try:
+                async with self.engine.begin() as conn:
+                    stored = await store.load(conn, incident_id)
+                    if stored is None:
+                        continue
+                    platform = self.audiences[stored.incident.platform].platform
+                    decision = decide.rewrite_waiting_update(stored.incident, platform, now)
+                    if decision.notices:
+                        await self._persist(conn, stored, decision, now)
+                        rewritten += 1
+            except Conflict:
+                continue  # the engine changed it meanwhile: its own mail is as fresh
+        return rewritten
+
     async def act(self, incident_id: int, action: Action, now: datetime) -> Incident:
         """An engineer's action (API): decided, stored and its mails enqueued at once."""
         async with self.engine.begin() as conn:

@@ -119,9 +119,12 @@ class Relays:
         )
         self.metrics.relay_up.labels(self.endpoints[index].address).set(0)
 
-    def answered(self, index: int) -> None:
+    def answered(self, index: int) -> bool:
+        """The relay took a mail or answered a check; True if it had been failing."""
+        was_failing = not self.health[index].up
         self.health[index] = Health()
         self.metrics.relay_up.labels(self.endpoints[index].address).set(1)
+        return was_failing
 
     async def step(self, now: datetime) -> bool:
         """Check the failing relays whose check is due. True when mail may leave now that

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from email import policy
@@ -110,6 +110,7 @@ class Sender:
         fallback_passwords: Sequence[str | None] | None = None,  # None: no fallback logs in
         relay_check: timedelta = timedelta(seconds=30),
         failover_after: timedelta = timedelta(minutes=5),
+        on_relay_back: Callable[[datetime], Awaitable[object]] | None = None,
     ) -> None:
         if lease.total_seconds() <= 2 * send_timeout:
             raise ValueError("the lease must be more than twice the send timeout")
@@ -132,6 +133,9 @@ class Sender:
                 ehlo_name=ehlo_name,
             )
         )
+        # Called when a relay answers again, before the backlog leaves: the incident engine
+        # rewrites the updates that were written while nothing could be sent.
+        self.on_relay_back = on_relay_back
         self.metrics = metrics
         self.worker = worker
         self.lease = lease
@@ -143,8 +147,7 @@ class Sender:
     async def step(self, now: datetime) -> bool:
         """Deliver one due notification; False when there was none."""
         if self.relays is not None and await self.relays.step(now):
-            async with self.engine.begin() as conn:  # a relay answers again: send at once
-                await outbox.release(conn, now, channel="mail")
+            await self._relay_back(now)
         item = await outbox.claim(self.engine, now, self.worker, self.lease)
         if item is None:
             return False
@@ -157,6 +160,13 @@ class Sender:
         self.metrics.notifications.labels(item.kind, decision.result).inc()
         self._log(item, outcome, decision, held)
         return True
+
+    async def _relay_back(self, now: datetime) -> None:
+        """A relay answers again (or another is to be used): what waited leaves at once."""
+        if self.on_relay_back is not None:
+            await self.on_relay_back(now)
+        async with self.engine.begin() as conn:
+            await outbox.release(conn, now, channel="mail")
 
     async def export_backlog(self, now: datetime) -> None:
         async with self.engine.connect() as conn:
@@ -225,8 +235,8 @@ class Sender:
         outcome = await self._through(self.relays, index, item)
         if outcome.error is not None and not outcome.permanent:
             self.relays.failed(index, now)
-        else:
-            self.relays.answered(index)
+        elif self.relays.answered(index):
+            await self._relay_back(now)  # a retry found it back before its health check did
         return outcome
 
     async def _through(self, relays: Relays, index: int, item: Claimed) -> Outcome:

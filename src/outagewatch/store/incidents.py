@@ -130,6 +130,23 @@ async def due(conn: AsyncConnection, now: datetime) -> list[int]:
     return [row[0] for row in await conn.execute(query.order_by(incidents.c.id))]
 
 
+async def with_waiting_update(conn: AsyncConnection) -> list[int]:
+    """Active incidents with a customer update still pending (not yet at the relay)."""
+    n = notifications
+    waiting = (
+        select(n.c.id)
+        .where(
+            n.c.incident_id == incidents.c.id,
+            n.c.audience == "customer",
+            n.c.kind == "update",
+            n.c.state == "pending",
+        )
+        .exists()
+    )
+    query = select(incidents.c.id).where(incidents.c.state.in_(ACTIVE), waiting)
+    return [row[0] for row in await conn.execute(query.order_by(incidents.c.id))]
+
+
 async def add_timeline(
     conn: AsyncConnection,
     incident_id: int,
