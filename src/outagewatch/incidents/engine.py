@@ -26,6 +26,7 @@ from outagewatch.store import incidents as store
 
 log = logging.getLogger("outagewatch.incidents")
 Action = Callable[[Incident, PlatformInfo], Decision]
+ACT_ATTEMPTS = 5
 
 
 class Conflict(Exception):
@@ -155,14 +156,20 @@ class IncidentEngine:
         return rewritten
 
     async def act(self, incident_id: int, action: Action, now: datetime) -> Incident:
-        """An engineer's action (API): decided, stored and its mails enqueued at once."""
-        async with self.engine.begin() as conn:
-            stored = await store.load(conn, incident_id)
-            if stored is None:
-                raise KeyError(incident_id)
-            decision = action(stored.incident, self.audiences[stored.incident.platform].platform)
-            await self._persist(conn, stored, decision, now)
-            return decision.incident
+        """An engineer's action (API): decided, stored and its mails enqueued at once. When
+        the engine changed the incident meanwhile (a due update), decided again on fresh data."""
+        for _ in range(ACT_ATTEMPTS):
+            try:
+                async with self.engine.begin() as conn:
+                    stored = await store.load(conn, incident_id)
+                    if stored is None:
+                        raise KeyError(incident_id)
+                    platform = self.audiences[stored.incident.platform].platform
+                    decision = action(stored.incident, platform)
+                    return await self._persist(conn, stored, decision, now)
+            except Conflict:
+                continue
+        raise decide.IncidentConflict("the incident keeps changing; try again")
 
     async def open_reported(
         self, platform: str, build: Callable[[PlatformInfo, str], Decision], now: datetime
@@ -185,10 +192,13 @@ class IncidentEngine:
 
     async def _persist(
         self, conn: AsyncConnection, stored: store.Stored, decision: Decision, now: datetime
-    ) -> None:
+    ) -> Incident:
+        """Store the decision; the incident as stored (superseded updates renumbered)."""
         incident = decision.incident
         incident_id = incident.id
         assert incident_id is not None and incident_id == stored.incident.id
+        if not await store.take(conn, stored):
+            raise Conflict
         audience = self.audiences[incident.platform]
         seq = stored.mails_sent
         for notice in decision.notices:
@@ -200,6 +210,7 @@ class IncidentEngine:
         for kind, actor, _ in decision.timeline:
             log.info("incident %s: %s by %s", incident.ref, kind.replace("_", " "), actor)
         await store.add_timeline(conn, incident_id, decision.timeline, now)
+        return incident
 
     async def _enqueue(
         self,

@@ -81,6 +81,21 @@ async def insert_incident(conn: AsyncConnection, incident: Incident) -> int:
     return int(key[0])
 
 
+async def take(conn: AsyncConnection, stored: Stored) -> bool:
+    """Claim the incident for a write before anything else is written (compare-and-set on
+    its version): a concurrent writer then fails here, cleanly, instead of colliding on the
+    Message-IDs both would enqueue."""
+    result = await conn.execute(
+        update(incidents)
+        .where(incidents.c.id == stored.incident.id, incidents.c.version == stored.version)
+        .values(version=stored.version + 1)
+    )
+    if result.rowcount != 1:
+        return False
+    stored.version += 1
+    return True
+
+
 async def save(conn: AsyncConnection, stored: Stored, incident: Incident, mails: int) -> bool:
     """Write the new state if nobody else changed it meanwhile (compare-and-set)."""
     result = await conn.execute(
