@@ -11,6 +11,11 @@ What is permanent and what is not:
   must delay mail, never lose it.
 * Webhooks: 2xx is delivered; 4xx (but 408 and 429) is permanent; 5xx, 408, 429, redirects
   and connection errors are temporary.
+
+Mail goes through the relay notify/relays.py chooses (the primary, or a fallback once the
+primary has failed for ``failover_after``). When a failing relay answers again, what waited
+leaves at once: ``on_relay_back`` lets the incident engine rewrite waiting updates first,
+then every pending mail is made due.
 """
 
 from __future__ import annotations
