@@ -177,3 +177,25 @@ async def test_fallback_relay_after_failover_after_and_back_to_the_primary(
             assert rows[0]["attempts"] == 5  # four on the primary (0, 0.5, 2, 4 min), then one
         finally:
             await world.close()
+
+
+async def test_a_waiting_reminder_is_withdrawn_by_the_acknowledgement(
+    world: World, tmp_path: Path
+) -> None:
+    await world.sink.set_refusing(True)
+    await world.outage("eu-de-1", "imap", at(-15), at(0))
+    for minute in range(0, 35):
+        assert await world.run(at(minute)) == []
+    await world.act(REF, lambda i, p: decide.acknowledge(i, "bob", at(35)), at(35))
+    await world.sink.set_refusing(False)
+    oncall = [m for m in await world.run(at(36)) if str(m["Subject"]).startswith("[on-call]")]
+    assert [str(m["Subject"]).rsplit(" — ", 1)[1] for m in oncall] == ["detected"]
+    api = await start_api(world.db, tmp_path)
+    try:
+        headers = {"Authorization": f"Bearer {api.tokens['viewer']}"}
+        async with api.client.get(f"/api/v1/incidents/{REF}", headers=headers) as response:
+            rows = (await response.json())["notifications"]
+    finally:
+        await api.client.close()
+    reminders = [(n["state"], n["stands_for"]) for n in rows if n["kind"] == "oncall_repeat"]
+    assert reminders == [("superseded", 1), ("superseded", 2), ("superseded", 3)]

@@ -106,6 +106,8 @@ class Decision:
     incident: Incident
     notices: tuple[Notice, ...] = ()
     timeline: tuple[tuple[str, str, dict[str, str]], ...] = field(default=())  # kind, actor, detail
+    # Notices still waiting to be sent that no longer hold (a reminder after the ack).
+    withdrawn: tuple[NoticeKind, ...] = ()
 
 
 def derived_severity(platform: PlatformInfo, down: tuple[str, ...]) -> int:
@@ -265,7 +267,9 @@ def acknowledge(incident: Incident, actor: str, now: datetime, note: str | None 
         acknowledged_by=actor,
         oncall_next_at=None,
     )
-    return Decision(acked, (), (("acknowledged", actor, _note(note)),))
+    return Decision(
+        acked, (), (("acknowledged", actor, _note(note)),), withdrawn=("oncall_repeat",)
+    )
 
 
 def post_update(

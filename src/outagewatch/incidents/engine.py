@@ -21,7 +21,7 @@ from outagewatch.config import Config
 from outagewatch.incidents import decisions as decide
 from outagewatch.incidents.decisions import Decision, Incident, Notice, PlatformInfo, ServiceInfo
 from outagewatch.notify import outbox
-from outagewatch.notify.render import Audience, render
+from outagewatch.notify.render import Audience, render, thread_of
 from outagewatch.store import incidents as store
 
 log = logging.getLogger("outagewatch.incidents")
@@ -205,6 +205,8 @@ class IncidentEngine:
             incident = await self._enqueue(conn, incident, notice, audience, seq, now)
             seq += 1
             log.info("incident %s: %s queued", incident.ref, notice.kind)
+        if decision.withdrawn:
+            await outbox.withdraw(conn, thread_of(incident), decision.withdrawn)
         if not await store.save(conn, stored, incident, len(decision.notices)):
             raise Conflict
         for kind, actor, _ in decision.timeline:

@@ -244,6 +244,18 @@ async def supersede(conn: AsyncConnection, rows: Sequence[Undelivered]) -> list[
     return taken
 
 
+async def withdraw(conn: AsyncConnection, thread: str, kinds: Sequence[str]) -> int:
+    """Rows of ``kinds`` still pending that no longer hold (a reminder to acknowledge an
+    incident that was just acknowledged): superseded by the event, sent never."""
+    n = notifications
+    result = await conn.execute(
+        update(n)
+        .where(n.c.thread == thread, n.c.kind.in_(list(kinds)), n.c.state == "pending")
+        .values(state="superseded", pending_recipients=[])
+    )
+    return result.rowcount
+
+
 async def link_superseded(conn: AsyncConnection, rows: Sequence[Undelivered], by: int) -> None:
     """Record which row carries the news of the superseded ``rows`` on."""
     if rows:
