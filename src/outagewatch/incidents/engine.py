@@ -232,13 +232,14 @@ class IncidentEngine:
         incident = replace(incident, updates_sent=incident.updates_sent - returned)
         told = notice.told(now)
         for index, (draft, taken) in enumerate(zip(drafts, plans, strict=True)):
+            news, stands_for = (*taken.news, *told), 1 + taken.stands_for
             final = draft
-            if taken.superseded or returned:
+            if taken.superseded or returned:  # say what the superseded rows would have said
                 carried = replace(
-                    notice, news=(*taken.news, *told), stands_for=1 + taken.stands_for
+                    notice, news=news if taken.superseded else (), stands_for=stands_for
                 )
                 final = render(incident, carried, audience, seq)[index]
-            final = replace(final, news=(*taken.news, *told), stands_for=1 + taken.stands_for)
+            final = replace(final, news=news, stands_for=stands_for)
             row = await outbox.enqueue(conn, final, now)
             await outbox.link_superseded(conn, taken.superseded, row)
             if taken.superseded:

@@ -169,7 +169,10 @@ class Sender:
     async def _relay_back(self, now: datetime) -> None:
         """A relay answers again (or another is to be used): what waited leaves at once."""
         if self.on_relay_back is not None:
-            await self.on_relay_back(now)
+            try:
+                await self.on_relay_back(now)
+            except Exception:  # stale updates then go as written: better than none at all
+                log.exception("rewriting the waiting updates failed")
         async with self.engine.begin() as conn:
             await outbox.release(conn, now, channel="mail")
 
