@@ -72,9 +72,8 @@ class Notification:
     message_id: str
     in_reply_to: str | None = None
     references: str | None = None
-    news: Sequence[
-        tuple[datetime, str]
-    ] = ()  # what it tells, kept so that a superseding row carries it on
+    # What it tells, (time, text), kept so that a row superseding it carries it on.
+    news: Sequence[tuple[datetime, str]] = ()
     stands_for: int = 1  # notices it carries: itself and those it superseded
 
     def __post_init__(self) -> None:
