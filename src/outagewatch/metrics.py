@@ -102,6 +102,12 @@ class Metrics:
         for kind in NOTIFICATION_KINDS:
             for result in ("sent", "partial", "retry", "failed"):
                 self.notifications.labels("mail", kind, result)
+        self.relay_up = Gauge(
+            "outagewatch_relay_up",
+            "0 while the SMTP relay fails (attempts and health checks), 1 once it answers",
+            ("relay",),
+            registry=r,
+        )
         self.outbox_pending = Gauge(
             "outagewatch_outbox_pending",
             "Notifications not yet delivered (pending or being sent)",

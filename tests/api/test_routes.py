@@ -85,7 +85,15 @@ async def test_report_show_update_ack_restore_close(api: Api) -> None:
         "update",
         "restored",
     ]
-    assert all(n["state"] == "pending" for n in shown["notifications"])
+    # Nothing was sent (no sender runs here): the restored mail took the update over.
+    states = [(n["kind"], n["state"], n["stands_for"]) for n in shown["notifications"]]
+    assert states == [
+        ("detected", "pending", 1),
+        ("oncall", "pending", 1),
+        ("update", "superseded", 1),
+        ("restored", "pending", 2),
+    ]
+    assert shown["notifications"][2]["superseded_by"] == shown["notifications"][3]["id"]
     status, listing = await call(api, "GET", "/api/v1/incidents?state=closed", role="viewer")
     assert [i["ref"] for i in listing["items"]] == [ref]
 

@@ -8,31 +8,39 @@ import random
 import re
 import signal
 from collections import defaultdict
+from datetime import UTC, datetime
 from email import message_from_bytes, policy
 from pathlib import Path
 
+import aiohttp
 import pytest
 import yaml
 
 from outagewatch.sim import ImapServer, SmtpServer
+from outagewatch.store import tokens
+from outagewatch.store.engine import open_engine
+from outagewatch.store.migrate import upgrade
 
 from ..daemon.test_daemon_e2e import Daemon, free_port
+from .world import text
 
 KILLS = 20
 LIST = "incidents-de-1@example.net"
 
 
-def config(tmp_path: Path, imap: int, relay: int) -> Path:
+def config(tmp_path: Path, imap: int, relay: int, update_every: str = "3s", **outbox: str) -> Path:
     data = {
         "vantage": "fra",
         "database": f"sqlite+aiosqlite:///{tmp_path / 'ow.db'}",
         "api": {"listen": f"127.0.0.1:{free_port()}"},
         "smtp": {"host": "127.0.0.1", "port": relay, "tls": "none", "from": "noc@example.net"},
         "oncall": {"email": "oncall@example.net"},
-        "outbox": {"send_timeout": "1s", "lease": "3s", "retry_base": "200ms", "retry_cap": "1s"},
+        "outbox": {"send_timeout": "1s", "lease": "3s", "retry_base": "200ms", "retry_cap": "1s",
+                   **outbox},
         "rules": {
             "slow_after": "500ms", "outage_after": "2s", "probe_interval": "250ms",
-            "probe_timeout": "2s", "max_gap": "10s", "update_every": "3s", "oncall_repeat": "1h",
+            "probe_timeout": "2s", "max_gap": "10s", "update_every": update_every,
+            "oncall_repeat": "1h",
         },
         "platforms": {
             "eu-de-1": {
@@ -90,3 +98,75 @@ async def test_twenty_sigkills_during_an_incident(tmp_path: Path) -> None:
     assert numbers == list(range(1, len(numbers) + 1)), f"an update was skipped (seed {seed})"
     assert len(numbers) >= 5
     assert all(len(ids) == 1 for ids in ids_by_kind.values()), f"an update sent twice (seed {seed})"
+
+
+async def api_token(tmp_path: Path) -> str:
+    """An on-call token in the daemon's database, made before the daemon starts."""
+    engine = open_engine(f"sqlite+aiosqlite:///{tmp_path / 'ow.db'}")
+    try:
+        await upgrade(engine)
+        async with engine.begin() as conn:
+            token, _ = await tokens.create(conn, "alice", "oncall", datetime.now(UTC))
+    finally:
+        await engine.dispose()
+    return token
+
+
+async def post_message(api: str, token: str, ref: str, message: str) -> None:
+    """Posted once: retried only while the (restarting) daemon does not answer at all."""
+    headers = {"Authorization": f"Bearer {token}"}
+    async with asyncio.timeout(30), aiohttp.ClientSession(headers=headers) as session:
+        while True:
+            try:
+                async with session.post(
+                    f"{api}/api/v1/incidents/{ref}/updates", json={"message": message}
+                ) as response:
+                    assert response.status == 200, await response.text()
+                    return
+            except aiohttp.ClientConnectionError:
+                await asyncio.sleep(0.1)  # not listening yet
+
+
+@pytest.mark.timeout(240)
+async def test_sigkills_while_updates_supersede_each_other(tmp_path: Path) -> None:
+    """The relay refuses while engineers post and hourly updates (every 500 ms here) keep
+    superseding the waiting one; the daemon is SIGKILLed at random moments of that. When the
+    relay is back the list gets every message exactly once, in order, in one update."""
+    seed = random.randrange(1 << 30)
+    rng = random.Random(seed)
+    print(f"random seed {seed}")
+    token = await api_token(tmp_path)
+    messages = [f"Engineer message {n:02d}." for n in range(1, KILLS // 2 + 1)]
+    async with ImapServer() as imap, SmtpServer() as sink:
+        path = config(tmp_path, imap.port, sink.port, update_every="500ms")
+        api = f"http://{yaml.safe_load(path.read_text())['api']['listen']}"
+        daemon = Daemon(path)
+        await daemon.start()
+        imap.faults.greeting_delay = 1.0
+        await wait_until(lambda: any("detected" in s for s, _ in customer_mails(sink)), within=30)
+        ref = customer_mails(sink)[0][1].split(".")[0].lstrip("<")
+        await sink.set_refusing(True)
+        for message in messages:
+            await post_message(api, token, ref, message)
+            await asyncio.sleep(rng.uniform(0.0, 1.2))  # due updates supersede meanwhile
+            assert await daemon.stop(signal.SIGKILL) == -signal.SIGKILL
+            await daemon.start()
+        before = len(customer_mails(sink))
+        await sink.set_refusing(False)
+        await wait_until(lambda: len(customer_mails(sink)) > before, within=30)
+        imap.faults.greeting_delay = 0
+        await wait_until(lambda: any("restored" in s for s, _ in customer_mails(sink)), within=30)
+        assert await daemon.stop(signal.SIGTERM) == 0
+
+    bodies = [
+        (str(mail["Subject"]).rsplit(" — ", 1)[1], text(mail))
+        for received in sink.messages
+        if LIST in received.rcpt_tos
+        for mail in [message_from_bytes(received.data, policy=policy.default)]
+    ]
+    told = [line for _, body in bodies for line in body.splitlines() if "Engineer message" in line]
+    assert [line.rsplit(": ", 1)[1] for line in told] == messages, f"seed {seed}"
+    kinds = [kind for kind, _ in bodies]
+    assert kinds[0] == "detected" and kinds[-1] == "restored", f"seed {seed}"
+    numbers = [int(k.removeprefix("update ")) for k in kinds[1:-1]]
+    assert numbers == list(range(1, len(numbers) + 1)), f"update numbers {numbers} (seed {seed})"

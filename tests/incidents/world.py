@@ -32,7 +32,10 @@ def at(minutes: float) -> datetime:
     return T0 + timedelta(minutes=minutes)
 
 
-def config_for(relay_port: int, db: Path, **rules: str) -> Config:
+def config_for(
+    relay_port: int, db: Path, *, smtp: dict[str, Any] | None = None,
+    outbox: dict[str, Any] | None = None, **rules: str,
+) -> Config:  # fmt: skip
     services = {
         "webmail": {"protocol": "http", "url": "http://127.0.0.1:9/"},
         "smtp": {"protocol": "smtp", "host": "127.0.0.1", "port": 9},
@@ -44,7 +47,8 @@ def config_for(relay_port: int, db: Path, **rules: str) -> Config:
             "vantage": "fra",
             "database": f"sqlite+aiosqlite:///{db}",
             "smtp": {"host": "127.0.0.1", "port": relay_port, "tls": "none",
-                     "from": "OX Cloud Operations <noc@example.net>"},
+                     "from": "OX Cloud Operations <noc@example.net>", **(smtp or {})},
+            "outbox": outbox or {},
             "oncall": {"email": "oncall@example.net"},
             "rules": {"update_every": "1h", "oncall_repeat": "10m", **rules},
             "platforms": {
@@ -71,7 +75,12 @@ class World:
         self.db = open_engine(self.config.database)
         await upgrade(self.db)
         self.engine = IncidentEngine(self.db, self.config)
-        self.sender = Sender(self.db, self.config.smtp, None, self.metrics, worker="test")
+        outbox = self.config.outbox
+        self.sender = Sender(
+            self.db, self.config.smtp, None, self.metrics, worker="test",
+            relay_check=outbox.relay_check, failover_after=outbox.failover_after,
+            on_relay_back=self.engine.rewrite_waiting_updates,
+        )  # fmt: skip
 
     async def close(self) -> None:
         await self.db.dispose()

@@ -107,7 +107,11 @@ class NotificationOut(BaseModel):
     recipients: list[str]
     subject: str
     message_id: str
-    state: Literal["pending", "sending", "sent", "failed"]
+    # superseded: never sent; the row ``superseded_by`` carries its news on
+    state: Literal["pending", "sending", "sent", "failed", "superseded"]
+    superseded_by: int | None
+    stands_for: int  # notices this row carries (itself and those it superseded)
+    relay: str | None  # host:port of the relay that delivered it
     attempts: int
     next_attempt_at: AwareDatetime
     last_error: str | None

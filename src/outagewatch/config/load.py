@@ -109,6 +109,7 @@ def secret_problems(config: Config) -> list[str]:
     refs: list[tuple[str, SecretRef | None]] = []
     if config.smtp is not None:
         refs.append(("smtp", config.smtp.secret))
+        refs += [(f"smtp.fallback.{i}", f.secret) for i, f in enumerate(config.smtp.fallback)]
     for pid, platform in config.platforms.items():
         for sid, service in platform.services.items():
             refs.append((f"platforms.{pid}.services.{sid}.auth", service.auth))

@@ -36,8 +36,8 @@ class Api(BaseModel):
         return int(self.listen.rpartition(":")[2])
 
 
-class Relay(BaseModel):
-    """The SMTP relay that outagewatch sends its own mail through."""
+class RelayEndpoint(BaseModel):
+    """Where and how to reach one SMTP relay (the primary, or one of its fallbacks)."""
 
     model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)
 
@@ -49,10 +49,9 @@ class Relay(BaseModel):
     username: str | None = None
     password_env: str | None = Field(default=None, pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")
     password_file: Path | None = None
-    sender: Mailbox = Field(alias="from")
 
     @model_validator(mode="after")
-    def _credentials(self) -> Relay:
+    def _credentials(self) -> RelayEndpoint:
         if self.username is not None:
             SecretRef(password_env=self.password_env, password_file=self.password_file)
         elif self.password_env or self.password_file:
@@ -64,6 +63,25 @@ class Relay(BaseModel):
         if self.username is None:
             return None
         return SecretRef(password_env=self.password_env, password_file=self.password_file)
+
+    @property
+    def address(self) -> str:
+        """host:port, as logs, metrics and the outbox name the relay (never a secret)."""
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"{host}:{self.port}"
+
+
+class Relay(RelayEndpoint):
+    """The SMTP relay that outagewatch sends its own mail through, and the relays to use
+    when it has failed for ``outbox.failover_after`` (same From, same Message-IDs)."""
+
+    sender: Mailbox = Field(alias="from")
+    fallback: list[RelayEndpoint] = []
+
+    @property
+    def endpoints(self) -> list[RelayEndpoint]:
+        """The primary first, then the fallbacks in the order given."""
+        return [self, *self.fallback]
 
 
 class Oncall(BaseModel):
@@ -95,6 +113,11 @@ class Outbox(BaseModel):
     lease: Duration = timedelta(minutes=5)
     retry_base: Duration = timedelta(seconds=30)
     retry_cap: Duration = timedelta(minutes=15)
+    # A relay that failed is checked (connect, EHLO, NOOP) this often at most apart, never
+    # faster than the retry backoff: when it answers, the backlog leaves at once.
+    relay_check: Duration = timedelta(seconds=30)
+    # After this long of failures on a relay, mail goes through the next one (smtp.fallback).
+    failover_after: Duration = timedelta(minutes=5)
 
     @model_validator(mode="after")
     def _lease_outlives_a_send(self) -> Outbox:

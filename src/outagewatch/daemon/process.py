@@ -63,6 +63,10 @@ class Daemon:
         relay_password = (
             read_secret(config.smtp.secret) if config.smtp and config.smtp.secret else None
         )
+        fallback_passwords = [
+            read_secret(f.secret) if f.secret else None
+            for f in (config.smtp.fallback if config.smtp else [])
+        ]
         self.sender = Sender(
             self.engine,
             config.smtp,
@@ -74,6 +78,10 @@ class Daemon:
             backoff_cap=config.outbox.retry_cap,
             send_timeout=config.outbox.send_timeout.total_seconds(),
             transports=build_all(config.all_channels, config.outbox.send_timeout.total_seconds()),
+            fallback_passwords=fallback_passwords,
+            relay_check=config.outbox.relay_check,
+            failover_after=config.outbox.failover_after,
+            on_relay_back=self.incidents.rewrite_waiting_updates,
         )
         self.wake = asyncio.Event()
         self.mail_wake = asyncio.Event()

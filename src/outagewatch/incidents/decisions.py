@@ -90,6 +90,15 @@ class Notice:
     kind: NoticeKind
     changes: tuple[str, ...] = ()  # what changed, in customer words, for the update mail
     message: str | None = None  # an engineer's words
+    # Set by the engine when this notice supersedes undelivered ones: everything the
+    # recipients have not been told yet, (time, text) in order, its own news included.
+    news: tuple[tuple[datetime, str], ...] = ()
+    stands_for: int = 1  # notices it carries: itself and those it superseded
+
+    def told(self, now: datetime) -> tuple[tuple[datetime, str], ...]:
+        """What this notice itself tells, at ``now``: the engineer's words, then changes."""
+        said = (self.message,) if self.message else ()
+        return tuple((now, text) for text in (*said, *self.changes))
 
 
 @dataclass(frozen=True)
@@ -97,6 +106,8 @@ class Decision:
     incident: Incident
     notices: tuple[Notice, ...] = ()
     timeline: tuple[tuple[str, str, dict[str, str]], ...] = field(default=())  # kind, actor, detail
+    # Notices still waiting to be sent that no longer hold (a reminder after the ack).
+    withdrawn: tuple[NoticeKind, ...] = ()
 
 
 def derived_severity(platform: PlatformInfo, down: tuple[str, ...]) -> int:
@@ -256,7 +267,9 @@ def acknowledge(incident: Incident, actor: str, now: datetime, note: str | None 
         acknowledged_by=actor,
         oncall_next_at=None,
     )
-    return Decision(acked, (), (("acknowledged", actor, _note(note)),))
+    return Decision(
+        acked, (), (("acknowledged", actor, _note(note)),), withdrawn=("oncall_repeat",)
+    )
 
 
 def post_update(
@@ -282,10 +295,10 @@ def post_update(
     updated = incident
     if user_impact is not None and user_impact != incident.user_impact:
         updated = replace(updated, user_impact=user_impact)
-        changes.append("The user impact has been re-assessed.")
+        changes.append(f"The user impact has been re-assessed: {user_impact}")
     if etr is not None and etr != incident.etr:
         updated = replace(updated, etr=etr)
-        changes.append("The expected time to restoration has changed.")
+        changes.append(f"The expected time to restoration is now {etr:%Y-%m-%d %H:%M} UTC.")
     if severity is not None and severity != incident.severity:
         updated = replace(updated, severity=severity, severity_overridden=True)
         changes.append(f"Severity changed from {incident.severity} to {severity}.")
@@ -354,6 +367,17 @@ def due(incident: Incident, platform: PlatformInfo, now: datetime) -> Decision:
         updated = replace(updated, oncall_next_at=now + platform.oncall_repeat)
         notices.append(Notice("oncall_repeat"))
     return Decision(updated, tuple(notices))
+
+
+def rewrite_waiting_update(incident: Incident, platform: PlatformInfo, now: datetime) -> Decision:
+    """The relay answers again while an update still waits: it was written when it could
+    not be sent. Write it anew (the outbox carries its news on and it keeps its number), so
+    that the list reads the facts and the next update's time as of now, and the cadence
+    counts from the mail the list receives."""
+    if incident.state not in ACTIVE:
+        return Decision(incident)
+    rewritten = replace(incident, updates_sent=incident.updates_sent + 1)
+    return Decision(_customer_mail(rewritten, platform, now), (Notice("update"),))
 
 
 def next_due(incident: Incident) -> datetime | None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import datetime
 from email.utils import parseaddr
 
@@ -18,14 +19,15 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from outagewatch.config import Config
 from outagewatch.incidents import decisions as decide
-from outagewatch.incidents.decisions import Decision, Incident, PlatformInfo, ServiceInfo
+from outagewatch.incidents.decisions import Decision, Incident, Notice, PlatformInfo, ServiceInfo
+from outagewatch.notify import outbox
 from outagewatch.notify.channels.enqueue import enqueue_channel_messages
-from outagewatch.notify.outbox import enqueue
-from outagewatch.notify.render import Audience, render
+from outagewatch.notify.render import Audience, render, thread_of
 from outagewatch.store import incidents as store
 
 log = logging.getLogger("outagewatch.incidents")
 Action = Callable[[Incident, PlatformInfo], Decision]
+ACT_ATTEMPTS = 5
 
 
 class Conflict(Exception):
@@ -137,15 +139,42 @@ class IncidentEngine:
                     return True
         return False
 
+    async def rewrite_waiting_updates(self, now: datetime) -> int:
+        """The relay answers again: every update still waiting is written anew before the
+        backlog leaves (decisions.rewrite_waiting_update says why). Returns how many."""
+        async with self.engine.connect() as conn:
+            ids = await store.with_waiting_update(conn)
+        rewritten = 0
+        for incident_id in ids:
+            try:
+                async with self.engine.begin() as conn:
+                    stored = await store.load(conn, incident_id)
+                    if stored is None:
+                        continue
+                    platform = self.audiences[stored.incident.platform].platform
+                    decision = decide.rewrite_waiting_update(stored.incident, platform, now)
+                    if decision.notices:
+                        await self._persist(conn, stored, decision, now)
+                        rewritten += 1
+            except Conflict:
+                continue  # the engine changed it meanwhile: its own mail is as fresh
+        return rewritten
+
     async def act(self, incident_id: int, action: Action, now: datetime) -> Incident:
-        """An engineer's action (API): decided, stored and its mails enqueued at once."""
-        async with self.engine.begin() as conn:
-            stored = await store.load(conn, incident_id)
-            if stored is None:
-                raise KeyError(incident_id)
-            decision = action(stored.incident, self.audiences[stored.incident.platform].platform)
-            await self._persist(conn, stored, decision, now)
-            return decision.incident
+        """An engineer's action (API): decided, stored and its mails enqueued at once. When
+        the engine changed the incident meanwhile (a due update), decided again on fresh data."""
+        for _ in range(ACT_ATTEMPTS):
+            try:
+                async with self.engine.begin() as conn:
+                    stored = await store.load(conn, incident_id)
+                    if stored is None:
+                        raise KeyError(incident_id)
+                    platform = self.audiences[stored.incident.platform].platform
+                    decision = action(stored.incident, platform)
+                    return await self._persist(conn, stored, decision, now)
+            except Conflict:
+                continue
+        raise decide.IncidentConflict("the incident keeps changing; try again")
 
     async def open_reported(
         self, platform: str, build: Callable[[PlatformInfo, str], Decision], now: datetime
@@ -168,22 +197,61 @@ class IncidentEngine:
 
     async def _persist(
         self, conn: AsyncConnection, stored: store.Stored, decision: Decision, now: datetime
-    ) -> None:
+    ) -> Incident:
+        """Store the decision; the incident as stored (superseded updates renumbered)."""
         incident = decision.incident
-        assert incident.id is not None and incident.id == stored.incident.id
+        incident_id = incident.id
+        assert incident_id is not None and incident_id == stored.incident.id
+        if not await store.take(conn, stored):
+            raise Conflict
         audience = self.audiences[incident.platform]
         seq = stored.mails_sent
         for notice in decision.notices:
-            for notification in render(incident, notice, audience, seq):
-                await enqueue(conn, notification, now)
+            incident = await self._enqueue(conn, incident, notice, audience, seq, now)
             seq += 1
             log.info("incident %s: %s queued", incident.ref, notice.kind)
         # Paging and chat: their own rows, in this same transaction (notify/channels/).
         await enqueue_channel_messages(
             conn, stored.incident, incident, decision.notices, audience, now
         )
+        if decision.withdrawn:
+            await outbox.withdraw(conn, thread_of(incident), decision.withdrawn)
         if not await store.save(conn, stored, incident, len(decision.notices)):
             raise Conflict
         for kind, actor, _ in decision.timeline:
             log.info("incident %s: %s by %s", incident.ref, kind.replace("_", " "), actor)
-        await store.add_timeline(conn, incident.id, decision.timeline, now)
+        await store.add_timeline(conn, incident_id, decision.timeline, now)
+        return incident
+
+    async def _enqueue(
+        self,
+        conn: AsyncConnection,
+        incident: Incident,
+        notice: Notice,
+        audience: Audience,
+        seq: int,
+        now: datetime,
+    ) -> Incident:
+        """Enqueue one notice's notifications, each superseding the pending rows of its
+        stream and carrying their news on. Superseded updates give their numbers back, so
+        that the list sees update 3 follow update 2."""
+        drafts = render(incident, notice, audience, seq)
+        plans = [await outbox.take_over(conn, draft) for draft in drafts]
+        returned = max((taken.count("update") for taken in plans), default=0)
+        incident = replace(incident, updates_sent=incident.updates_sent - returned)
+        told = notice.told(now)
+        for index, (draft, taken) in enumerate(zip(drafts, plans, strict=True)):
+            news, stands_for = (*taken.news, *told), 1 + taken.stands_for
+            final = draft
+            if taken.superseded or returned:  # say what the superseded rows would have said
+                carried = replace(
+                    notice, news=news if taken.superseded else (), stands_for=stands_for
+                )
+                final = render(incident, carried, audience, seq)[index]
+            final = replace(final, news=news, stands_for=stands_for)
+            row = await outbox.enqueue(conn, final, now)
+            await outbox.link_superseded(conn, taken.superseded, row)
+            if taken.superseded:
+                log.info("incident %s: %s supersedes %d undelivered %s", incident.ref,
+                         notice.kind, len(taken.superseded), draft.channel)  # fmt: skip
+        return incident

@@ -9,6 +9,10 @@ Within a thread (all mails of one incident) rows go out strictly in id order: a 
 while an earlier row of its thread is still pending or sending, so an update never
 overtakes its "detected" mail. A row that failed for good does not hold its thread up.
 
+A newer notice of a stream (thread, audience, channel) supersedes that stream's pending rows
+(notify/supersession.py decides which): they stay as ``superseded``, never sent, never
+deleted, and the newer row carries their news on.
+
 Recipients refused for good are kept in ``last_error``, one ``refused ADDRESS: REPLY`` line
 each, so that the record survives the retries of the other recipients.
 """
@@ -25,6 +29,13 @@ from typing import Any, Literal
 from sqlalchemy import ColumnElement, and_, exists, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from outagewatch.notify.supersession import (
+    Plan,
+    Undelivered,
+    news_from_json,
+    news_to_json,
+    plan,
+)
 from outagewatch.probes.text import one_line
 from outagewatch.store.tables import notifications
 
@@ -62,9 +73,13 @@ class Notification:
     in_reply_to: str | None = None
     references: str | None = None
     details: Mapping[str, Any] | None = None
+    # What it tells, (time, text), kept so that a row superseding it carries it on.
+    news: Sequence[tuple[datetime, str]] = ()
+    stands_for: int = 1  # notices it carries: itself and those it superseded
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "recipients", tuple(self.recipients))
+        object.__setattr__(self, "news", tuple(self.news))
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -174,11 +189,83 @@ async def enqueue(conn: AsyncConnection, n: Notification, now: datetime) -> int:
             attempts=0,
             next_attempt_at=now,
             created_at=now,
+            news=news_to_json(n.news) if n.news else None,
+            stands_for=n.stands_for,
         )
     )
     key = result.inserted_primary_key
     assert key is not None
     return int(key[0])
+
+
+async def undelivered(
+    conn: AsyncConnection, thread: str, audience: str, channel: str
+) -> list[Undelivered]:
+    """The stream's rows not yet delivered, oldest first (what a new row may supersede)."""
+    n = notifications
+    rows = await conn.execute(
+        select(n.c.id, n.c.kind, n.c.state, n.c.attempts, n.c.news, n.c.stands_for)
+        .where(
+            n.c.thread == thread,
+            n.c.audience == audience,
+            n.c.channel == channel,
+            n.c.state.in_(UNSENT),
+        )
+        .order_by(n.c.id)
+    )
+    return [
+        Undelivered(row.id, row.kind, row.state, row.attempts, news_from_json(row.news),
+                    row.stands_for)
+        for row in rows
+    ]  # fmt: skip
+
+
+async def take_over(conn: AsyncConnection, draft: Notification) -> Plan:
+    """Supersede what ``draft`` supersedes in its stream, before ``draft`` is enqueued: the
+    plan as applied (rows a sender claimed meanwhile are left out)."""
+    found = plan(draft.kind, await undelivered(conn, draft.thread, draft.audience, draft.channel))
+    return Plan.of(await supersede(conn, found.superseded))
+
+
+async def supersede(conn: AsyncConnection, rows: Sequence[Undelivered]) -> list[Undelivered]:
+    """Mark ``rows`` superseded, newest first, each with compare-and-set; stop at the first
+    that a sender claimed meanwhile (it may be at the relay already: it and everything
+    before it stay). Returns the rows superseded, oldest first."""
+    n = notifications
+    taken: list[Undelivered] = []
+    for row in reversed(rows):
+        result = await conn.execute(
+            update(n)
+            .where(n.c.id == row.id, n.c.state == "pending", n.c.attempts == row.attempts)
+            .values(state="superseded", pending_recipients=[])
+        )
+        if result.rowcount != 1:
+            break
+        taken.append(row)
+    taken.reverse()
+    return taken
+
+
+async def withdraw(conn: AsyncConnection, thread: str, kinds: Sequence[str]) -> int:
+    """Rows of ``kinds`` still pending that no longer hold (a reminder to acknowledge an
+    incident that was just acknowledged): superseded by the event, sent never."""
+    n = notifications
+    result = await conn.execute(
+        update(n)
+        .where(n.c.thread == thread, n.c.kind.in_(list(kinds)), n.c.state == "pending")
+        .values(state="superseded", pending_recipients=[])
+    )
+    return result.rowcount
+
+
+async def link_superseded(conn: AsyncConnection, rows: Sequence[Undelivered], by: int) -> None:
+    """Record which row carries the news of the superseded ``rows`` on."""
+    if rows:
+        await conn.execute(
+            update(notifications)
+            .where(notifications.c.id.in_([row.id for row in rows]))
+            .values(superseded_by=by)
+        )
 
 
 def _held_back() -> ColumnElement[bool]:
@@ -202,12 +289,14 @@ def _claimable(now: datetime, lease: timedelta) -> ColumnElement[bool]:
 async def claim(
     engine: AsyncEngine, now: datetime, worker: str, lease: timedelta
 ) -> Claimed | None:
-    """Take the oldest due row whose thread has nothing earlier unsent; None when none is."""
-    n = notifications
+    """Take a due row whose thread has nothing earlier unsent, oldest thread first (a
+    backlog goes out thread after thread, each in order); None when none is."""
+    n, first = notifications, notifications.alias("first")
+    thread_age = select(func.min(first.c.id)).where(first.c.thread == n.c.thread).scalar_subquery()
     query = (
         select(n.c.id, n.c.state, n.c.claimed_at, n.c.attempts)
         .where(_claimable(now, lease))
-        .order_by(n.c.id)
+        .order_by(thread_age, n.c.id)
         .limit(CANDIDATES)
     )
     while True:
@@ -315,12 +404,14 @@ async def mark_sent(
     failed_recipients: Mapping[str, str],
     *,
     claimed_at: datetime | None = None,
+    relay: str | None = None,
 ) -> bool:
-    """Delivered to every pending recipient but ``failed_recipients`` (refused for good).
+    """Delivered to every pending recipient but ``failed_recipients`` (refused for good),
+    through ``relay`` (host:port; None for webhooks).
 
     With ``claimed_at`` (the claim's token) the row is only changed while that claim holds.
     """
-    values = {"state": "sent", "sent_at": now, "pending_recipients": []}
+    values = {"state": "sent", "sent_at": now, "pending_recipients": [], "relay": relay}
     return await _finish(conn, notification_id, claimed_at, None, failed_recipients, values)
 
 
@@ -362,6 +453,18 @@ async def mark_failed(
     return await _finish(
         conn, notification_id, claimed_at, stamped, failed_recipients or {}, values
     )
+
+
+async def release(conn: AsyncConnection, now: datetime, channel: Channel) -> int:
+    """Make every pending row of ``channel`` due now (its transport answers again), rather
+    than each waiting for its backoff slot. Returns how many were waiting."""
+    n = notifications
+    result = await conn.execute(
+        update(n)
+        .where(n.c.state == "pending", n.c.channel == channel, n.c.next_attempt_at > now)
+        .values(next_attempt_at=now)
+    )
+    return result.rowcount
 
 
 async def backlog(conn: AsyncConnection, now: datetime) -> tuple[int, float]:

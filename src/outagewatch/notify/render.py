@@ -68,6 +68,11 @@ class Audience:
         return f"{moment:%Y-%m-%d %H:%M} UTC ({local:%Y-%m-%d %H:%M %Z}, {self.zone.key})"
 
 
+def thread_of(incident: Incident) -> str:
+    """All notifications of an incident share one thread (delivered in order)."""
+    return f"incident:{incident.id}"
+
+
 def render(incident: Incident, notice: Notice, audience: Audience, seq: int) -> list[Notification]:
     """The notifications for one notice; ``seq`` numbers the incident's mails (Message-IDs)."""
     assert incident.id is not None
@@ -78,7 +83,7 @@ def render(incident: Incident, notice: Notice, audience: Audience, seq: int) -> 
     message_id = f"<{incident.ref}.{seq}.{notice.kind}@{audience.domain}>"
     make = functools.partial(
         Notification,
-        thread=f"incident:{incident.id}",
+        thread=thread_of(incident),
         incident_id=incident.id,
         kind=notice.kind,
         subject=subject,
@@ -116,6 +121,8 @@ def _subject(incident: Incident, notice: Notice, platform: PlatformInfo) -> str:
         "oncall": "detected",
         "oncall_repeat": "not acknowledged",
     }[notice.kind]
+    if notice.kind == "oncall_repeat" and notice.stands_for > 1:
+        kind += f" ({notice.stands_for} reminders)"
     prefix = "[on-call] " if notice.kind.startswith("oncall") else ""
     return f"{prefix}[{platform.name}] [Sev {incident.severity}] Outage: {labels} — {kind}"
 

@@ -13,14 +13,19 @@ What is permanent and what is not:
 * Channels (paging, chat, webhooks; notify/channels/): the transport says whether its
   failure is permanent (a 4xx the vendor means) or not; a vendor's Retry-After is a floor
   for the next attempt.
+
+Mail goes through the relay notify/relays.py chooses (the primary, or a fallback once the
+primary has failed for ``failover_after``). When a failing relay answers again, what waited
+leaves at once: ``on_relay_back`` lets the incident engine rewrite waiting updates first,
+then every pending mail is made due.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Mapping
-from dataclasses import dataclass, field
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from email import policy
 from email.utils import parseaddr
@@ -35,8 +40,8 @@ from outagewatch.notify import outbox
 from outagewatch.notify.channels.base import Message, Transport, TransportError
 from outagewatch.notify.message import build_message
 from outagewatch.notify.outbox import Claimed
+from outagewatch.notify.relays import Relays, backoff
 from outagewatch.probes.text import one_line
-from outagewatch.tls import client_context
 
 log = logging.getLogger(__name__)
 
@@ -54,6 +59,7 @@ class Outcome:
     error: str | None = None
     permanent: bool = False
     retry_after: timedelta | None = None  # the vendor asked us to wait at least this long
+    via: str | None = None  # the relay (host:port) that carried the mail
 
 
 @dataclass(frozen=True)
@@ -62,11 +68,6 @@ class Decision:
     pending: tuple[str, ...] = ()
     next_attempt_at: datetime | None = None
     error: str | None = None
-
-
-def backoff(attempts: int, base: timedelta, cap: timedelta) -> timedelta:
-    """The wait after the ``attempts``-th failed attempt: base, 2 base, 4 base, ... up to cap."""
-    return min(cap, base * (1 << min(max(attempts - 1, 0), 32)))
 
 
 def decide(
@@ -114,6 +115,10 @@ class Sender:
         send_timeout: float = SEND_TIMEOUT,
         ehlo_name: str | None = None,
         transports: Mapping[str, Transport] | None = None,
+        fallback_passwords: Sequence[str | None] | None = None,  # None: no fallback logs in
+        relay_check: timedelta = timedelta(seconds=30),
+        failover_after: timedelta = timedelta(minutes=5),
+        on_relay_back: Callable[[datetime], Awaitable[object]] | None = None,
     ) -> None:
         if lease.total_seconds() <= 2 * send_timeout:
             raise ValueError("the lease must be more than twice the send timeout")
@@ -121,7 +126,24 @@ class Sender:
             raise ValueError("smtp: the relay has a username but no password was given")
         self.engine = engine
         self.relay = relay
-        self._password = password
+        self.relays = (
+            None
+            if relay is None
+            else Relays(
+                relay,
+                [password, *(fallback_passwords or [None] * len(relay.fallback))],
+                metrics,
+                check_every=relay_check,
+                failover_after=failover_after,
+                backoff_base=backoff_base,
+                backoff_cap=backoff_cap,
+                timeout=send_timeout,
+                ehlo_name=ehlo_name,
+            )
+        )
+        # Called when a relay answers again, before the backlog leaves: the incident engine
+        # rewrites the updates that were written while nothing could be sent.
+        self.on_relay_back = on_relay_back
         self.metrics = metrics
         self.worker = worker
         self.lease = lease
@@ -134,11 +156,13 @@ class Sender:
 
     async def step(self, now: datetime) -> bool:
         """Deliver one due notification; False when there was none."""
+        if self.relays is not None and await self.relays.step(now):
+            await self._relay_back(now)
         item = await outbox.claim(self.engine, now, self.worker, self.lease)
         if item is None:
             return False
         if item.channel == "mail":
-            outcome = await self._send_mail(item)
+            outcome = await self._send_mail(item, now)
         else:
             outcome = await self._notify_channel(item)
         decision = decide(item, outcome, now, self.backoff_base, self.backoff_cap)
@@ -146,6 +170,16 @@ class Sender:
         self.metrics.notifications.labels(item.channel, item.kind, decision.result).inc()
         self._log(item, outcome, decision, held)
         return True
+
+    async def _relay_back(self, now: datetime) -> None:
+        """A relay answers again (or another is to be used): what waited leaves at once."""
+        if self.on_relay_back is not None:
+            try:
+                await self.on_relay_back(now)
+            except Exception:  # stale updates then go as written: better than none at all
+                log.exception("rewriting the waiting updates failed")
+        async with self.engine.begin() as conn:
+            await outbox.release(conn, now, channel="mail")
 
     async def export_backlog(self, now: datetime) -> None:
         async with self.engine.connect() as conn:
@@ -159,7 +193,9 @@ class Sender:
         token = item.claimed_at
         async with self.engine.begin() as conn:
             if decision.result in ("sent", "partial"):
-                return await outbox.mark_sent(conn, item.id, now, outcome.refused, claimed_at=token)
+                return await outbox.mark_sent(
+                    conn, item.id, now, outcome.refused, claimed_at=token, relay=outcome.via
+                )
             if decision.result == "retry":
                 assert decision.next_attempt_at is not None and decision.error is not None
                 return await outbox.mark_retry(
@@ -205,37 +241,33 @@ class Sender:
             extra={"notification_id": item.id, "kind": item.kind, "result": decision.result},
         )
 
-    async def _send_mail(self, item: Claimed) -> Outcome:
-        relay = self.relay
-        if relay is None:
+    async def _send_mail(self, item: Claimed, now: datetime) -> Outcome:
+        if self.relays is None:
             return Outcome(error="no smtp relay is configured")
-        data = build_message(item, relay.sender).as_bytes(policy=policy.SMTP)
-        tls = (
-            None
-            if relay.tls == "none"
-            else client_context(verify=relay.tls_verify, ca_file=relay.ca_file)
-        )
-        client = aiosmtplib.SMTP(
-            hostname=relay.host,
-            port=relay.port,
-            use_tls=relay.tls == "implicit",
-            start_tls=False,  # done below, so that a relay without STARTTLS is an error
-            tls_context=tls,
-            local_hostname=self.ehlo_name,
-            timeout=self.send_timeout,
-        )
+        index = self.relays.current(now)
+        outcome = await self._through(self.relays, index, item)
+        if outcome.error is not None and not outcome.permanent:
+            self.relays.failed(index, now)
+        elif self.relays.answered(index):
+            await self._relay_back(now)  # a retry found it back before its health check did
+        return outcome
+
+    async def _through(self, relays: Relays, index: int, item: Claimed) -> Outcome:
+        relay, password = relays.endpoints[index], relays.passwords[index]
+        data = build_message(item, relays.sender).as_bytes(policy=policy.SMTP)
+        client = relays.client(index)
         stage, outcome = "connect", Outcome()
         try:
             async with asyncio.timeout(self.send_timeout):
                 await client.connect()
                 if relay.tls == "starttls":
                     stage = "starttls"
-                    await client.starttls(tls_context=tls)
+                    await client.starttls(tls_context=relays.tls(index))
                 if relay.username is not None:
                     stage = "login"
-                    await client.login(relay.username, self._password or "")
+                    await client.login(relay.username, password or "")
                 stage = "mail from"
-                await client.mail(parseaddr(relay.sender)[1])
+                await client.mail(parseaddr(relays.sender)[1])
                 stage = "rcpt to"
                 outcome = await self._recipients(client, item)
                 if outcome.accepted:
@@ -253,10 +285,11 @@ class Sender:
             error, permanent = f"{stage}: {one_line(str(exc) or type(exc).__name__, 200)}", False
         else:
             await self._quit(client)
-            return outcome
+            return replace(outcome, via=relay.address)
         finally:
             client.close()
         # Recipients refused before the error stay refused: keep them in the outcome.
+        error = f"{relay.address} {error}" if index else error  # name a fallback in the record
         return Outcome(refused=outcome.refused, error=error, permanent=permanent)
 
     async def _recipients(self, client: aiosmtplib.SMTP, item: Claimed) -> Outcome:

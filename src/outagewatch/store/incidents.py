@@ -81,6 +81,21 @@ async def insert_incident(conn: AsyncConnection, incident: Incident) -> int:
     return int(key[0])
 
 
+async def take(conn: AsyncConnection, stored: Stored) -> bool:
+    """Claim the incident for a write before anything else is written (compare-and-set on
+    its version): a concurrent writer then fails here, cleanly, instead of colliding on the
+    Message-IDs both would enqueue."""
+    result = await conn.execute(
+        update(incidents)
+        .where(incidents.c.id == stored.incident.id, incidents.c.version == stored.version)
+        .values(version=stored.version + 1)
+    )
+    if result.rowcount != 1:
+        return False
+    stored.version += 1
+    return True
+
+
 async def save(conn: AsyncConnection, stored: Stored, incident: Incident, mails: int) -> bool:
     """Write the new state if nobody else changed it meanwhile (compare-and-set)."""
     result = await conn.execute(
@@ -127,6 +142,23 @@ async def due(conn: AsyncConnection, now: datetime) -> list[int]:
         incidents.c.state.in_(ACTIVE),
         or_(incidents.c.next_update_at <= now, incidents.c.oncall_next_at <= now),
     )
+    return [row[0] for row in await conn.execute(query.order_by(incidents.c.id))]
+
+
+async def with_waiting_update(conn: AsyncConnection) -> list[int]:
+    """Active incidents with a customer update still pending (not yet at the relay)."""
+    n = notifications
+    waiting = (
+        select(n.c.id)
+        .where(
+            n.c.incident_id == incidents.c.id,
+            n.c.audience == "customer",
+            n.c.kind == "update",
+            n.c.state == "pending",
+        )
+        .exists()
+    )
+    query = select(incidents.c.id).where(incidents.c.state.in_(ACTIVE), waiting)
     return [row[0] for row in await conn.execute(query.order_by(incidents.c.id))]
 
 

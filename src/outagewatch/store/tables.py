@@ -159,7 +159,8 @@ notifications = Table(
     Column("message_id", String(255), nullable=False, unique=True),
     Column("in_reply_to", String(255)),
     Column("references", String(2000)),
-    Column("state", String(16), nullable=False),  # pending | sending | sent | failed
+    # pending | sending | sent | failed | superseded (a newer row carries its news on)
+    Column("state", String(16), nullable=False),
     Column("attempts", Integer, nullable=False),
     Column("next_attempt_at", UtcDateTime, nullable=False),
     Column("last_error", String(1000)),
@@ -169,6 +170,10 @@ notifications = Table(
     Column("sent_at", UtcDateTime),
     # A channel message's facts (event, dedup key, severity, link): its transport's input.
     Column("details", JSON),
+    Column("news", JSON),  # what this row tells: [{"at": ISO 8601, "text": ...}]
+    Column("stands_for", Integer, nullable=False, server_default="1"),  # notices it carries
+    Column("superseded_by", Integer),
+    Column("relay", String(255)),  # host:port of the relay that delivered it
     Index("ix_notifications_state_due", "state", "next_attempt_at"),
     Index("ix_notifications_thread", "thread", "id"),
 )

@@ -1,7 +1,7 @@
 """paging and chat channels: channel rows in the outbox, pager alerts, inbound events
 
-Revision ID: 0006_i16_channels
-Revises: 0005
+Revision ID: 0007
+Revises: 0006
 Create Date: 2026-11-30
 
 (Helpers i13s and i14 add migrations in parallel: the lead re-chains down_revision.)
@@ -10,8 +10,8 @@ Create Date: 2026-11-30
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0006_i16_channels"
-down_revision = "0005"
+revision = "0007"
+down_revision = "0006"
 branch_labels = None
 depends_on = None
 
