@@ -129,6 +129,8 @@ class Config(BaseModel):
     retention: Retention = Retention()
     outbox: Outbox = Outbox()
     maintenance: MaintenanceSettings = MaintenanceSettings()
+    # Mail templates that replace the shipped ones file by file (docs/TEMPLATES.md).
+    templates_dir: Path | None = None
     platforms: Annotated[dict[Slug, Platform], Field(min_length=1)]
 
     def service(self, platform: str, service: str) -> Service:

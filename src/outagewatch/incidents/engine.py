@@ -57,6 +57,7 @@ def audiences(config: Config) -> dict[str, Audience]:
             oncall_email=config.oncall.email if config.oncall else None,
             oncall_webhook=config.oncall.webhook if config.oncall else None,
             domain=domain,
+            templates_dir=config.templates_dir,
         )
     return found
 

@@ -9,15 +9,15 @@ from __future__ import annotations
 import functools
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from pathlib import Path
 from zoneinfo import ZoneInfo
-
-from jinja2 import Environment, PackageLoader, StrictUndefined
 
 from outagewatch.incidents.decisions import Incident, Notice, PlatformInfo
 from outagewatch.maintenance.decisions import Maintenance
 from outagewatch.maintenance.decisions import Notice as MaintenanceNotice
 from outagewatch.notify.html import to_html
 from outagewatch.notify.outbox import Channel, Notification
+from outagewatch.notify.templates import environment
 
 SEVERITY_TEXT = {
     1: "complete outage, all users affected, no workaround",
@@ -31,13 +31,6 @@ DEFAULT_IMPACT = {
     "imap": "users cannot read their mail in their mail programs, or it is very slow",
     "pop3": "users cannot fetch their mail with POP3 programs, or it is very slow",
 }
-
-_env = Environment(
-    loader=PackageLoader("outagewatch.notify", "templates"),
-    undefined=StrictUndefined,
-    keep_trailing_newline=True,
-    autoescape=False,  # noqa: S701 - plain-text mail, never rendered as HTML
-)
 
 
 @dataclass(frozen=True)
@@ -53,6 +46,7 @@ class Audience:
     domain: str  # of the sender address, for Message-IDs
     signature: str = "OX Cloud Operations"
     informational_lists: tuple[str, ...] = ()
+    templates_dir: Path | None = None  # the operator's overrides of notify/templates/
 
     def when(self, moment: datetime | None) -> str:
         """A time in UTC and in the platform's own zone."""
@@ -67,7 +61,8 @@ def render(incident: Incident, notice: Notice, audience: Audience, seq: int) -> 
     assert incident.id is not None
     oncall = notice.kind in ("oncall", "oncall_repeat")
     template = "oncall.txt.j2" if oncall else f"{notice.kind}.txt.j2"
-    body = _env.get_template(template).render(_context(incident, notice, audience))
+    templates = environment(audience.templates_dir)
+    body = templates.get_template(template).render(_context(incident, notice, audience))
     subject = _subject(incident, notice, audience.platform)
     message_id = f"<{incident.ref}.{seq}.{notice.kind}@{audience.domain}>"
     make = functools.partial(
@@ -165,7 +160,7 @@ def render_maintenance(
     what = "Emergency maintenance" if window.kind == "emergency" else "Maintenance"
     kind = "finished" if notice.kind == "auto_finished" else notice.kind
     subject = f"[{platform.name}] {what}: {labels} — maintenance {kind}"
-    body = _env.get_template("maintenance.txt.j2").render(
+    body = environment(audience.templates_dir).get_template("maintenance.txt.j2").render(
         window=window, notice=notice, platform=platform, when=audience.when, affected=labels,
         signature=audience.signature,
     )  # fmt: skip
