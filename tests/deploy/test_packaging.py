@@ -183,7 +183,8 @@ def test_systemd_unit_hardening(unit: configparser.ConfigParser) -> None:
     assert {key: service.get(key) for key in expected} == expected
     assert service["RestartSec"]
     assert service["ExecStart"].endswith(f"/bin/outagewatch run -c {CONFIG}")
-    assert "ExecReload" not in service, "the daemon has no reload (SIGHUP)"
+    # SIGHUP re-reads the config (daemon/reload.py, tests/daemon/test_reload.py).
+    assert service["ExecReload"] == "/bin/kill -HUP $MAINPID"
     assert unit["Install"]["WantedBy"] == "multi-user.target"
 
 

@@ -181,7 +181,7 @@ def _run(args: argparse.Namespace) -> int:
 
     config = _load(args)
     configure(config.log_format, config.log_level)
-    asyncio.run(run_daemon(config, migrate=not args.no_upgrade))
+    asyncio.run(run_daemon(config, migrate=not args.no_upgrade, config_path=Path(args.config)))
     return EXIT_OK
 
 

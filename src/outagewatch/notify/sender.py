@@ -127,6 +127,10 @@ class Sender:
         self.send_timeout = send_timeout
         self.ehlo_name = ehlo_name
 
+    def use_relay(self, relay: Relay | None, password: str | None) -> None:
+        """A reloaded config: the next delivery goes through this relay."""
+        self.relay, self._password = relay, password
+
     async def step(self, now: datetime) -> bool:
         """Deliver one due notification; False when there was none."""
         item = await outbox.claim(self.engine, now, self.worker, self.lease)
