@@ -98,7 +98,7 @@ def _samples(templates_dir: Path | None) -> list[Callable[[], object]]:
         severity=2,
         services=(
             Affected("imap", T0, T0 + timedelta(hours=2)),
-            Affected("webmail", T0 + timedelta(minutes=5)),
+            Affected("webmail", T0 + timedelta(minutes=5), unmonitored_at=T0 + timedelta(hours=1)),
         ),
         opened_at=T0 + timedelta(minutes=15),
         ticket="TICKET-1",
