@@ -93,6 +93,7 @@ def test_a_missing_directory_is_refused(tmp_path: Path) -> None:
     ]
 
 
+@pytest.mark.timeout(120)
 async def test_the_daemon_mails_with_the_override(templates: Path, tmp_path: Path) -> None:
     (templates / "detected.txt.j2").write_text(DETECTED)
     async with HttpServer() as web, SmtpServer() as sink:
@@ -118,7 +119,7 @@ async def test_the_daemon_mails_with_the_override(templates: Path, tmp_path: Pat
         await daemon.start()
         try:
             web.faults.greeting_delay = 1.0  # slower than slow_after
-            async with asyncio.timeout(30):
+            async with asyncio.timeout(60):  # a loaded machine: start-up and migrations
                 while len(sink.messages) < 2:  # noqa: ASYNC110 - filled by the sink
                     await asyncio.sleep(0.05)
         finally:
