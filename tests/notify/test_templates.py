@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import asyncio
 import signal
+import subprocess
+import sys
 from email import message_from_bytes, policy
 from pathlib import Path
 from typing import Any
@@ -139,3 +141,19 @@ async def test_the_daemon_mails_with_the_override(templates: Path, tmp_path: Pat
     assert "Incident:     OW-" in customer  # the shipped _facts.txt.j2, included as fallback
     # The on-call mail has no override: the shipped wording.
     assert bodies[("oncall@example.net",)].startswith("New incident OW-")
+
+
+def test_the_daemon_refuses_to_start_with_a_broken_template(
+    templates: Path, tmp_path: Path
+) -> None:
+    (templates / "detected.txt.j2").write_text("{{ incident.ref }\n")
+    data: dict[str, Any] = yaml.safe_load(EXAMPLE.read_text())
+    data |= {"templates_dir": str(templates), "smtp": None, "database": "sqlite+aiosqlite://"}
+    path = tmp_path / "ow.yaml"
+    path.write_text(yaml.safe_dump(data))
+    done = subprocess.run(  # noqa: S603 - the daemon as operators start it
+        [sys.executable, "-m", "outagewatch", "run", "-c", str(path)],
+        capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+    assert done.returncode == 2
+    assert f"templates_dir: {templates / 'detected.txt.j2'}:1: unexpected '}}'" in done.stderr

@@ -30,6 +30,7 @@ from outagewatch.incidents.engine import IncidentEngine
 from outagewatch.maintenance.engine import MaintenanceEngine
 from outagewatch.metrics import Metrics
 from outagewatch.notify.sender import Sender
+from outagewatch.notify.template_check import checked_templates
 from outagewatch.probes import ProbeResult
 from outagewatch.store.engine import open_engine
 from outagewatch.store.migrate import upgrade
@@ -52,7 +53,8 @@ class Daemon:
         migrate: bool = True,
         config_path: Path | None = None,
     ) -> None:
-        problems = secret_problems(config)
+        templates, template_problems = checked_templates(config.templates_dir)
+        problems = [*secret_problems(config), *template_problems]
         if problems:
             raise ConfigError(problems)
         self.config = config
@@ -64,7 +66,7 @@ class Daemon:
         self.detector = Detector(self.engine, self.targets, config.vantage, self.metrics)
         settle = max(t.rules.probe_timeout + t.rules.probe_interval for t in self.targets)
         self.housekeeper = Housekeeper(self.engine, config.retention, settle)
-        self.incidents = IncidentEngine(self.engine, config)
+        self.incidents = IncidentEngine(self.engine, config, templates)
         self.maintenance = MaintenanceEngine(
             self.engine, config, self.incidents.audiences, config.maintenance.finish_grace
         )

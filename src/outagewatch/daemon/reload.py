@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Protocol
 
 from aiohttp import web
+from jinja2 import Environment
 
 from outagewatch.api.auth import requires
 from outagewatch.api.context import ApiContext
@@ -33,7 +34,7 @@ from outagewatch.incidents.engine import IncidentEngine
 from outagewatch.maintenance.engine import MaintenanceEngine
 from outagewatch.metrics import Metrics
 from outagewatch.notify.sender import Sender
-from outagewatch.notify.template_check import template_problems
+from outagewatch.notify.template_check import checked_templates
 
 log = logging.getLogger("outagewatch.reload")
 ANSWER_WITHIN = 60.0  # seconds: the reload waits for the current detection round to end
@@ -146,8 +147,8 @@ class Reloader:
 
     async def reload(self, now: datetime) -> list[str]:
         problems = self._check()
-        if isinstance(problems, Config):
-            changes = await self._apply(problems, now)
+        if isinstance(problems, tuple):
+            changes = await self._apply(*problems, now)
             self.loaded(now)
             log.info("config reloaded from %s: %s", self.path, changes.summary())
             return []
@@ -157,21 +158,23 @@ class Reloader:
             log.error("config reload: %s", line)
         return problems
 
-    def _check(self) -> Config | list[str]:
+    def _check(self) -> tuple[Config, Environment | None] | list[str]:
+        """The new config and its checked templates, or the problems."""
         if self.path is None:
             return ["(no config file): the daemon was started without one, nothing to reload"]
         try:
             new = load_config(self.path)
         except ConfigError as exc:
             return exc.problems
+        templates, template_problems = checked_templates(new.templates_dir)
         problems = [
             *restart_only_changes(self.daemon.config, new),
             *secret_problems(new),
-            *template_problems(new.templates_dir),
+            *template_problems,
         ]
-        return problems or new
+        return problems or (new, templates)
 
-    async def _apply(self, new: Config, now: datetime) -> Changes:
+    async def _apply(self, new: Config, templates: Environment | None, now: datetime) -> Changes:
         daemon = self.daemon
         targets = targets_of(new)
         changes = changes_between(daemon.targets, targets)
@@ -182,7 +185,7 @@ class Reloader:
             daemon.prober.retarget([t for t in targets if t.probed_here], now)
         for target in changes.removed:
             daemon.metrics.forget_service(daemon.detector.labels(target))
-        daemon.incidents.reconfigure(new)
+        daemon.incidents.reconfigure(new, templates)
         daemon.maintenance.config = new
         if new.smtp != daemon.sender.relay:
             password = read_secret(new.smtp.secret) if new.smtp and new.smtp.secret else None

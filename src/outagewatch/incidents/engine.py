@@ -13,6 +13,7 @@ from collections.abc import Callable
 from datetime import datetime
 from email.utils import parseaddr
 
+from jinja2 import Environment
 from prometheus_client import Gauge
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
@@ -31,7 +32,7 @@ class Conflict(Exception):
     """Somebody else changed the incident first; the step is retried on fresh data."""
 
 
-def audiences(config: Config) -> dict[str, Audience]:
+def audiences(config: Config, templates: Environment | None = None) -> dict[str, Audience]:
     domain = "outagewatch.invalid"
     if config.smtp is not None:
         domain = parseaddr(config.smtp.sender)[1].rpartition("@")[2] or domain
@@ -57,15 +58,17 @@ def audiences(config: Config) -> dict[str, Audience]:
             oncall_email=config.oncall.email if config.oncall else None,
             oncall_webhook=config.oncall.webhook if config.oncall else None,
             domain=domain,
-            templates_dir=config.templates_dir,
+            templates=templates,
         )
     return found
 
 
 class IncidentEngine:
-    def __init__(self, engine: AsyncEngine, config: Config) -> None:
+    def __init__(
+        self, engine: AsyncEngine, config: Config, templates: Environment | None = None
+    ) -> None:
         self.engine = engine
-        self.audiences = audiences(config)
+        self.audiences = audiences(config, templates)
         # Platforms a reload removed: the last mail of their open incidents needs their lists.
         self.retired: dict[str, Audience] = {}
         # Every service label configured since the start, for the "no longer monitored" mail.
@@ -74,10 +77,10 @@ class IncidentEngine:
         # at the start (the daemon may have been restarted with such a config).
         self.check_unmonitored = True
 
-    def reconfigure(self, config: Config) -> None:
-        """A reloaded config: new lists and cadences apply from the next mail on. The dict is
-        updated in place: the maintenance engine shares it."""
-        new = audiences(config)
+    def reconfigure(self, config: Config, templates: Environment | None = None) -> None:
+        """A reloaded config: new lists, cadences and templates apply from the next mail on.
+        The dict is updated in place: the maintenance engine shares it."""
+        new = audiences(config, templates)
         self.retired = {
             pid: old for pid, old in {**self.retired, **self.audiences}.items() if pid not in new
         }

@@ -9,15 +9,16 @@ from __future__ import annotations
 import functools
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from pathlib import Path
 from zoneinfo import ZoneInfo
+
+from jinja2 import Environment
 
 from outagewatch.incidents.decisions import Incident, Notice, PlatformInfo
 from outagewatch.maintenance.decisions import Maintenance
 from outagewatch.maintenance.decisions import Notice as MaintenanceNotice
 from outagewatch.notify.html import to_html
 from outagewatch.notify.outbox import Channel, Notification
-from outagewatch.notify.templates import environment
+from outagewatch.notify.templates import shipped
 
 SEVERITY_TEXT = {
     1: "complete outage, all users affected, no workaround",
@@ -46,7 +47,13 @@ class Audience:
     domain: str  # of the sender address, for Message-IDs
     signature: str = "OX Cloud Operations"
     informational_lists: tuple[str, ...] = ()
-    templates_dir: Path | None = None  # the operator's overrides of notify/templates/
+    # The mail templates with the operator's overrides, as checked (notify/template_check.py);
+    # None: the shipped ones.
+    templates: Environment | None = None
+
+    @property
+    def jinja(self) -> Environment:
+        return self.templates or shipped()
 
     def when(self, moment: datetime | None) -> str:
         """A time in UTC and in the platform's own zone."""
@@ -61,8 +68,7 @@ def render(incident: Incident, notice: Notice, audience: Audience, seq: int) -> 
     assert incident.id is not None
     oncall = notice.kind in ("oncall", "oncall_repeat")
     template = "oncall.txt.j2" if oncall else f"{notice.kind}.txt.j2"
-    templates = environment(audience.templates_dir)
-    body = templates.get_template(template).render(_context(incident, notice, audience))
+    body = audience.jinja.get_template(template).render(_context(incident, notice, audience))
     subject = _subject(incident, notice, audience.platform)
     message_id = f"<{incident.ref}.{seq}.{notice.kind}@{audience.domain}>"
     make = functools.partial(
@@ -160,7 +166,7 @@ def render_maintenance(
     what = "Emergency maintenance" if window.kind == "emergency" else "Maintenance"
     kind = "finished" if notice.kind == "auto_finished" else notice.kind
     subject = f"[{platform.name}] {what}: {labels} — maintenance {kind}"
-    body = environment(audience.templates_dir).get_template("maintenance.txt.j2").render(
+    body = audience.jinja.get_template("maintenance.txt.j2").render(
         window=window, notice=notice, platform=platform, when=audience.when, affected=labels,
         signature=audience.signature,
     )  # fmt: skip

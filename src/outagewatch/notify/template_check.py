@@ -12,7 +12,7 @@ from functools import partial
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from jinja2 import TemplateError, TemplateSyntaxError
+from jinja2 import Environment, TemplateError, TemplateSyntaxError
 
 from outagewatch.incidents.decisions import Affected, Incident, PlatformInfo, ServiceInfo
 from outagewatch.incidents.decisions import Notice as IncidentNotice
@@ -27,25 +27,37 @@ T0 = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
 def template_problems(templates_dir: Path | None) -> list[str]:
     """One ``templates_dir: FILE:LINE: message`` line per template that fails; [] when all
     render (also for the shipped set alone)."""
-    if templates_dir is not None:
-        if not templates_dir.is_dir():
-            return [f"templates_dir: {templates_dir} is not a directory"]
-        known = shipped_names()
-        stray = [
-            p.name
-            for p in sorted(templates_dir.glob("*.j2"))
-            if p.name not in known and not p.name.startswith("_")
+    return checked_templates(templates_dir)[1]
+
+
+def checked_templates(templates_dir: Path | None) -> tuple[Environment | None, list[str]]:
+    """The environment with the operator's overrides, every template in it compiled by
+    rendering the samples, and the problems (the environment is for the daemon only when
+    there are none; None stands for the shipped set)."""
+    if templates_dir is None:
+        return None, _render_samples(None)
+    if not templates_dir.is_dir():
+        return None, [f"templates_dir: {templates_dir} is not a directory"]
+    known = shipped_names()
+    stray = [
+        p.name
+        for p in sorted(templates_dir.glob("*.j2"))
+        if p.name not in known and not p.name.startswith("_")
+    ]
+    if stray:
+        return None, [
+            f"templates_dir: {templates_dir / name}: not a template outagewatch uses"
+            f" (it uses {', '.join(n for n in known if not n.startswith('_'))};"
+            " partials for {% include %} start with _)"
+            for name in stray
         ]
-        if stray:
-            return [
-                f"templates_dir: {templates_dir / name}: not a template outagewatch uses"
-                f" (it uses {', '.join(n for n in known if not n.startswith('_'))};"
-                " partials for {% include %} start with _)"
-                for name in stray
-            ]
-    environment.cache_clear()  # read the files as they are now
+    templates = environment(templates_dir)
+    return templates, _render_samples(templates)
+
+
+def _render_samples(templates: Environment | None) -> list[str]:
     problems: dict[str, str] = {}
-    for render_sample in _samples(templates_dir):
+    for render_sample in _samples(templates):
         try:
             render_sample()
         except (TemplateError, TypeError, ValueError, AttributeError, KeyError) as exc:
@@ -70,7 +82,7 @@ def _message(exc: Exception) -> str:
     return " ".join(text.split()) or type(exc).__name__
 
 
-def _samples(templates_dir: Path | None) -> list[Callable[[], object]]:
+def _samples(templates: Environment | None) -> list[Callable[[], object]]:
     """Callables that render each template with each kind of notice it serves."""
     platform = PlatformInfo(
         id="eu-de-1",
@@ -88,7 +100,7 @@ def _samples(templates_dir: Path | None) -> list[Callable[[], object]]:
         oncall_webhook="https://hooks.example.net/ow",
         domain="example.net",
         informational_lists=("announce@example.net",),
-        templates_dir=templates_dir,
+        templates=templates,
     )
     incident = Incident(
         ref="OW-20261123-0001",
