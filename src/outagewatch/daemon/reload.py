@@ -31,6 +31,7 @@ from outagewatch.daemon.leadership import Leadership
 from outagewatch.daemon.scheduler import Prober
 from outagewatch.detection.detector import Detector
 from outagewatch.incidents.engine import IncidentEngine
+from outagewatch.logs import configure as configure_logging
 from outagewatch.maintenance.engine import MaintenanceEngine
 from outagewatch.metrics import Metrics
 from outagewatch.notify.sender import Sender
@@ -178,7 +179,7 @@ class Reloader:
         daemon = self.daemon
         targets = targets_of(new)
         changes = changes_between(daemon.targets, targets)
-        daemon.config = new
+        running, daemon.config = daemon.config, new
         daemon.targets = targets
         await daemon.detector.retarget(targets, now, daemon.leadership.is_leader)
         if daemon.prober is not None:
@@ -186,13 +187,19 @@ class Reloader:
         for target in changes.removed:
             daemon.metrics.forget_service(daemon.detector.labels(target))
         daemon.incidents.reconfigure(new, templates)
+        daemon.metrics.incidents_open.clear()  # re-exported next round, removed platforms gone
         daemon.maintenance.config = new
+        daemon.maintenance.grace = new.maintenance.finish_grace
         if new.smtp != daemon.sender.relay:
             password = read_secret(new.smtp.secret) if new.smtp and new.smtp.secret else None
             daemon.sender.use_relay(new.smtp, password)
         if daemon.api_context is not None:
             daemon.api_context.config = new
         daemon.housekeeper.retention = new.retention
+        daemon.housekeeper.settle = max(t.rules.probe_timeout + t.rules.probe_interval
+                                        for t in targets)  # fmt: skip
+        if (new.log_format, new.log_level) != (running.log_format, running.log_level):
+            configure_logging(new.log_format, new.log_level)
         daemon.tick = daemon.judging_tick(targets)
         daemon.wake.set()
         daemon.mail_wake.set()
