@@ -178,6 +178,14 @@ async def test_runs_unprivileged_healthy_with_a_read_only_config(site: Site) -> 
             # It read the mounted config: the service is probed, and probed well.
             ok = 'outagewatch_probe_success{platform="eu-de-1",protocol="imap",service="imap"'
             await wait_metric(session, site, ok, 1.0, within=30)
+            # `docker kill -s HUP` reloads the config inside the container.
+            at = "outagewatch_config_last_reload_success_timestamp_seconds "
+            loaded = await metric(session, f"{site.url}/metrics", at)
+            assert loaded is not None
+            assert (await site.tool.arun("kill", "-s", "HUP", name))[0] == 0
+            async with asyncio.timeout(30):
+                while await metric(session, f"{site.url}/metrics", at) == loaded:  # noqa: ASYNC110
+                    await asyncio.sleep(0.1)
         code, out, err = await site.tool.arun("exec", name, "id", "-u")
         assert (code, out.strip()) == (0, str(UID)), err
         code, out, _ = await site.tool.arun("inspect", name, "--format", "{{.Config.User}}")

@@ -135,7 +135,12 @@ class Reloader:
         if not self.pending:
             return False
         waiting, self.pending = self.pending, []
-        problems = await self.reload(now)
+        try:
+            problems = await self.reload(now)
+        except Exception as exc:  # the database went away while seeding new services
+            log.exception("config reload failed while being applied")
+            self.daemon.metrics.config_reload_ok.set(0)
+            problems = [f"(reload): failed while being applied, reload again: {exc}"]
         for future in waiting:
             if not future.done():
                 future.set_result(problems)
@@ -181,7 +186,6 @@ class Reloader:
         changes = changes_between(daemon.targets, targets)
         running, daemon.config = daemon.config, new
         daemon.targets = targets
-        await daemon.detector.retarget(targets, now, daemon.leadership.is_leader)
         if daemon.prober is not None:
             daemon.prober.retarget([t for t in targets if t.probed_here], now)
         for target in changes.removed:
@@ -201,6 +205,9 @@ class Reloader:
         if (new.log_format, new.log_level) != (running.log_format, running.log_level):
             configure_logging(new.log_format, new.log_level)
         daemon.tick = daemon.judging_tick(targets)
+        # Last, as the only step that waits (new services' history from the database): the
+        # tracks are in place before it does, so should it fail, they start from nothing.
+        await daemon.detector.retarget(targets, now, daemon.leadership.is_leader)
         daemon.wake.set()
         daemon.mail_wake.set()
         return changes
