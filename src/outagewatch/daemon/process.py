@@ -158,7 +158,7 @@ class Daemon:
     async def _detect_until_stopped(self) -> None:
         while not self.stopping.is_set():
             try:
-                await self.reloader.step(self.clock())  # between rounds: nothing is judging
+                await self.reloader.step()  # between rounds: nothing is judging
                 busy = await self._round()
             except Exception:  # the database went away: keep probing, try again next tick
                 log.exception("detection round failed")

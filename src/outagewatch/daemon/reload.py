@@ -77,6 +77,7 @@ class Reloadable(Protocol):
     tick: float
     wake: asyncio.Event
     mail_wake: asyncio.Event
+    clock: Callable[[], datetime]
 
     def judging_tick(self, targets: list[Target]) -> float: ...
 
@@ -130,13 +131,13 @@ class Reloader:
         self.daemon.wake.set()
         return future
 
-    async def step(self, now: datetime) -> bool:
+    async def step(self) -> bool:
         """Serve every pending request with one reading of the file; True if there was one."""
         if not self.pending:
             return False
         waiting, self.pending = self.pending, []
         try:
-            problems = await self.reload(now)
+            problems = await self.reload()
         except Exception as exc:  # the database went away while seeding new services
             log.exception("config reload failed while being applied")
             self.daemon.metrics.config_reload_ok.set(0)
@@ -151,13 +152,17 @@ class Reloader:
             future.cancel()
         self.pending = []
 
-    async def reload(self, now: datetime) -> list[str]:
-        problems = self._check()
-        if isinstance(problems, tuple):
-            changes = await self._apply(*problems, now)
+    async def reload(self) -> list[str]:
+        # Parsing, validating and rendering every template takes tens of milliseconds or
+        # more: off the event loop, which times the probes.
+        checked = await asyncio.to_thread(self._check)
+        now = self.daemon.clock()  # after the check: new probes start from here
+        if isinstance(checked, tuple):
+            changes = await self._apply(*checked, now)
             self.loaded(now)
             log.info("config reloaded from %s: %s", self.path, changes.summary())
             return []
+        problems = checked
         self.daemon.metrics.config_reload_ok.set(0)
         log.error("config reload refused, the running config stays (%d problems)", len(problems))
         for line in problems:
