@@ -139,15 +139,16 @@ class Podman:
         )
 
     def remove_build(self, image: str) -> None:
-        """Drop the test image and the build's untagged stage images, so that runs on one
-        machine do not pile them up (every run builds anew: src/ has changed). The cached
-        base image stays."""
+        """Drop the test image and the builder stage's, so that runs on one machine do not
+        pile them up. The cached base image stays."""
         self.run("rmi", "-f", image, check=False)
         self.run("image", "prune", "-f", check=False)
 
     def build(self, base: str) -> str:
         args = [
-            "build", "--format", "docker", "--network", "host",
+            # No layer per instruction: every run builds anew (src/ has changed), and the
+            # stage images left otherwise took longer to prune than the build.
+            "build", "--layers=false", "--format", "docker", "--network", "host",
             "--build-arg", f"BASE_IMAGE={base}",
             "--build-arg", f"PIP_CERT={CA_BUNDLE}",
             "-v", f"{CA_BUNDLE}:{CA_BUNDLE}:ro",
