@@ -62,7 +62,7 @@ class World:
     async def value(self, prefix: str) -> float | None:
         return await metric(self.session, f"{self.url}/metrics", prefix)
 
-    async def wait_value(self, prefix: str, good: Any, within: float = 20) -> float:
+    async def wait_value(self, prefix: str, good: Any, within: float = 30) -> float:
         async with asyncio.timeout(within):
             while True:
                 found = await self.value(prefix)
@@ -161,7 +161,8 @@ async def world(tmp_path: Path) -> AsyncIterator[World]:
         found = World(daemon, path, tmp_path / "ow.db", config, f"http://127.0.0.1:{port}",
                       token, sink, sims, session)  # fmt: skip
         try:
-            await found.wait_value(OK, lambda ok: ok == 1)
+            # Start-up (migrations included) on a loaded machine can take a while.
+            await found.wait_value(OK, lambda ok: ok == 1, within=60)
             yield found
         finally:
             if daemon.proc is not None and daemon.proc.returncode is None:
