@@ -139,6 +139,8 @@ class Metrics:
                        self.in_maintenance):  # fmt: skip
             with contextlib.suppress(KeyError):
                 metric.remove(*labels)
+        # The phase and result of these are a fifth label: find the children to remove in
+        # the collector's table (prometheus_client has no public way to list them).
         for collector in (self.probe_phase, self.probes):
             for sample_labels in [key for key in collector._metrics if key[:4] == labels]:
                 collector.remove(*sample_labels)
