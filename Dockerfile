@@ -16,12 +16,24 @@
 # Secrets (the relay and probe passwords the config names with password_env, a PostgreSQL
 # password as PGPASSWORD) are given at run time (--env-file, compose); none is in any layer.
 
+# The base of both stages: any Debian-like image with Python 3.11+ as `python3` and its venv
+# module (python:3.11-slim, or a debootstrap'ed Debian bookworm with python3-venv, which is
+# what tests/deploy/test_image.py builds on). Both stages must use the same one: the venv is
+# copied from the first into the second and names its interpreter by path.
+ARG BASE_IMAGE=python:3.11-slim
+
 # --- builder: a venv with outagewatch and its dependencies --------------------------------
-FROM python:3.11-slim AS builder
+FROM ${BASE_IMAGE} AS builder
+# Where pip finds packages and which CAs it trusts, when the build host needs something else
+# than PyPI and certifi's bundle (a mirror, a TLS-inspecting proxy). Build arguments only:
+# none of it reaches the runtime stage.
+ARG PIP_INDEX_URL
+ARG PIP_CERT
 ENV PIP_NO_CACHE_DIR=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1
 # The same path as in the runtime stage: a venv's scripts name their interpreter absolutely.
-RUN python -m venv /opt/outagewatch
+# `python3`, not `python`: Debian's own Python has only the former.
+RUN python3 -m venv /opt/outagewatch
 WORKDIR /src
 COPY pyproject.toml README.md LICENSE ./
 COPY src ./src
@@ -29,7 +41,7 @@ RUN /opt/outagewatch/bin/pip install . \
     && /opt/outagewatch/bin/outagewatch --version
 
 # --- runtime --------------------------------------------------------------------------------
-FROM python:3.11-slim AS runtime
+FROM ${BASE_IMAGE} AS runtime
 LABEL org.opencontainers.image.title="outagewatch" \
       org.opencontainers.image.description="Outage monitor and incident communication for hosted e-mail platforms" \
       org.opencontainers.image.licenses="GPL-3.0-or-later"
@@ -57,12 +69,13 @@ VOLUME ["/etc/outagewatch", "/var/lib/outagewatch"]
 EXPOSE 8080
 
 # python:slim has no curl. /healthz answers while the event loop runs; change
-# OUTAGEWATCH_HEALTHZ_URL if api.listen uses another port.
+# OUTAGEWATCH_HEALTHZ_URL if api.listen uses another port. "python" is the venv's (first on
+# PATH): Debian's own Python has no command of that name.
 HEALTHCHECK --interval=30s --timeout=5s --start-period=60s --retries=3 \
     CMD ["python", "-c", "import os, urllib.request; urllib.request.urlopen(os.environ['OUTAGEWATCH_HEALTHZ_URL'], timeout=4)"]
 
-# SIGTERM (docker stop) stops the daemon cleanly; there is no reload on SIGHUP: restart the
-# container to apply a new config.
+# SIGTERM (docker stop) stops the daemon cleanly; SIGHUP (docker kill -s HUP) reloads the
+# config, except api.listen, vantage and database, which need a new container.
 STOPSIGNAL SIGTERM
 ENTRYPOINT ["outagewatch"]
 CMD ["run", "-c", "/etc/outagewatch/outagewatch.yaml"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import platform as host_platform
 from collections.abc import Iterable
 
@@ -118,6 +119,17 @@ class Metrics:
             "Age of the oldest notification not yet delivered (0 when none)",
             registry=r,
         )
+        # The names Prometheus and Alertmanager use for the same facts (DESIGN section 10).
+        self.config_reload_ok = Gauge(
+            "outagewatch_config_last_reload_successful",
+            "1 when the last config reload (SIGHUP, POST /-/reload) was applied, 0 when refused",
+            registry=r,
+        )
+        self.config_reload_at = Gauge(
+            "outagewatch_config_last_reload_success_timestamp_seconds",
+            "When the config was last loaded successfully (at the start or by a reload)",
+            registry=r,
+        )
         build = Gauge(
             "outagewatch_build_info", "Build information", ("version", "python"), registry=r
         )
@@ -129,6 +141,18 @@ class Metrics:
         for gauge in (self.bad_since, self.outage, self.in_maintenance, self.incidents_open,
                       self.vantage_up):  # fmt: skip
             gauge.clear()
+
+    def forget_service(self, labels: tuple[str, str, str, str]) -> None:
+        """A service the config no longer has: its series end rather than go stale."""
+        for metric in (self.probe_duration, self.probe_success, self.bad_since, self.outage,
+                       self.in_maintenance):  # fmt: skip
+            with contextlib.suppress(KeyError):
+                metric.remove(*labels)
+        # The phase and result of these are a fifth label: find the children to remove in
+        # the collector's table (prometheus_client has no public way to list them).
+        for collector in (self.probe_phase, self.probes):
+            for sample_labels in [key for key in collector._metrics if key[:4] == labels]:
+                collector.remove(*sample_labels)
 
     def observe_probe(
         self, labels: tuple[str, str, str, str], result: ProbeResult, slow_after: float

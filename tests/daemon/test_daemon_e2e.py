@@ -32,6 +32,7 @@ class Daemon:
     def __init__(self, config: Path) -> None:
         self.config = config
         self.proc: asyncio.subprocess.Process | None = None
+        self.log = ""  # its stderr, once stopped
 
     async def start(self) -> None:
         self.proc = await asyncio.create_subprocess_exec(
@@ -44,7 +45,8 @@ class Daemon:
         if self.proc.returncode is None:
             self.proc.send_signal(sig)
         _, err = await asyncio.wait_for(self.proc.communicate(), timeout=20)
-        print(err.decode(), file=sys.stderr)  # the daemon's log, shown when a test fails
+        self.log = err.decode()
+        print(self.log, file=sys.stderr)  # the daemon's log, shown when a test fails
         assert self.proc.returncode is not None
         return self.proc.returncode
 

@@ -33,6 +33,8 @@ def dockerfile_stages(text: str) -> list[Stage]:
     for line in filter(str.strip, lines):
         keyword, _, args = line.strip().partition(" ")
         keyword, args = keyword.upper(), args.strip()
+        if keyword == "ARG" and not stages:
+            continue  # a global build argument (BASE_IMAGE), used in FROM lines
         if keyword == "FROM":
             base, _, name = re.sub(r"--platform=\S+\s+", "", args).partition(" AS ")
             stages.append(Stage(base.strip(), name.strip() or None))

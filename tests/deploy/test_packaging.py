@@ -37,7 +37,9 @@ def test_multi_stage_build_into_slim_runtime(stages: list[Stage]) -> None:
     assert builder.name == "builder"
     assert any("pip install ." in run for run in builder.all("RUN"))
     assert any("venv" in run for run in builder.all("RUN"))
-    assert runtime.base == "python:3.11-slim"
+    # Both stages on the build argument, python:3.11-slim unless told otherwise.
+    assert builder.base == runtime.base == "${BASE_IMAGE}"
+    assert "ARG BASE_IMAGE=python:3.11-slim" in (ROOT / "Dockerfile").read_text().splitlines()
     copied = runtime.all("COPY")
     assert any(c.startswith("--from=builder ") for c in copied)
     assert not [c for c in copied if not c.startswith("--from=")], "runtime copies the context"
@@ -181,7 +183,8 @@ def test_systemd_unit_hardening(unit: configparser.ConfigParser) -> None:
     assert {key: service.get(key) for key in expected} == expected
     assert service["RestartSec"]
     assert service["ExecStart"].endswith(f"/bin/outagewatch run -c {CONFIG}")
-    assert "ExecReload" not in service, "the daemon has no reload (SIGHUP)"
+    # SIGHUP re-reads the config (daemon/reload.py, tests/daemon/test_reload.py).
+    assert service["ExecReload"] == "/bin/kill -HUP $MAINPID"
     assert unit["Install"]["WantedBy"] == "multi-user.target"
 
 

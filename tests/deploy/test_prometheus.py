@@ -19,6 +19,7 @@ ALERTS = {
     "OutagewatchOutboxStuck": "critical",
     "OutagewatchMailsFailing": "warning",
     "OutagewatchEventLoopLag": "warning",
+    "OutagewatchConfigReloadFailed": "warning",
     "ServiceBadFor5Minutes": "warning",
     "ServiceOutage": "critical",
 }

@@ -164,3 +164,43 @@ def test_customer_reported_incident_is_restored_by_hand_only() -> None:
     assert kinds(restored) == ["restored"] and restored.incident.state == "restored"
     with pytest.raises(IncidentError, match="unknown services"):
         decide.open_reported(PLATFORM, ("gopher",), ticket="T", ref="OW-2", actor="a", now=at(0))
+
+
+# --- services taken out of the config (a reload) -------------------------------------------
+
+WITHOUT_IMAP = PlatformInfo(
+    id=PLATFORM.id,
+    name=PLATFORM.name,
+    services={k: v for k, v in PLATFORM.services.items() if k != "imap"},
+    update_every=HOUR,
+    oncall_repeat=PLATFORM.oncall_repeat,
+)
+
+
+def test_the_last_down_service_unmonitored_closes_without_a_recovery() -> None:
+    d = decide.services_unmonitored(opened("imap").incident, WITHOUT_IMAP, {"imap": "IMAP"}, at(5))
+    assert kinds(d) == ["update"]  # said in the incident, never a "restored" mail
+    (change, closing) = d.notices[0].changes
+    assert change.startswith("IMAP is no longer monitored by us")
+    assert "closed" in closing
+    assert d.incident.state == "closed" and d.incident.closed_at == at(5)
+    assert d.incident.restored_at is None
+    (affected,) = d.incident.services
+    assert (affected.restored_at, affected.unmonitored_at) == (None, at(5))
+    assert d.incident.next_update_at is None and d.incident.oncall_next_at is None
+    assert [kind for kind, _, _ in d.timeline] == ["unmonitored", "closed"]
+
+
+def test_an_unmonitored_service_leaves_the_others_followed() -> None:
+    incident = decide.outage_joins(
+        opened("imap").incident, PLATFORM, "smtp", at(-3), at(2)
+    ).incident
+    d = decide.services_unmonitored(incident, WITHOUT_IMAP, {"imap": "IMAP"}, at(5))
+    assert kinds(d) == ["update"]
+    assert d.incident.state == "open" and d.incident.down == ("smtp",)
+    assert d.incident.next_update_at == at(65)  # a customer mail restarts the cadence
+
+
+def test_a_service_not_down_in_the_incident_changes_nothing() -> None:
+    incident = opened("imap").incident
+    assert decide.services_unmonitored(incident, PLATFORM, {"pop3": "POP3"}, at(5)).notices == ()

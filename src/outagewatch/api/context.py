@@ -16,8 +16,8 @@ from outagewatch.incidents.engine import IncidentEngine
 from outagewatch.maintenance.engine import MaintenanceEngine
 
 
-@dataclass(frozen=True)
-class ApiContext:
+@dataclass
+class ApiContext:  # not frozen: a config reload replaces ``config``
     engine: AsyncEngine
     config: Config
     incidents: IncidentEngine

@@ -111,13 +111,22 @@ def _load(args: argparse.Namespace) -> Config:
 
 
 def _check_config(args: argparse.Namespace) -> int:
+    from outagewatch.notify.template_check import template_problems
+
     config = _load(args)
     secrets = secret_problems(config)
     if secrets and args.secrets:
         raise ConfigError(secrets)
+    templates = template_problems(config.templates_dir)
+    if templates:
+        raise ConfigError(templates)
     print(f"{args.config}: OK")
     database = _redact_url(config.database)
     print(f"vantage {config.vantage}, database {database}, api {config.api.listen}")
+    if config.templates_dir is not None:
+        overrides = sorted(p.name for p in config.templates_dir.glob("*.j2"))
+        print(f"mail templates: {', '.join(overrides) or 'none'} from {config.templates_dir},"
+              " the shipped ones for the rest (all render)")  # fmt: skip
     for pid, platform in config.platforms.items():
         zone = platform.timezone + (f", holidays {platform.holidays}" if platform.holidays else "")
         print(f"platform {pid} ({platform.name}; {zone})")
@@ -178,7 +187,7 @@ def _run(args: argparse.Namespace) -> int:
 
     config = _load(args)
     configure(config.log_format, config.log_level)
-    asyncio.run(run_daemon(config, migrate=not args.no_upgrade))
+    asyncio.run(run_daemon(config, migrate=not args.no_upgrade, config_path=Path(args.config)))
     return EXIT_OK
 
 

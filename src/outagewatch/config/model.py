@@ -176,6 +176,8 @@ class Config(BaseModel):
     maintenance: MaintenanceSettings = MaintenanceSettings()
     channels: dict[ChannelName, Channel] = {}
     web: Web = Web()
+    # Mail templates that replace the shipped ones file by file (docs/TEMPLATES.md).
+    templates_dir: Path | None = None
     platforms: Annotated[dict[Slug, Platform], Field(min_length=1)]
 
     def service(self, platform: str, service: str) -> Service:

@@ -12,6 +12,7 @@ import socket
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
+from pathlib import Path
 
 from aiohttp import web
 
@@ -22,6 +23,7 @@ from outagewatch.config import Config, ConfigError, read_secret, secret_problems
 from outagewatch.config.targets import Target, targets_of
 from outagewatch.daemon.housekeeping import Housekeeper
 from outagewatch.daemon.leadership import InstanceConflict, leadership_for
+from outagewatch.daemon.reload import Reloader
 from outagewatch.daemon.scheduler import Prober
 from outagewatch.detection.detector import Detector
 from outagewatch.incidents.engine import IncidentEngine
@@ -29,6 +31,7 @@ from outagewatch.maintenance.engine import MaintenanceEngine
 from outagewatch.metrics import Metrics
 from outagewatch.notify.channels import build_all
 from outagewatch.notify.sender import Sender
+from outagewatch.notify.template_check import checked_templates
 from outagewatch.probes import ProbeResult
 from outagewatch.store.engine import open_engine
 from outagewatch.store.migrate import upgrade
@@ -43,8 +46,16 @@ def utcnow() -> datetime:
 
 
 class Daemon:
-    def __init__(self, config: Config, *, clock: Clock = utcnow, migrate: bool = True) -> None:
-        problems = secret_problems(config)
+    def __init__(
+        self,
+        config: Config,
+        *,
+        clock: Clock = utcnow,
+        migrate: bool = True,
+        config_path: Path | None = None,
+    ) -> None:
+        templates, template_problems = checked_templates(config.templates_dir)
+        problems = [*secret_problems(config), *template_problems]
         if problems:
             raise ConfigError(problems)
         self.config = config
@@ -56,7 +67,7 @@ class Daemon:
         self.detector = Detector(self.engine, self.targets, config.vantage, self.metrics)
         settle = max(t.rules.probe_timeout + t.rules.probe_interval for t in self.targets)
         self.housekeeper = Housekeeper(self.engine, config.retention, settle)
-        self.incidents = IncidentEngine(self.engine, config)
+        self.incidents = IncidentEngine(self.engine, config, templates)
         self.maintenance = MaintenanceEngine(
             self.engine, config, self.incidents.audiences, config.maintenance.finish_grace
         )
@@ -88,10 +99,17 @@ class Daemon:
         self.stopping = asyncio.Event()
         self.leadership = leadership_for(config.database, config.vantage, config.leader_takeover)
         self.prober: Prober | None = None
+        self.api_context: ApiContext | None = None
         self._web: web.AppRunner | None = None
-        # Judge at least this often: time alone turns a bad run into an outage.
-        shortest = min(t.rules.probe_interval.total_seconds() for t in self.targets)
-        self.tick = min(1.0, max(0.05, shortest / 4))
+        self.tick = self.judging_tick(self.targets)
+        self.reloader = Reloader(self, config_path)
+        self.reloader.loaded(clock())
+
+    @staticmethod
+    def judging_tick(targets: list[Target]) -> float:
+        """Judge at least this often: time alone turns a bad run into an outage."""
+        shortest = min(t.rules.probe_interval.total_seconds() for t in targets)
+        return min(1.0, max(0.05, shortest / 4))
 
     def _accept(self, target: Target, result: ProbeResult) -> None:
         self.detector.accept(target, result)
@@ -150,6 +168,7 @@ class Daemon:
     async def _detect_until_stopped(self) -> None:
         while not self.stopping.is_set():
             try:
+                await self.reloader.step()  # between rounds: nothing is judging
                 busy = await self._round()
             except Exception:  # the database went away: keep probing, try again next tick
                 log.exception("detection round failed")
@@ -204,7 +223,7 @@ class Daemon:
         problem = await api_may_start(self.engine, self.config.api.host)
         if problem is not None:
             raise ConfigError([f"api.listen: {problem}"])
-        api = ApiContext(
+        api = self.api_context = ApiContext(
             self.engine, self.config, self.incidents, self.detector, self.clock, self.maintenance
         )
         app = make_app(
@@ -213,12 +232,14 @@ class Daemon:
             api=api,
             leader=lambda: self.leadership.is_leader,
         )
+        app.router.add_post("/-/reload", self.reloader.route())
         self._web = web.AppRunner(app, access_log=None)
         await self._web.setup()
         site = web.TCPSite(self._web, self.config.api.host, self.config.api.port)
         await site.start()
 
     async def _shutdown(self) -> None:
+        self.reloader.cancel()
         if self.prober is not None:
             await self.prober.stop()  # in-flight probes are cancelled, not awaited to the end
         while await self.detector.write_step():  # flush the last batch
@@ -246,13 +267,17 @@ class Daemon:
             self.metrics.loop_lag.set(max(0.0, time.perf_counter() - before - interval))
 
 
-async def run_daemon(config: Config, *, migrate: bool = True) -> None:
-    daemon = Daemon(config, migrate=migrate)
+async def run_daemon(
+    config: Config, *, migrate: bool = True, config_path: Path | None = None
+) -> None:
+    daemon = Daemon(config, migrate=migrate, config_path=config_path)
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, daemon.stop)
+    # SIGHUP re-reads the config (daemon/reload.py); the outcome is logged and exported.
+    loop.add_signal_handler(signal.SIGHUP, daemon.reloader.request)
     try:
         await daemon.run()
     finally:
-        for sig in (signal.SIGTERM, signal.SIGINT):
+        for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
             loop.remove_signal_handler(sig)

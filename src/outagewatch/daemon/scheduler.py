@@ -28,13 +28,27 @@ class Prober:
         self.sink = sink
         self.scheduler = AsyncIOScheduler(timezone="UTC")
         self.in_flight: set[asyncio.Task[Any]] = set()
+        self._schedule(targets, now)
+
+    def retarget(self, targets: list[Target], now: datetime) -> None:
+        """A reloaded config: unchanged services keep their pace; removed ones stop (a probe
+        in flight still reports); new and changed ones start within one interval."""
+        kept = {t.key: t for t in targets}
+        running = {t.key: t for t in self.targets}
+        for target in self.targets:
+            if kept.get(target.key) != target:
+                self.scheduler.remove_job(_job_id(target))
+        self._schedule([t for t in targets if running.get(t.key) != t], now)
+        self.targets = targets
+
+    def _schedule(self, targets: list[Target], now: datetime) -> None:
         for index, target in enumerate(targets):
             interval = target.rules.probe_interval.total_seconds()
             self.scheduler.add_job(
                 self._probe,
                 "interval",
                 args=(target,),
-                id=f"{target.platform}/{target.service_id}",
+                id=_job_id(target),
                 seconds=interval,
                 # No per-run jitter: APScheduler 3 computes each next run from the previous,
                 # already jittered one, so jitter accumulates (30 s became 31.5 s on average,
@@ -72,3 +86,7 @@ class Prober:
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
+
+
+def _job_id(target: Target) -> str:
+    return f"{target.platform}/{target.service_id}"

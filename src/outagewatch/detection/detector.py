@@ -10,7 +10,7 @@ import logging
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from outagewatch.config.targets import Target
 from outagewatch.detection.rule import Event, Observation, Opened, RunRules, State, Window
@@ -64,15 +64,7 @@ class Detector:
 
     def reset(self) -> None:
         """Forget every judgement (this instance is no longer the leader)."""
-        self.tracks = {
-            target.key: ServiceTrack(
-                rules=run_rules(target),
-                # A sample is settled once no probe that started before it can still report.
-                settle=target.rules.probe_timeout + target.rules.probe_interval,
-                quorum=target.quorum,
-            )
-            for target in self.targets
-        }
+        self.tracks = {target.key: _new_track(target) for target in self.targets}
         self.watching, self.bad_logged, self.live = set(), {}, {}
         self.watermark, self.watermark_floor, self.seen, self.holes = 0, 0, set(), set()
 
@@ -87,22 +79,53 @@ class Detector:
         oldest = now
         async with self.engine.connect() as conn:
             for target in self.targets:
-                track = self.tracks[target.key]
-                rules = target.rules
-                lookback = now - (2 * rules.outage_after + rules.max_gap + rules.probe_timeout)
-                oldest = min(oldest, lookback)
-                vantages = await sample_store.vantages_since(conn, *target.key, lookback)
-                if target.probed_here:
-                    vantages.add(self.vantage)
-                for vantage in vantages:
-                    last = await transition_store.last_event(conn, *target.key, vantage)
-                    track.vantages[vantage] = VantageTrack(checkpoint=_seed(last))
-                service_last = await transition_store.last_event(conn, *target.key, SERVICE_LEVEL)
-                track.in_outage = service_last if isinstance(service_last, Opened) else None
-                self.watching.add(target.key)
+                oldest = min(oldest, await self._seed_track(conn, target, now))
             self.watermark = await sample_store.first_id_since(conn, oldest)
         self.seen, self.holes = set(), set()
         self.watermark_floor = self.watermark  # nothing at or below it is read again
+
+    async def _seed_track(self, conn: AsyncConnection, target: Target, now: datetime) -> datetime:
+        """Seed one service's track from its stored transitions; returns how far back its
+        samples must be read again."""
+        track = self.tracks[target.key]
+        rules = target.rules
+        lookback = now - (2 * rules.outage_after + rules.max_gap + rules.probe_timeout)
+        vantages = await sample_store.vantages_since(conn, *target.key, lookback)
+        if target.probed_here:
+            vantages.add(self.vantage)
+        for vantage in vantages:
+            last = await transition_store.last_event(conn, *target.key, vantage)
+            track.vantages[vantage] = VantageTrack(checkpoint=_seed(last))
+        service_last = await transition_store.last_event(conn, *target.key, SERVICE_LEVEL)
+        track.in_outage = service_last if isinstance(service_last, Opened) else None
+        self.watching.add(target.key)
+        return lookback
+
+    async def retarget(self, targets: list[Target], now: datetime, leading: bool) -> None:
+        """A reloaded config: every judgement of a kept service stays, its new rules apply
+        from now on; a new service starts from what the store knows of it (a leader's view);
+        a removed one is forgotten."""
+        self.targets = targets
+        self.by_key = {t.key: t for t in targets}
+        for key in set(self.tracks) - set(self.by_key):
+            del self.tracks[key]
+            self.watching.discard(key)
+            self.bad_logged.pop(key, None)
+            self.live.pop(key, None)
+        added = []
+        for target in targets:
+            track = self.tracks.get(target.key)
+            if track is None:
+                added.append(target)
+                self.tracks[target.key] = _new_track(target)
+            else:
+                track.rules = run_rules(target)
+                track.settle = _settle(target)
+                track.quorum = target.quorum
+        if added and leading:
+            async with self.engine.connect() as conn:
+                for target in added:
+                    await self._seed_track(conn, target, now)
 
     async def step(self, now: datetime) -> bool:
         """Write and judge (one instance alone); True when there was any work."""
@@ -171,8 +194,10 @@ class Detector:
         async with self.engine.begin() as conn:
             await sample_store.insert_samples(conn, rows)
         for target, result in batch:  # counted once, after they are stored
+            if target.key not in self.by_key:
+                continue  # a probe that was running when a reload removed its service
             slow_after = target.rules.slow_after.total_seconds()
-            self.metrics.observe_probe(self._labels(target), result, slow_after)
+            self.metrics.observe_probe(self.labels(target), result, slow_after)
 
     async def _judge(self, keys: set[tuple[str, str]], now: datetime) -> bool:
         decided = False
@@ -200,7 +225,7 @@ class Detector:
     def _export(
         self, target: Target, track: ServiceTrack, own: State, now: datetime, windows: list[Window]
     ) -> None:
-        labels = self._labels(target)
+        labels = self.labels(target)
         bad_for = own.bad_for(now, track.rules)
         self.metrics.bad_since.labels(*labels).set(bad_for.total_seconds())
         self.metrics.outage.labels(*labels).set(1 if track.in_outage else 0)
@@ -245,8 +270,17 @@ class Detector:
                 extra=_fields(target),
             )
 
-    def _labels(self, target: Target) -> tuple[str, str, str, str]:
+    def labels(self, target: Target) -> tuple[str, str, str, str]:
         return target.platform, target.service_id, target.service.protocol, self.vantage
+
+
+def _new_track(target: Target) -> ServiceTrack:
+    return ServiceTrack(rules=run_rules(target), settle=_settle(target), quorum=target.quorum)
+
+
+def _settle(target: Target) -> timedelta:
+    # A sample is settled once no probe that started before it can still report.
+    return target.rules.probe_timeout + target.rules.probe_interval
 
 
 def _seed(last: Event | None) -> State:

@@ -47,6 +47,8 @@ class Affected:
     started_at: datetime
     restored_at: datetime | None = None
     reported: bool = False  # by the customer (ticket): restored by hand only
+    # Dropped from the config while down: no longer followed, and never called recovered.
+    unmonitored_at: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -79,7 +81,9 @@ class Incident:
 
     @property
     def down(self) -> tuple[str, ...]:
-        return tuple(a.service for a in self.services if a.restored_at is None)
+        return tuple(
+            a.service for a in self.services if a.restored_at is None and a.unmonitored_at is None
+        )
 
     def cadence(self, platform: PlatformInfo) -> timedelta:
         return self.update_every or platform.update_every
@@ -252,6 +256,46 @@ def _restore(
     incident = _customer_mail(incident, platform, now)
     entry = ("restored", actor, {"restored_at": restored_at.isoformat(), **_note(note)})
     return Decision(incident, (Notice("restored", message=note),), (*timeline, entry))
+
+
+def services_unmonitored(
+    incident: Incident, platform: PlatformInfo, services: Mapping[str, str], now: datetime
+) -> Decision:
+    """Services taken out of the config while down: the incident stops following them and
+    says so. Their outage did not end as far as anyone measured, so this is no recovery: no
+    "restored" mail. With nothing left down the incident is closed, with that reason.
+    ``services`` maps each dropped service to its label (the config no longer has it)."""
+    dropped = [s for s in services if s in incident.down]
+    if not dropped:
+        return Decision(incident)
+    marked = replace(
+        incident,
+        services=tuple(
+            replace(a, unmonitored_at=now) if a.service in dropped else a for a in incident.services
+        ),
+    )
+    labels = ", ".join(services[s] for s in dropped)
+    changes: tuple[str, ...] = (
+        f"{labels} {'is' if len(dropped) == 1 else 'are'} no longer monitored by us; this "
+        "incident no longer follows it, and its recovery has not been confirmed.",
+    )
+    updated = replace(marked, updates_sent=incident.updates_sent + 1)
+    timeline = (("unmonitored", "outagewatch", {"services": ", ".join(dropped)}),)
+    if updated.down:
+        updated, severity_change = _rederive(updated, platform)
+        updated = _customer_mail(updated, platform, now)
+        return Decision(updated, (Notice("update", (*changes, *severity_change)),), timeline)
+    closed = replace(
+        updated,
+        state="closed",
+        closed_at=now,
+        oncall_next_at=None,
+        last_customer_mail_at=now,
+        next_update_at=None,
+    )
+    changes = (*changes, "No monitored service is affected any more: this incident is closed.")
+    entry = ("closed", "outagewatch", {"note": "no longer monitored"})
+    return Decision(closed, (Notice("update", changes),), (*timeline, entry))
 
 
 def acknowledge(incident: Incident, actor: str, now: datetime, note: str | None = None) -> Decision:

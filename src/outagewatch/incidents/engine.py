@@ -14,6 +14,7 @@ from dataclasses import replace
 from datetime import datetime
 from email.utils import parseaddr
 
+from jinja2 import Environment
 from prometheus_client import Gauge
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
@@ -34,7 +35,7 @@ class Conflict(Exception):
     """Somebody else changed the incident first; the step is retried on fresh data."""
 
 
-def audiences(config: Config) -> dict[str, Audience]:
+def audiences(config: Config, templates: Environment | None = None) -> dict[str, Audience]:
     domain = "outagewatch.invalid"
     if config.smtp is not None:
         domain = parseaddr(config.smtp.sender)[1].rpartition("@")[2] or domain
@@ -64,21 +65,80 @@ def audiences(config: Config) -> dict[str, Audience]:
             else None,
             channels=config.channels_for(pid),
             console_url=config.web.public_url,
+            templates=templates,
         )
     return found
 
 
 class IncidentEngine:
-    def __init__(self, engine: AsyncEngine, config: Config) -> None:
+    def __init__(
+        self, engine: AsyncEngine, config: Config, templates: Environment | None = None
+    ) -> None:
         self.engine = engine
-        self.audiences = audiences(config)
+        self.audiences = audiences(config, templates)
+        # Platforms a reload removed: the last mail of their open incidents needs their lists.
+        self.retired: dict[str, Audience] = {}
+        # Every service label configured since the start, for the "no longer monitored" mail.
+        self.labels = _labels(self.audiences)
+        # Look for open incidents of services the config no longer has: after a reload, and
+        # at the start (the daemon may have been restarted with such a config).
+        self.check_unmonitored = True
+
+    def reconfigure(self, config: Config, templates: Environment | None = None) -> None:
+        """A reloaded config: new lists, cadences and templates apply from the next mail on.
+        The dict is updated in place: the maintenance engine shares it."""
+        new = audiences(config, templates)
+        self.retired = {
+            pid: old for pid, old in {**self.retired, **self.audiences}.items() if pid not in new
+        }
+        self.labels |= _labels(new)
+        self.audiences.clear()
+        self.audiences.update(new)
+        self.check_unmonitored = True
 
     async def step(self, now: datetime) -> bool:
-        """Act on one service transition, or else on one incident that time made due."""
+        """Act on one service transition, or on a service no longer configured, or else on one
+        incident that time made due."""
         try:
-            return await self._transition(now) or await self._due(now)
+            return (
+                await self._transition(now) or await self._unmonitored(now) or await self._due(now)
+            )
         except Conflict:
             return True
+
+    def _audience(self, platform: str) -> Audience | None:
+        return self.audiences.get(platform) or self.retired.get(platform)
+
+    async def _unmonitored(self, now: datetime) -> bool:
+        """End, in its incident, the outage of a service that is no longer monitored."""
+        if not self.check_unmonitored:
+            return False
+        async with self.engine.connect() as conn:
+            active = [i for i in await store.listing(conn) if i.state in decide.ACTIVE]
+        for incident in active:
+            audience = self._audience(incident.platform)
+            current = self.audiences.get(incident.platform)
+            kept = current.platform.services if current else {}
+            gone = {
+                s: self.labels.get((incident.platform, s), s)
+                for s in incident.down
+                if s not in kept
+            }
+            if not gone or audience is None or incident.id is None:
+                continue  # (no audience: a restart after its platform was removed; nobody to tell)
+            async with self.engine.begin() as conn:
+                stored = await store.load(conn, incident.id)
+                if stored is None:
+                    raise Conflict
+                decision = decide.services_unmonitored(
+                    stored.incident, audience.platform, gone, now
+                )
+                await self._persist(conn, stored, decision, now)
+            log.warning("incident %s: %s no longer monitored, ended without a recovery",
+                        incident.ref, ", ".join(gone))  # fmt: skip
+            return True
+        self.check_unmonitored = False
+        return False
 
     async def export_open(self, gauge: Gauge) -> None:
         """``outagewatch_incidents_open``: every platform and severity, zeros included, so
@@ -129,11 +189,10 @@ class IncidentEngine:
         for incident_id in ids:
             async with self.engine.begin() as conn:
                 stored = await store.load(conn, incident_id)
-                if stored is None:
+                audience = self._audience(stored.incident.platform) if stored else None
+                if stored is None or audience is None:
                     continue
-                decision = decide.due(
-                    stored.incident, self.audiences[stored.incident.platform].platform, now
-                )
+                decision = decide.due(stored.incident, audience.platform, now)
                 if decision.notices:
                     await self._persist(conn, stored, decision, now)
                     return True
@@ -204,16 +263,18 @@ class IncidentEngine:
         assert incident_id is not None and incident_id == stored.incident.id
         if not await store.take(conn, stored):
             raise Conflict
-        audience = self.audiences[incident.platform]
+        audience = self._audience(incident.platform)
         seq = stored.mails_sent
         for notice in decision.notices:
+            assert audience is not None  # notices are decided only for a known platform
             incident = await self._enqueue(conn, incident, notice, audience, seq, now)
             seq += 1
             log.info("incident %s: %s queued", incident.ref, notice.kind)
-        # Paging and chat: their own rows, in this same transaction (notify/channels/).
-        await enqueue_channel_messages(
-            conn, stored.incident, incident, decision.notices, audience, now
-        )
+        if audience is not None:
+            # Paging and chat: their own rows, in this same transaction (notify/channels/).
+            await enqueue_channel_messages(
+                conn, stored.incident, incident, decision.notices, audience, now
+            )
         if decision.withdrawn:
             await outbox.withdraw(conn, thread_of(incident), decision.withdrawn)
         if not await store.save(conn, stored, incident, len(decision.notices)):
@@ -255,3 +316,11 @@ class IncidentEngine:
                 log.info("incident %s: %s supersedes %d undelivered %s", incident.ref,
                          notice.kind, len(taken.superseded), draft.channel)  # fmt: skip
         return incident
+
+
+def _labels(found: dict[str, Audience]) -> dict[tuple[str, str], str]:
+    return {
+        (pid, sid): info.label
+        for pid, audience in found.items()
+        for sid, info in audience.platform.services.items()
+    }

@@ -12,13 +12,14 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from jinja2 import Environment, PackageLoader, StrictUndefined
+from jinja2 import Environment
 
 from outagewatch.incidents.decisions import Incident, Notice, PlatformInfo
 from outagewatch.maintenance.decisions import Maintenance
 from outagewatch.maintenance.decisions import Notice as MaintenanceNotice
 from outagewatch.notify.html import to_html
 from outagewatch.notify.outbox import Notification
+from outagewatch.notify.templates import shipped
 
 SEVERITY_TEXT = {
     1: "complete outage, all users affected, no workaround",
@@ -32,13 +33,6 @@ DEFAULT_IMPACT = {
     "imap": "users cannot read their mail in their mail programs, or it is very slow",
     "pop3": "users cannot fetch their mail with POP3 programs, or it is very slow",
 }
-
-_env = Environment(
-    loader=PackageLoader("outagewatch.notify", "templates"),
-    undefined=StrictUndefined,
-    keep_trailing_newline=True,
-    autoescape=False,  # noqa: S701 - plain-text mail, never rendered as HTML
-)
 
 
 @dataclass(frozen=True)
@@ -59,6 +53,13 @@ class Audience:
     # with the least severe severity it hears of; never customers: they are only mailed.
     channels: Mapping[str, int] = field(default_factory=dict)
     console_url: str | None = None  # web.public_url: chat messages link to the incident
+    # The mail templates with the operator's overrides, as checked (notify/template_check.py);
+    # None: the shipped ones.
+    templates: Environment | None = None
+
+    @property
+    def jinja(self) -> Environment:
+        return self.templates or shipped()
 
     def when(self, moment: datetime | None) -> str:
         """A time in UTC and in the platform's own zone."""
@@ -78,7 +79,7 @@ def render(incident: Incident, notice: Notice, audience: Audience, seq: int) -> 
     assert incident.id is not None
     oncall = notice.kind in ("oncall", "oncall_repeat")
     template = "oncall.txt.j2" if oncall else f"{notice.kind}.txt.j2"
-    body = _env.get_template(template).render(_context(incident, notice, audience))
+    body = audience.jinja.get_template(template).render(_context(incident, notice, audience))
     subject = _subject(incident, notice, audience.platform)
     message_id = f"<{incident.ref}.{seq}.{notice.kind}@{audience.domain}>"
     make = functools.partial(
@@ -179,7 +180,7 @@ def render_maintenance(
     what = "Emergency maintenance" if window.kind == "emergency" else "Maintenance"
     kind = "finished" if notice.kind == "auto_finished" else notice.kind
     subject = f"[{platform.name}] {what}: {labels} — maintenance {kind}"
-    body = _env.get_template("maintenance.txt.j2").render(
+    body = audience.jinja.get_template("maintenance.txt.j2").render(
         window=window, notice=notice, platform=platform, when=audience.when, affected=labels,
         signature=audience.signature,
     )  # fmt: skip

@@ -154,6 +154,10 @@ class Sender:
         self.transports = dict(transports or {})
         metrics.count_channels(self.transports)
 
+    def use_relay(self, relay: Relay | None, password: str | None) -> None:
+        """A reloaded config: the next delivery goes through this relay."""
+        self.relay, self._password = relay, password
+
     async def step(self, now: datetime) -> bool:
         """Deliver one due notification; False when there was none."""
         if self.relays is not None and await self.relays.step(now):

@@ -30,6 +30,7 @@ def _values(incident: Incident) -> dict[str, Any]:
             "started_at": a.started_at.isoformat(),
             "restored_at": a.restored_at.isoformat() if a.restored_at else None,
             "reported": a.reported,
+            "unmonitored_at": a.unmonitored_at.isoformat() if a.unmonitored_at else None,
         }
         for a in incident.services
     ]
@@ -44,6 +45,8 @@ def _incident(row: Any) -> Incident:
             datetime.fromisoformat(s["started_at"]),
             datetime.fromisoformat(s["restored_at"]) if s["restored_at"] else None,
             s["reported"],
+            # Absent in rows written before services could be dropped by a reload.
+            datetime.fromisoformat(s["unmonitored_at"]) if s.get("unmonitored_at") else None,
         )
         for s in data["services"]
     )

@@ -37,7 +37,13 @@ from outagewatch.web.session import (
 from outagewatch.web.states import service_states
 from outagewatch.web.status_data import when
 
-STATE_WORDS = {"pending": "queued", "sending": "sending", "sent": "sent", "failed": "failed"}
+STATE_WORDS = {
+    "pending": "queued",
+    "sending": "sending",
+    "sent": "sent",
+    "failed": "failed",
+    "superseded": "superseded",
+}
 
 
 async def refuse(
