@@ -33,7 +33,7 @@ from outagewatch.probes.net import connect
 from outagewatch.probes.result import ErrorKind, PhaseTimer, ProbeFailure
 from outagewatch.probes.runner import Credentials
 from outagewatch.probes.text import decode, one_line
-from outagewatch.tls import client_context
+from outagewatch.tls import client_context, handshake_of_transport
 
 log = logging.getLogger(__name__)
 
@@ -62,12 +62,19 @@ async def probe_imap(
         client = _Client(sock, service.host, implicit)
         try:
             await client.connected()
+            timer.saw_tls(handshake_of_transport(client.protocol.transport))
             return await _transaction(client, service, credentials, timer)
         finally:
             client.abort()
     finally:
-        # Also covers a connection task cancelled before it wrapped the socket.
-        sock.close()
+        # Also covers a connection task cancelled before it wrapped the socket. One loop turn
+        # first: the aborted transport lets go of the descriptor in a callback, and a socket
+        # closed before that could reach the next probe under the same number while asyncio
+        # still maps it to the old transport ("File descriptor 7 is used by transport").
+        try:
+            await asyncio.sleep(0)
+        finally:
+            sock.close()
 
 
 def _tls_context(service: ImapService) -> ssl.SSLContext:
@@ -85,6 +92,7 @@ async def _transaction(
     if service.tls == "starttls":
         timer.phase("tls")
         await _starttls(client, caps, _tls_context(service))
+        timer.saw_tls(handshake_of_transport(imap.transport))
         timer.phase("banner")
         caps = await _capability(imap)  # RFC 3501 6.2.1: forget what was said in clear text
     version = next((v for v in VERSIONS if v in caps), None)

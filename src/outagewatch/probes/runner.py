@@ -11,8 +11,10 @@ from datetime import UTC, datetime
 from typing import Any
 
 from outagewatch.config import Service
+from outagewatch.probes.certificates import VERIFY_ERRORS, TlsFacts, most_urgent, tls_facts
 from outagewatch.probes.result import ErrorKind, PhaseTimer, ProbeFailure, ProbeResult
 from outagewatch.probes.text import one_line
+from outagewatch.tls import handshake_of_error
 
 
 @dataclass(frozen=True)
@@ -39,6 +41,7 @@ async def run_probe(
     started_at = datetime.now(UTC)
     timer = PhaseTimer()
     kind: ErrorKind | None = None
+    failure: BaseException | None = None
     try:
         async with asyncio.timeout(limit):
             detail = await probe(service, credentials, timer)
@@ -47,10 +50,13 @@ async def run_probe(
         detail = f"no complete answer within {limit:g}s"
     except ProbeFailure as exc:
         kind, detail = exc.kind, exc.detail
+        failure = exc
     except Exception as exc:  # a probe turns every failure into a sample
         kind, detail = classify(exc)
+        failure = exc
     phase = timer.current
     duration = timer.finish()
+    tls = _certificates(timer, failure)
     if kind is not None and phase is not None:
         detail = f"{detail} (during {phase})"
     return ProbeResult(
@@ -60,13 +66,25 @@ async def run_probe(
         error_kind=kind,
         phases=dict(timer.phases),
         detail=scrub(one_line(detail), credentials),
+        tls=tls,
     )
+
+
+def _certificates(timer: PhaseTimer, failure: BaseException | None) -> TlsFacts | None:
+    handshakes = list(timer.handshakes)
+    rejected = handshake_of_error(failure)
+    if rejected is not None:
+        handshakes.append(rejected)
+    parsed = [tls_facts(h) for h in handshakes]
+    return most_urgent([facts for facts in parsed if facts is not None])
 
 
 def classify(exc: BaseException) -> tuple[ErrorKind, str]:
     """Library and OS errors that no probe module caught itself."""
     if isinstance(exc, ssl.SSLCertVerificationError):
-        return ErrorKind.TLS, f"certificate rejected: {exc.verify_message or exc.reason}"
+        named = VERIFY_ERRORS.get(exc.verify_code)
+        reason = exc.verify_message or exc.reason
+        return ErrorKind.TLS, f"certificate rejected{f' ({named})' if named else ''}: {reason}"
     if isinstance(exc, ssl.SSLError):
         return ErrorKind.TLS, f"TLS failed: {exc.reason or exc}"
     if isinstance(exc, ConnectionRefusedError):

@@ -18,7 +18,7 @@ from outagewatch.probes.net import connect
 from outagewatch.probes.result import ErrorKind, PhaseTimer, ProbeFailure
 from outagewatch.probes.runner import Credentials
 from outagewatch.probes.text import one_line
-from outagewatch.tls import client_context
+from outagewatch.tls import client_context, handshake_of_transport
 
 # aiosmtplib would look up our FQDN for EHLO (a reverse DNS query) on every probe.
 EHLO_NAME = socket.gethostname() or "outagewatch.localdomain"
@@ -72,6 +72,8 @@ async def _transaction(
 ) -> str:
     timer.phase("banner")
     banner = await client.connect()
+    if service.tls == "implicit":
+        timer.saw_tls(handshake_of_transport(client.transport))
     if banner.code != S220_READY:  # aiosmtplib raises for this too; kept for the contract
         raise ProbeFailure(ErrorKind.PROTOCOL, f"banner {banner.code} {one_line(banner.message)}")
     timer.phase("ehlo")
@@ -81,6 +83,7 @@ async def _transaction(
         if not client.supports_extension("starttls"):
             raise ProbeFailure(ErrorKind.TLS, "the server does not offer STARTTLS")
         await client.starttls(tls_context=tls)
+        timer.saw_tls(handshake_of_transport(client.transport))
         timer.phase("ehlo")
         await client.ehlo()
     if credentials is not None:
