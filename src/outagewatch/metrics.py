@@ -7,6 +7,7 @@ import platform as host_platform
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
 from outagewatch import __version__
+from outagewatch.metrics_probes import ProbeDetailMetrics
 from outagewatch.probes.result import ProbeResult
 
 SERVICE_LABELS = ("platform", "service", "protocol", "vantage")
@@ -113,6 +114,7 @@ class Metrics:
             "outagewatch_build_info", "Build information", ("version", "python"), registry=r
         )
         build.labels(__version__, host_platform.python_version()).set(1)
+        self.probe_details = ProbeDetailMetrics(r)
 
     def forget_judgements(self) -> None:
         """A standby judges nothing: drop the leader's series rather than leave stale ones
@@ -132,6 +134,8 @@ class Metrics:
             "slow" if result.ok and result.is_bad(slow_after) else str(result.error_kind or "ok")
         )
         self.probes.labels(*labels, verdict).inc()
+        platform, service, _, vantage = labels
+        self.probe_details.observe((platform, service, vantage), result)
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

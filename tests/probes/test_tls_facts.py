@@ -4,15 +4,20 @@ error named), and a full handshake each time."""
 
 from __future__ import annotations
 
+import json
+import os
 import ssl
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 import trustme
+import yaml
 
 from outagewatch.probes import PROBES, Credentials, ErrorKind, run_probe
 from outagewatch.sim import SimServer
 from tests.certs import Case, cases
+from tests.probes.test_probe_cli_and_secrets import run_cli
 from tests.probes.test_probes_vs_sim import PASSWORD, SERVERS, USER, service_for
 
 TLS_CASES = [
@@ -96,3 +101,40 @@ async def test_unverified_service_still_reports(
         result = await run_probe(PROBES["smtp"], service, limit=5)
     assert result.ok, result.detail
     assert result.tls is not None and result.tls.leaf_not_after == case.leaf_not_after
+
+
+async def test_probe_command_shows_the_certificate(
+    tmp_path: Path, certificate_cases: dict[str, Case], ca_file: str
+) -> None:
+    """`outagewatch probe -c FILE platform/imaps`: the facts, also of an expired certificate."""
+    case = certificate_cases["expired"]
+    async with SERVERS["imap"](tls="implicit", ssl_context=case.server) as imaps:
+        service = {"protocol": "imap", "host": "127.0.0.1", "port": imaps.port, "tls": "implicit",
+                   "ca_file": ca_file}  # fmt: skip
+        path = tmp_path / "ow.yaml"
+        path.write_text(yaml.safe_dump(one_service_config("imaps", service)))
+        code, out, err = await run_cli("probe", "-c", str(path), "eu-de-1/imaps", env=ENV)
+        assert code == 1, err
+        assert "failed (tls)" in out and "expired" in out
+        assert f"leaf until  {case.leaf_not_after:%Y-%m-%d %H:%M:%S}Z (2.0 days ago)" in out
+        assert "verified    no: expired" in out and "TLSv1.3" in out
+        code, out, _ = await run_cli("probe", "-c", str(path), "eu-de-1/imaps", "--json", env=ENV)
+    tls = json.loads(out)["tls"]
+    assert tls["verify_error"] == "expired"
+    assert tls["leaf_not_after"] == case.leaf_not_after.isoformat()
+    assert "localhost" in tls["sans"]
+
+
+ENV = dict(os.environ)
+
+
+def one_service_config(name: str, service: dict[str, object]) -> dict[str, object]:
+    return {
+        "platforms": {
+            "eu-de-1": {
+                "name": "OX Cloud EU de-1",
+                "lists": {"incident": ["i@example.net"], "informational": ["n@example.net"]},
+                "services": {name: service},
+            }
+        }
+    }

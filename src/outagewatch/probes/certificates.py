@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from cryptography import x509
 
@@ -47,13 +48,39 @@ class TlsFacts:
     def lifetime(self) -> float:
         return (self.leaf_not_after - self.leaf_not_before).total_seconds()
 
-    def summary(self) -> str:
-        verdict = f", verification failed: {self.error}" if self.error else ""
-        return (
-            f"{self.subject} by {self.issuer}, leaf until {self.leaf_not_after:%Y-%m-%d %H:%M}Z,"
-            f" chain until {self.chain_not_after:%Y-%m-%d %H:%M}Z, {self.version} {self.cipher}"
-            f"{verdict}"
-        )
+    def as_dict(self) -> dict[str, Any]:
+        """The JSON shape of ``outagewatch probe --json`` and of the API."""
+        return {
+            "leaf_not_after": self.leaf_not_after.isoformat(),
+            "chain_not_after": self.chain_not_after.isoformat(),
+            "subject": self.subject,
+            "issuer": self.issuer,
+            "sans": list(self.sans),
+            "serial": self.serial,
+            "fingerprint_sha256": self.fingerprint,
+            "version": self.version,
+            "cipher": self.cipher,
+            "verify_error": self.error,
+        }
+
+    def lines(self, now: datetime) -> list[str]:
+        """For a terminal: what an operator asks of a certificate, one fact a line."""
+
+        def until(moment: datetime) -> str:
+            days = (moment - now).total_seconds() / 86400
+            left = f"in {days:.1f} days" if days >= 0 else f"{-days:.1f} days ago"
+            return f"{moment:%Y-%m-%d %H:%M:%S}Z ({left})"
+
+        return [
+            f"subject     {self.subject}",
+            f"issuer      {self.issuer}",
+            f"names       {', '.join(self.sans) or '(none)'}",
+            f"serial      {self.serial}",
+            f"leaf until  {until(self.leaf_not_after)}",
+            f"chain until {until(self.chain_not_after)}",
+            f"tls         {self.version} {self.cipher}",
+            f"verified    {'no: ' + self.error if self.error else 'yes'}",
+        ]
 
 
 def tls_facts(handshake: Handshake) -> TlsFacts | None:
