@@ -11,7 +11,7 @@ from pydantic import ValidationError
 from pydantic_core import ErrorDetails
 
 from outagewatch.config.model import Config
-from outagewatch.config.services import PROTOCOLS, SecretRef
+from outagewatch.config.services import PROTOCOLS, RoundtripService, SecretRef
 
 
 class ConfigError(Exception):
@@ -102,7 +102,11 @@ def secret_problems(config: Config) -> list[str]:
         refs.append(("smtp", config.smtp.secret))
     for pid, platform in config.platforms.items():
         for sid, service in platform.services.items():
-            refs.append((f"platforms.{pid}.services.{sid}.auth", service.auth))
+            path = f"platforms.{pid}.services.{sid}"
+            refs.append((f"{path}.auth", service.auth))
+            if isinstance(service, RoundtripService):
+                refs.append((f"{path}.submit.auth", service.submit.auth))
+                refs.append((f"{path}.mailbox.auth", service.mailbox.auth))
     problems = []
     for path, ref in refs:
         if ref is None:

@@ -20,10 +20,13 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import logging
 import re
 import socket
 import ssl
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from typing import Any
 
 import aioimaplib
@@ -53,17 +56,24 @@ VERSIONS = ("IMAP4REV2", "IMAP4REV1")
 async def probe_imap(
     service: ImapService, credentials: Credentials | None, timer: PhaseTimer
 ) -> str:
+    async with imap_session(service, timer) as client:
+        return await _transaction(client, service, credentials, timer)
+
+
+@contextlib.asynccontextmanager
+async def imap_session(service: ImapService, timer: PhaseTimer) -> AsyncIterator[ImapClient]:
+    """A connection (TLS handshake done when implicit), dropped at once when the block ends."""
     sock = await connect(service.host, service.effective_port, timer)
     try:
         implicit = None
         if service.tls == "implicit":
             timer.phase("tls")
             implicit = _tls_context(service)
-        client = _Client(sock, service.host, implicit)
+        client = ImapClient(sock, service.host, implicit)
         try:
             await client.connected()
             timer.saw_tls(handshake_of_transport(client.protocol.transport))
-            return await _transaction(client, service, credentials, timer)
+            yield client
         finally:
             client.abort()
     finally:
@@ -83,8 +93,37 @@ def _tls_context(service: ImapService) -> ssl.SSLContext:
 
 
 async def _transaction(
-    client: _Client, service: ImapService, credentials: Credentials | None, timer: PhaseTimer
+    client: ImapClient, service: ImapService, credentials: Credentials | None, timer: PhaseTimer
 ) -> str:
+    imap = client.protocol
+    session = await open_session(client, service, credentials, timer)
+    if credentials is None:
+        timer.phase("logout")
+        await logout(imap)
+        return f"{session.version} ready, greeting {session.greeting!r}"
+    timer.phase("command")
+    messages = await select(imap, service.mailbox)
+    timer.phase("logout")
+    await logout(imap)
+    return f"{session.version} ready{session.how}, {service.mailbox} selected ({messages})"
+
+
+@dataclass(frozen=True)
+class Session:
+    greeting: str
+    version: str
+    capabilities: frozenset[str]
+    mechanism: str | None  # how it logged in: "LOGIN" or "AUTHENTICATE PLAIN"
+
+    @property
+    def how(self) -> str:
+        return f" ({self.mechanism})" if self.mechanism else ""
+
+
+async def open_session(
+    client: ImapClient, service: ImapService, credentials: Credentials | None, timer: PhaseTimer
+) -> Session:
+    """Greeting, CAPABILITY, STARTTLS when configured, login when given credentials, ID."""
     imap = client.protocol
     timer.phase("banner")
     greeting = await imap.wait_greeting()
@@ -98,24 +137,27 @@ async def _transaction(
     version = next((v for v in VERSIONS if v in caps), None)
     if version is None:
         raise ProbeFailure(ErrorKind.PROTOCOL, "the server does not speak IMAP4rev1")
-    version = version.replace("REV", "rev")
-    if credentials is None:
-        timer.phase("logout")
-        await _logout(imap)
-        return f"{version} ready, greeting {greeting!r}"
-    timer.phase("auth")
-    if imap.state == aioimaplib.NONAUTH:  # not after a PREAUTH greeting
-        await _authenticate(imap, credentials, caps)
-    timer.phase("command")
-    messages = await _select(imap, service.mailbox)
-    timer.phase("logout")
-    await _logout(imap)
-    return f"{version} ready, {service.mailbox} selected ({messages})"
+    mechanism = None
+    if credentials is not None:
+        timer.phase("auth")
+        if imap.state == aioimaplib.NONAUTH:  # not after a PREAUTH greeting
+            mechanism = await _authenticate(imap, credentials, caps)
+        caps = await _after_login(imap, caps)
+    imap.capabilities = set(caps)  # aioimaplib's own idle() consults them
+    return Session(greeting, version.replace("REV", "rev"), caps, mechanism)
 
 
-async def _capability(imap: _Protocol) -> frozenset[str]:
+async def _after_login(imap: ImapProtocol, caps: frozenset[str]) -> frozenset[str]:
+    """RFC 2971 ID, only when announced; a server that answers BAD is tolerated (its ID
+    support is an extra, not what the probe measures)."""
+    if "ID" in caps:
+        await imap.execute(imap.command("ID", '("name" "outagewatch")'))
+    return caps
+
+
+async def _capability(imap: ImapProtocol) -> frozenset[str]:
     response = await imap.execute(imap.command("CAPABILITY"))
-    _expect_ok(response, "CAPABILITY", ErrorKind.PROTOCOL)
+    expect_ok(response, "CAPABILITY", ErrorKind.PROTOCOL)
     # The tagged text comes last; aioimaplib strips "* CAPABILITY" from the untagged line.
     words = b" ".join(response.lines[:-1]).decode("ascii", "replace").upper().split()
     if not words:
@@ -123,22 +165,27 @@ async def _capability(imap: _Protocol) -> frozenset[str]:
     return frozenset(words)
 
 
-async def _starttls(client: _Client, caps: frozenset[str], tls: ssl.SSLContext) -> None:
+async def _starttls(client: ImapClient, caps: frozenset[str], tls: ssl.SSLContext) -> None:
     imap = client.protocol
     if imap.state != aioimaplib.NONAUTH:
         raise ProbeFailure(ErrorKind.TLS, "the server pre-authenticated the session in clear text")
     if "STARTTLS" not in caps:
         raise ProbeFailure(ErrorKind.TLS, "the server does not offer STARTTLS")
     response = await imap.execute(imap.command("STARTTLS"))
-    _expect_ok(response, "STARTTLS", ErrorKind.TLS)
-    imap.raise_failure()  # clear text sent after the OK (see _Protocol.data_received)
+    expect_ok(response, "STARTTLS", ErrorKind.TLS)
+    imap.raise_failure()  # clear text sent after the OK (see ImapProtocol.data_received)
     await client.start_tls(tls)
 
 
-async def _authenticate(imap: _Protocol, credentials: Credentials, caps: frozenset[str]) -> None:
+async def _authenticate(imap: ImapProtocol, credentials: Credentials, caps: frozenset[str]) -> str:
     user, password = credentials.username, credentials.password
-    if "LOGINDISABLED" not in caps:
+    wanted = credentials.mechanism
+    use_login = wanted == "login" or (wanted is None and "LOGINDISABLED" not in caps)
+    if use_login:
+        if "LOGINDISABLED" in caps:
+            raise ProbeFailure(ErrorKind.AUTH, "auth.mechanism is login but LOGINDISABLED")
         command = imap.command("LOGIN", aioimaplib.quoted(user), aioimaplib.quoted(password))
+        mechanism = "LOGIN"
     elif "AUTH=PLAIN" in caps:
         plain = base64.b64encode(f"\0{user}\0{password}".encode()).decode("ascii")
         if "SASL-IR" in caps:  # RFC 4959: the response goes with the command
@@ -146,6 +193,9 @@ async def _authenticate(imap: _Protocol, credentials: Credentials, caps: frozens
         else:
             imap.sasl_response = plain.encode("ascii")
             command = imap.command("AUTHENTICATE", "PLAIN")
+        mechanism = "AUTHENTICATE PLAIN"
+    elif wanted == "plain":
+        raise ProbeFailure(ErrorKind.AUTH, "auth.mechanism is plain but AUTH=PLAIN is not offered")
     else:
         raise ProbeFailure(
             ErrorKind.AUTH, "the server refuses LOGIN (LOGINDISABLED) and offers no AUTH=PLAIN"
@@ -154,13 +204,14 @@ async def _authenticate(imap: _Protocol, credentials: Credentials, caps: frozens
         response = await imap.execute(command)
     finally:
         imap.sasl_response = None
-    _expect_ok(response, "login", ErrorKind.AUTH)
+    expect_ok(response, "login", ErrorKind.AUTH)
     imap.state = aioimaplib.AUTH
+    return mechanism
 
 
-async def _select(imap: _Protocol, mailbox: str) -> str:
+async def select(imap: ImapProtocol, mailbox: str) -> str:
     response = await imap.execute(imap.command("SELECT", aioimaplib.quoted(mailbox)))
-    _expect_ok(response, f"SELECT {one_line(mailbox, 40)}", ErrorKind.PROTOCOL)
+    expect_ok(response, f"SELECT {one_line(mailbox, 40)}", ErrorKind.PROTOCOL)
     imap.state = aioimaplib.SELECTED
     for line in response.lines[:-1]:
         match = EXISTS.fullmatch(line)
@@ -170,7 +221,7 @@ async def _select(imap: _Protocol, mailbox: str) -> str:
     return "message count not given"
 
 
-async def _logout(imap: _Protocol) -> None:
+async def logout(imap: ImapProtocol) -> None:
     command = imap.command("LOGOUT")
     try:
         response = await imap.execute(command)
@@ -179,10 +230,10 @@ async def _logout(imap: _Protocol) -> None:
         if any(line[:3].upper() == b"BYE" for line in command.response.lines):
             return
         raise
-    _expect_ok(response, "LOGOUT", ErrorKind.PROTOCOL)
+    expect_ok(response, "LOGOUT", ErrorKind.PROTOCOL)
 
 
-def _expect_ok(response: Any, step: str, kind: ErrorKind) -> None:
+def expect_ok(response: Any, step: str, kind: ErrorKind) -> None:
     if response.result == "OK":
         return
     text = one_line(response.lines[-1].decode("utf-8", "replace"), 120) if response.lines else ""
@@ -191,7 +242,7 @@ def _expect_ok(response: Any, step: str, kind: ErrorKind) -> None:
     raise ProbeFailure(ErrorKind.PROTOCOL, f"{step} answered {one_line(response.result, 8)} {text}")
 
 
-class _Protocol(aioimaplib.IMAP4ClientProtocol):  # type: ignore[misc]
+class ImapProtocol(aioimaplib.IMAP4ClientProtocol):  # type: ignore[misc]
     """aioimaplib's protocol with a strict greeting, bounded input and failures that wake."""
 
     state: str
@@ -316,10 +367,10 @@ def _protocol_error(detail: str) -> ProbeFailure:
     return ProbeFailure(ErrorKind.PROTOCOL, detail)
 
 
-class _Client(aioimaplib.IMAP4):  # type: ignore[misc]
+class ImapClient(aioimaplib.IMAP4):  # type: ignore[misc]
     """aioimaplib's client on a socket already connected (and timed) by ``net.connect``."""
 
-    protocol: _Protocol
+    protocol: ImapProtocol
 
     def __init__(self, sock: socket.socket, host: str, tls: ssl.SSLContext | None) -> None:
         self._sock = sock
@@ -334,7 +385,7 @@ class _Client(aioimaplib.IMAP4):  # type: ignore[misc]
         ssl_context: ssl.SSLContext | None = None,
     ) -> None:
         running = asyncio.get_running_loop()
-        self.protocol = _Protocol(running)
+        self.protocol = ImapProtocol(running)
         # With implicit TLS the handshake happens here, before any byte reaches the protocol.
         self._client_task = running.create_task(
             running.create_connection(

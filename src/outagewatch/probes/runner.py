@@ -21,9 +21,16 @@ from outagewatch.tls import handshake_of_error
 class Credentials:
     username: str
     password: str
+    mechanism: str | None = None  # "plain" or "login"; None lets the probe choose
+    # The round trip logs in twice: these are the mailbox's, ``submit`` the submission's.
+    submit: Credentials | None = None
 
     def __repr__(self) -> str:  # never let a password reach a log through a repr
         return f"Credentials(username={self.username!r}, password='***')"
+
+    @property
+    def all(self) -> list[Credentials]:
+        return [self, *(self.submit.all if self.submit else [])]
 
 
 ProbeFn = Callable[[Any, Credentials | None, PhaseTimer], Awaitable[str]]
@@ -100,14 +107,15 @@ def classify(exc: BaseException) -> tuple[ErrorKind, str]:
 
 def scrub(text: str, credentials: Credentials | None) -> str:
     """Belt and braces: no password, plain or in its SASL base64 forms, leaves a probe."""
-    if credentials is None or not credentials.password:
-        return text
-    secret = credentials.password
-    forms = {
-        secret,
-        base64.b64encode(secret.encode()).decode(),
-        base64.b64encode(f"\0{credentials.username}\0{secret}".encode()).decode(),
-    }
-    for form in forms:
-        text = text.replace(form, "***")
+    for each in credentials.all if credentials is not None else []:
+        secret = each.password
+        if not secret:
+            continue
+        forms = {
+            secret,
+            base64.b64encode(secret.encode()).decode(),
+            base64.b64encode(f"\0{each.username}\0{secret}".encode()).decode(),
+        }
+        for form in forms:
+            text = text.replace(form, "***")
     return text
