@@ -9,6 +9,7 @@ from outagewatch.probes.http import probe_http
 from outagewatch.probes.imap import probe_imap
 from outagewatch.probes.pop3 import probe_pop3
 from outagewatch.probes.result import ErrorKind, PhaseTimer, ProbeFailure, ProbeResult
+from outagewatch.probes.roundtrip import probe_roundtrip
 from outagewatch.probes.runner import Credentials, ProbeFn, run_probe
 from outagewatch.probes.smtp import probe_smtp
 
@@ -17,6 +18,7 @@ PROBES: dict[str, ProbeFn] = {
     "smtp": probe_smtp,
     "imap": probe_imap,
     "pop3": probe_pop3,
+    "roundtrip": probe_roundtrip,
 }
 
 

@@ -1,0 +1,174 @@
+"""The round trip end to end against a real Dovecot: the probe submits through the sim SMTP
+server, a relay in the test hands the mail to Dovecot's own LMTP (dovecot-lmtpd), and the
+probe finds it over IMAP with IDLE. A relay that holds the mail makes the probe slow, then
+an outage under the compressed rule; a relay that files it as spam puts it into Junk."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import smtplib
+from collections.abc import AsyncIterator
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+
+from outagewatch.config import RoundtripService
+from outagewatch.detection.rule import Observation, Opened, RunRules, State, fold
+from outagewatch.probes import PROBES, Credentials, ErrorKind, ProbeResult, run_probe
+from outagewatch.probes.mailbox import PROBE_HEADER
+from outagewatch.sim import SmtpServer
+from tests.real import dovecot as real_dovecot
+from tests.real.dovecot import Dovecot
+
+pytestmark = pytest.mark.real
+dovecot_lmtp = real_dovecot.dovecot_lmtp  # shared with every module that uses it
+PHASES = {"submit", "deliver", "fetch", "cleanup"}
+
+
+class LmtpRelay:
+    """Forwards what the sim SMTP server accepted to Dovecot's LMTP, one message at a time;
+    ``hold`` keeps the mail queued (a stuck delivery), ``junk`` files it as spam."""
+
+    def __init__(self, sim: SmtpServer, lmtp_port: int) -> None:
+        self.sim, self.lmtp_port = sim, lmtp_port
+        self.released = asyncio.Event()
+        self.released.set()
+        self.junk = False
+        self.forwarded = 0
+        self.progress = asyncio.Condition()
+
+    async def run(self) -> None:
+        while True:
+            message = (await self.sim.wait_for_messages(self.forwarded + 1))[self.forwarded]
+            await self.released.wait()
+            rcpts = [r.replace("@", "+Junk@", 1) if self.junk else r for r in message.rcpt_tos]
+            await asyncio.to_thread(self._deliver, message.mail_from, rcpts, message.data)
+            async with self.progress:
+                self.forwarded += 1
+                self.progress.notify_all()
+
+    async def drained(self) -> None:
+        async with self.progress:
+            await self.progress.wait_for(lambda: self.forwarded == len(self.sim.messages))
+
+    def _deliver(self, sender: str, rcpts: list[str], data: bytes) -> None:
+        with smtplib.LMTP("127.0.0.1", self.lmtp_port) as lmtp:
+            lmtp.sendmail(sender, rcpts, data)
+
+
+@pytest.fixture
+async def relay(
+    dovecot_lmtp: Dovecot, ca_file: str
+) -> AsyncIterator[tuple[LmtpRelay, RoundtripService]]:
+    assert dovecot_lmtp.lmtp_port is not None
+    async with SmtpServer(users={dovecot_lmtp.username: dovecot_lmtp.password}) as sim:
+        relay = LmtpRelay(sim, dovecot_lmtp.lmtp_port)
+        task = asyncio.create_task(relay.run())
+        service = RoundtripService.model_validate({
+            "protocol": "roundtrip",
+            "ca_file": ca_file,
+            "auth": {"username": dovecot_lmtp.username, "password_env": "UNUSED_HERE"},
+            "submit": {"host": "127.0.0.1", "port": sim.port, "tls": "none"},
+            "mailbox": {"host": "127.0.0.1", "port": dovecot_lmtp.imap_port, "tls": "starttls"},
+        })  # fmt: skip
+        try:
+            yield relay, service
+        finally:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+
+async def probe(dovecot: Dovecot, service: RoundtripService, limit: float = 10) -> ProbeResult:
+    creds = Credentials(dovecot.username, dovecot.password)
+    creds = Credentials(creds.username, creds.password, submit=creds)
+    return await run_probe(PROBES["roundtrip"], service, limit=limit, credentials=creds)
+
+
+def mail_files(dovecot: Dovecot) -> dict[str, list[bytes]]:
+    """Every message file by folder, read straight from the Maildir."""
+    assert dovecot.home is not None
+    found: dict[str, list[bytes]] = {}
+    for folder, path in (("INBOX", Path("Maildir")), ("Junk", Path("Maildir/.Junk"))):
+        for sub in ("new", "cur"):
+            for file in sorted((dovecot.home / path / sub).glob("*")):
+                found.setdefault(folder, []).append(file.read_bytes())
+    return found
+
+
+def probe_mails(dovecot: Dovecot) -> int:
+    marker = f"{PROBE_HEADER}:".encode()
+    return sum(marker in data for files in mail_files(dovecot).values() for data in files)
+
+
+def others(dovecot: Dovecot) -> list[bytes]:
+    marker = f"{PROBE_HEADER}:".encode()
+    return [d for files in mail_files(dovecot).values() for d in files if marker not in d]
+
+
+async def test_found_by_idle_and_cleaned_up(
+    dovecot_lmtp: Dovecot, relay: tuple[LmtpRelay, RoundtripService]
+) -> None:
+    _, service = relay
+    before = others(dovecot_lmtp)
+    result = await probe(dovecot_lmtp, service)
+    assert result.ok, result.detail + dovecot_lmtp.log_tail()
+    assert set(result.phases) == PHASES
+    assert sum(result.phases.values()) == pytest.approx(result.duration, abs=1e-6)
+    assert result.detail.startswith("in INBOX") and "seen by IDLE" in result.detail
+    assert "INTERNALDATE" in result.detail
+    assert result.tls is not None and result.tls.error is None  # the IMAP STARTTLS
+    assert probe_mails(dovecot_lmtp) == 0
+    assert others(dovecot_lmtp) == before and len(before) >= dovecot_lmtp.messages
+
+
+async def test_delivery_into_junk_is_ok_with_detail_junk(
+    dovecot_lmtp: Dovecot, relay: tuple[LmtpRelay, RoundtripService]
+) -> None:
+    forwarder, service = relay
+    forwarder.junk = True
+    result = await probe(dovecot_lmtp, service)
+    assert result.ok, result.detail + dovecot_lmtp.log_tail()
+    assert result.detail.startswith("junk: in Junk")
+    assert probe_mails(dovecot_lmtp) == 0
+
+
+async def test_stuck_delivery_is_slow_then_an_outage(
+    dovecot_lmtp: Dovecot, relay: tuple[LmtpRelay, RoundtripService]
+) -> None:
+    forwarder, service = relay
+    slow_after = 0.3
+    forwarder.released.clear()
+    asyncio.get_running_loop().call_later(0.5, forwarder.released.set)
+    slow = await probe(dovecot_lmtp, service)
+    assert slow.ok and slow.is_bad(slow_after) and slow.verdict(slow_after) == "slow"
+    assert slow.phases["deliver"] >= 0.5 > slow.phases["submit"]
+
+    forwarder.released.clear()  # now it holds everything
+    rules = RunRules(timedelta(seconds=1.5), timedelta(seconds=3), restore_after=2)
+    observations: list[Observation] = []
+    while not observations or observations[-1].at - observations[0].at < rules.outage_after:
+        stuck = await probe(dovecot_lmtp, service, limit=0.6)
+        assert stuck.error_kind is ErrorKind.TIMEOUT and "during deliver" in stuck.detail
+        observations.append(Observation.of(stuck.started_at, stuck.is_bad(slow_after)))
+    _, events = fold(State(), observations, rules, observations[-1].at)
+    assert events == [Opened(observations[0].at, observations[0].at + rules.outage_after)]
+
+    # The held mails arrive after their probes gave up: a later probe removes them once
+    # they are an hour old; here the test removes them, touching nothing else.
+    before = others(dovecot_lmtp)
+    forwarder.released.set()
+    await asyncio.wait_for(forwarder.drained(), 10)
+    assert probe_mails(dovecot_lmtp) == len(observations)
+    remove_probe_mails(dovecot_lmtp)
+    assert others(dovecot_lmtp) == before
+
+
+def remove_probe_mails(dovecot: Dovecot) -> None:
+    assert dovecot.home is not None
+    marker = f"{PROBE_HEADER}:".encode()
+    for file in dovecot.home.glob("Maildir/**/*"):
+        if file.is_file() and file.parent.name in ("new", "cur") and marker in file.read_bytes():
+            file.unlink()
