@@ -23,6 +23,7 @@ PURE = {
     "outagewatch.incidents.decisions",
     "outagewatch.maintenance.decisions",
     "outagewatch.reporting.record",
+    "outagewatch.certificates.decisions",
 }
 
 # Packages (or modules) by layer; a module may import its own layer and those below.
@@ -42,6 +43,7 @@ LAYERS: list[set[str]] = [
         "outagewatch.incidents",
         "outagewatch.maintenance",
         "outagewatch.reporting",
+        "outagewatch.certificates",
     },
     {"outagewatch.api", "outagewatch.web"},
     {"outagewatch.daemon"},

@@ -109,6 +109,16 @@ class MaintenanceSettings(BaseModel):
     finish_grace: Duration = timedelta(minutes=30)
 
 
+class TlsWarnings(BaseModel):
+    """When on-call hears of an expiring certificate (certificates/decisions.py): by default
+    21 days before, or a third of the lifetime when shorter, and 7 days before."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    warn_before: Duration | None = None
+    critical_before: Duration = timedelta(days=7)
+
+
 class Config(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
@@ -129,6 +139,7 @@ class Config(BaseModel):
     retention: Retention = Retention()
     outbox: Outbox = Outbox()
     maintenance: MaintenanceSettings = MaintenanceSettings()
+    tls: TlsWarnings = TlsWarnings()
     platforms: Annotated[dict[Slug, Platform], Field(min_length=1)]
 
     def service(self, platform: str, service: str) -> Service:

@@ -53,6 +53,7 @@ class TlsFacts:
         return {
             "leaf_not_after": self.leaf_not_after.isoformat(),
             "chain_not_after": self.chain_not_after.isoformat(),
+            "leaf_not_before": self.leaf_not_before.isoformat(),
             "subject": self.subject,
             "issuer": self.issuer,
             "sans": list(self.sans),
@@ -62,6 +63,24 @@ class TlsFacts:
             "cipher": self.cipher,
             "verify_error": self.error,
         }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> TlsFacts:
+        """Back from ``as_dict`` (the store keeps the facts as JSON)."""
+        moment = datetime.fromisoformat
+        return cls(
+            leaf_not_after=moment(data["leaf_not_after"]),
+            chain_not_after=moment(data["chain_not_after"]),
+            leaf_not_before=moment(data["leaf_not_before"]),
+            subject=data["subject"],
+            issuer=data["issuer"],
+            sans=tuple(data["sans"]),
+            serial=data["serial"],
+            fingerprint=data["fingerprint_sha256"],
+            version=data["version"],
+            cipher=data["cipher"],
+            error=data["verify_error"],
+        )
 
     def lines(self, now: datetime) -> list[str]:
         """For a terminal: what an operator asks of a certificate, one fact a line."""
