@@ -21,6 +21,8 @@ ALERTS = {
     "OutagewatchEventLoopLag": "warning",
     "ServiceBadFor5Minutes": "warning",
     "ServiceOutage": "critical",
+    "CertificateExpiresSoon": "warning",
+    "CertificateExpiresVerySoon": "critical",
 }
 
 
