@@ -7,18 +7,22 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import smtplib
 from collections.abc import AsyncIterator
 from datetime import timedelta
 from pathlib import Path
 
 import pytest
+import yaml
 
 from outagewatch.config import RoundtripService
 from outagewatch.detection.rule import Observation, Opened, RunRules, State, fold
 from outagewatch.probes import PROBES, Credentials, ErrorKind, ProbeResult, run_probe
 from outagewatch.probes.mailbox import PROBE_HEADER
 from outagewatch.sim import SmtpServer
+from tests.probes.test_probe_cli_and_secrets import run_cli
+from tests.probes.test_tls_facts import one_service_config
 from tests.real import dovecot as real_dovecot
 from tests.real.dovecot import Dovecot
 
@@ -172,3 +176,22 @@ def remove_probe_mails(dovecot: Dovecot) -> None:
     for file in dovecot.home.glob("Maildir/**/*"):
         if file.is_file() and file.parent.name in ("new", "cur") and marker in file.read_bytes():
             file.unlink()
+
+
+async def test_probe_command_shows_the_phases(
+    dovecot_lmtp: Dovecot, relay: tuple[LmtpRelay, RoundtripService], tmp_path: Path
+) -> None:
+    _, service = relay
+    spec = service.model_dump(mode="json", exclude_none=True, exclude_defaults=True)
+    spec["protocol"] = "roundtrip"
+    spec["auth"] = {"username": dovecot_lmtp.username, "password_env": "OW_TEST_RT_PW"}
+    path = tmp_path / "ow.yaml"
+    path.write_text(yaml.safe_dump(one_service_config("roundtrip", spec)))
+    env = {**os.environ, "OW_TEST_RT_PW": dovecot_lmtp.password}
+    code, out, err = await run_cli("probe", "-c", str(path), "eu-de-1/roundtrip", env=env)
+    assert code == 0, out + err
+    assert out.startswith("eu-de-1/roundtrip: ok in ")
+    for phase in ("submit", "deliver", "fetch", "cleanup"):
+        assert f"\n  {phase} " in out
+    assert "seen by IDLE" in out and dovecot_lmtp.password not in out
+    assert probe_mails(dovecot_lmtp) == 0

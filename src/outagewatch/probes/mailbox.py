@@ -10,7 +10,6 @@ else flagged \\Deleted, so it is sent only when nothing else is flagged.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import re
 from dataclasses import dataclass
 from typing import Any
@@ -50,17 +49,26 @@ class Mailbox:
         await self._select(self.folder)
 
     async def wait_for(self, token: str) -> Found:
-        """Until the mail is seen (the runner's timeout bounds the wait)."""
-        wait = FIRST_WAIT
+        """Until the mail is seen (the runner's timeout bounds the wait). IDLE watches the
+        folder; Junk is looked into after a wait that brought no news (with polling, after
+        every wait): a mail filed as spam makes no noise in the folder being watched."""
+        wait, news = FIRST_WAIT, True
         while True:
-            found = await self._look(token)
-            if found is not None:
-                return found
+            await self._select(self.folder)
+            uids = await self._search(*_criteria(token))
+            if uids:
+                return Found(self.folder, uids[0], junk=False)
+            if not news and self.junk is not None:
+                found = await self._look_in_junk(token)
+                if found is not None:
+                    return found
+                await self._select(self.folder)
             if self.uses_idle:
-                await self._idle(min(wait, IDLE_RENEW))
+                news = await self._idle(min(wait, IDLE_RENEW))
             else:
                 await asyncio.sleep(wait)
                 expect_ok(await self.imap.execute(self.imap.command("NOOP")), "NOOP", _P)
+                news = False
             wait = min(wait * 2, MAX_WAIT)
 
     async def internaldate(self, found: Found) -> str:
@@ -88,21 +96,15 @@ class Mailbox:
             expect_ok(await self.imap.execute(self.imap.command("EXPUNGE")), "EXPUNGE", _P)
         return len(uids)
 
-    async def _look(self, token: str) -> Found | None:
-        criteria = ("OR", "HEADER", PROBE_HEADER, token, "HEADER", "Message-ID", token)
-        await self._select(self.folder)
-        uids = await self._search(*criteria)
-        if uids:
-            return Found(self.folder, uids[0], junk=False)
-        if self.junk is not None and self.junk != self.folder:
-            if not await self._select(self.junk, readonly=True, missing_ok=True):
-                self.junk = None  # there is no such folder: never look again
-                await self._select(self.folder)
-                return None
-            uids = await self._search(*criteria)
-            if uids:
-                return Found(self.junk, uids[0], junk=True)
-        return None
+    async def _look_in_junk(self, token: str) -> Found | None:
+        assert self.junk is not None
+        if self.junk == self.folder:
+            return None
+        if not await self._select(self.junk, readonly=True, missing_ok=True):
+            self.junk = None  # there is no such folder: never look again
+            return None
+        uids = await self._search(*_criteria(token))
+        return Found(self.junk, uids[0], junk=True) if uids else None
 
     async def _stale(self) -> list[str]:
         if "WITHIN" not in self.caps:  # RFC 5032 OLDER; without it, leftovers stay
@@ -132,8 +134,9 @@ class Mailbox:
         self.selected = want
         return True
 
-    async def _idle(self, wait: float) -> None:
-        """IDLE until the server pushes something or ``wait`` passes, then DONE."""
+    async def _idle(self, wait: float) -> bool:
+        """IDLE until the server pushes something or ``wait`` passes, then DONE; True when
+        something was pushed."""
         imap = self.imap
         idle = aioimaplib.IdleCommand(imap.new_tag(), imap.idle_queue, loop=imap.loop)
         running = asyncio.ensure_future(imap.execute(idle))
@@ -143,11 +146,15 @@ class Mailbox:
             if running.done():  # refused: poll from now on
                 self.uses_idle = False
                 expect_ok(running.result(), "IDLE", _P)
-                return
-            with contextlib.suppress(TimeoutError):
+                return False
+            news = True
+            try:
                 await asyncio.wait_for(imap.idle_queue.get(), wait)
+            except TimeoutError:
+                news = False
             imap.idle_done()
             expect_ok(await running, "IDLE", _P)
+            return news
         finally:
             for task in (running, accepted):
                 task.cancel()
@@ -157,6 +164,10 @@ class Mailbox:
 
 
 _P = ErrorKind.PROTOCOL
+
+
+def _criteria(token: str) -> tuple[str, ...]:
+    return ("OR", "HEADER", PROBE_HEADER, token, "HEADER", "Message-ID", token)
 
 
 def _uid(imap: ImapProtocol, name: str, *args: str) -> Any:
