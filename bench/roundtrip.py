@@ -42,7 +42,7 @@ def _specs(dovecot: Dovecot, smtp_port: int, ca_file: str, count: int) -> dict[s
     auth = {"username": dovecot.username, "password_env": "UNUSED"}
     imap = {"host": "127.0.0.1", "port": dovecot.imap_port, "tls": "starttls"}
     smtp = {"host": "127.0.0.1", "port": smtp_port, "tls": "none"}
-    services = {
+    services: dict[str, dict[str, Any]] = {
         "imap (STARTTLS, login, select)": {"protocol": "imap", **imap, "auth": auth},
         "smtp (AUTH, no TLS)": {"protocol": "smtp", **smtp, "auth": auth},
         "roundtrip (smtp + IMAP STARTTLS, IDLE)": {
