@@ -31,6 +31,8 @@ class Case:
     leaf_not_after: datetime.datetime
     chain_not_after: datetime.datetime
     error: str | None
+    chain_pem: bytes  # the same, as files for a server configured by path (Dovecot)
+    key_pem: bytes
 
 
 def _context(chain_pem: bytes, key_pem: bytes) -> ssl.SSLContext:
@@ -49,8 +51,12 @@ def _trustme_case(
     leaf = ca.issue_cert(*identities, not_before=not_before or NOW - DAY, not_after=not_after)
     ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     leaf.configure_cert(ctx)
+    chain = b"".join(pem.bytes() for pem in leaf.cert_chain_pems)
     # trustme's own CA lives for decades: the leaf is the earliest of the presented chain.
-    return Case(name, ctx, _second(not_after), _second(not_after), error)
+    return Case(
+        name, ctx, _second(not_after), _second(not_after), error, chain,
+        leaf.private_key_pem.bytes(),
+    )  # fmt: skip
 
 
 def _second(moment: datetime.datetime) -> datetime.datetime:
@@ -121,5 +127,8 @@ def short_intermediate(ca: trustme.CA, *, intermediate_days: int, leaf_days: int
     key_pem = leaf_key.private_bytes(
         pem, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
     )
-    ctx = _context(leaf.public_bytes(pem) + mid.public_bytes(pem), key_pem)
-    return Case("intermediate-expires-first", ctx, leaf_not_after, mid_not_after, None)
+    chain = leaf.public_bytes(pem) + mid.public_bytes(pem)
+    ctx = _context(chain, key_pem)
+    return Case(
+        "intermediate-expires-first", ctx, leaf_not_after, mid_not_after, None, chain, key_pem
+    )

@@ -116,7 +116,10 @@ def _shared(
 
 
 @contextlib.contextmanager
-def run_dovecot(ca: trustme.CA, *, lmtp: bool = False) -> Iterator[Dovecot]:
+def run_dovecot(
+    ca: trustme.CA, *, lmtp: bool = False, certificate: tuple[bytes, bytes] | None = None
+) -> Iterator[Dovecot]:
+    """``certificate``: the server's chain and key (PEM) instead of one issued by ``ca``."""
     binary = shutil.which("dovecot", path=f"/usr/sbin:/usr/local/sbin:{os.defpath}")
     if binary is None:
         raise DovecotUnavailable(
@@ -129,7 +132,7 @@ def run_dovecot(ca: trustme.CA, *, lmtp: bool = False) -> Iterator[Dovecot]:
         root.chmod(0o755)
         password = secrets.token_urlsafe(12) + ' "\\'  # quoting and escaping get exercised
         users = _Users.here()
-        _write_tls(root, ca)
+        _write_tls(root, ca, certificate)
         _write_mail(root, users, password, folders=("Junk",) if lmtp else ())
         for attempt in range(1, ATTEMPTS + 1):
             ports = _free_ports(5 if lmtp else 4)
@@ -174,13 +177,16 @@ class _Users:
         return cls(False, me.pw_name, group, me.pw_name, me.pw_uid, me.pw_gid)
 
 
-def _write_tls(root: Path, ca: trustme.CA) -> None:
-    cert = ca.issue_cert("localhost", "127.0.0.1")
+def _write_tls(root: Path, ca: trustme.CA, certificate: tuple[bytes, bytes] | None) -> None:
+    if certificate is None:
+        cert = ca.issue_cert("localhost", "127.0.0.1")
+        certificate = (
+            b"".join(pem.bytes() for pem in cert.cert_chain_pems),
+            cert.private_key_pem.bytes(),
+        )
     (root / "tls").mkdir(mode=0o700)  # read by the master process (root) only
-    with (root / "tls" / "cert.pem").open("wb") as out:
-        for pem in cert.cert_chain_pems:
-            out.write(pem.bytes())
-    cert.private_key_pem.write_to_path(str(root / "tls" / "key.pem"))
+    (root / "tls" / "cert.pem").write_bytes(certificate[0])
+    (root / "tls" / "key.pem").write_bytes(certificate[1])
 
 
 def _write_mail(root: Path, users: _Users, password: str, folders: tuple[str, ...] = ()) -> None:
