@@ -7,13 +7,15 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import imaplib
 import os
 import smtplib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from datetime import timedelta
 from pathlib import Path
 
 import pytest
+import trustme
 import yaml
 
 from outagewatch.config import RoundtripService
@@ -21,10 +23,11 @@ from outagewatch.detection.rule import Observation, Opened, RunRules, State, fol
 from outagewatch.probes import PROBES, Credentials, ErrorKind, ProbeResult, run_probe
 from outagewatch.probes.mailbox import PROBE_HEADER
 from outagewatch.sim import SmtpServer
+from tests.conftest import missing_real
 from tests.probes.test_probe_cli_and_secrets import run_cli
 from tests.probes.test_tls_facts import one_service_config
 from tests.real import dovecot as real_dovecot
-from tests.real.dovecot import Dovecot
+from tests.real.dovecot import Dovecot, DovecotUnavailable, run_dovecot
 
 pytestmark = pytest.mark.real
 dovecot_lmtp = real_dovecot.dovecot_lmtp  # shared with every module that uses it
@@ -62,20 +65,20 @@ class LmtpRelay:
             lmtp.sendmail(sender, rcpts, data)
 
 
-@pytest.fixture
-async def relay(
-    dovecot_lmtp: Dovecot, ca_file: str
+@contextlib.asynccontextmanager
+async def relay_to(
+    dovecot: Dovecot, ca_file: str
 ) -> AsyncIterator[tuple[LmtpRelay, RoundtripService]]:
-    assert dovecot_lmtp.lmtp_port is not None
-    async with SmtpServer(users={dovecot_lmtp.username: dovecot_lmtp.password}) as sim:
-        relay = LmtpRelay(sim, dovecot_lmtp.lmtp_port)
+    assert dovecot.lmtp_port is not None
+    async with SmtpServer(users={dovecot.username: dovecot.password}) as sim:
+        relay = LmtpRelay(sim, dovecot.lmtp_port)
         task = asyncio.create_task(relay.run())
         service = RoundtripService.model_validate({
             "protocol": "roundtrip",
             "ca_file": ca_file,
-            "auth": {"username": dovecot_lmtp.username, "password_env": "UNUSED_HERE"},
+            "auth": {"username": dovecot.username, "password_env": "UNUSED_HERE"},
             "submit": {"host": "127.0.0.1", "port": sim.port, "tls": "none"},
-            "mailbox": {"host": "127.0.0.1", "port": dovecot_lmtp.imap_port, "tls": "starttls"},
+            "mailbox": {"host": "127.0.0.1", "port": dovecot.imap_port, "tls": "starttls"},
         })  # fmt: skip
         try:
             yield relay, service
@@ -83,6 +86,14 @@ async def relay(
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+
+
+@pytest.fixture
+async def relay(
+    dovecot_lmtp: Dovecot, ca_file: str
+) -> AsyncIterator[tuple[LmtpRelay, RoundtripService]]:
+    async with relay_to(dovecot_lmtp, ca_file) as pair:
+        yield pair
 
 
 async def probe(dovecot: Dovecot, service: RoundtripService, limit: float = 10) -> ProbeResult:
@@ -195,3 +206,58 @@ async def test_probe_command_shows_the_phases(
         assert f"\n  {phase} " in out
     assert "seen by IDLE" in out and dovecot_lmtp.password not in out
     assert probe_mails(dovecot_lmtp) == 0
+
+
+# A Dovecot that announces neither IDLE nor UIDPLUS nor WITHIN: the probe polls, and
+# expunges with a plain EXPUNGE only when nothing but its own mail is flagged \Deleted.
+PLAIN_IMAP = "imap_capability = IMAP4rev1 SASL-IR LITERAL+ ID ENABLE\n"
+
+
+@pytest.fixture(scope="module")
+def plain_dovecot(ca: trustme.CA) -> Iterator[Dovecot]:
+    try:
+        with run_dovecot(ca, lmtp=True, extra=PLAIN_IMAP) as dovecot:
+            yield dovecot
+    except DovecotUnavailable as exc:
+        missing_real(str(exc))
+
+
+@pytest.fixture
+async def plain_relay(
+    plain_dovecot: Dovecot, ca_file: str
+) -> AsyncIterator[tuple[LmtpRelay, RoundtripService]]:
+    async with relay_to(plain_dovecot, ca_file) as pair:
+        yield pair
+
+
+def flag_deleted(dovecot: Dovecot, uid: str) -> None:
+    """Someone else's client marks a message \\Deleted (and leaves it for its own EXPUNGE)."""
+    with imaplib.IMAP4("127.0.0.1", dovecot.imap_port) as client:
+        client.login(dovecot.username, dovecot.password)
+        client.select("INBOX")
+        client.uid("STORE", uid, "+FLAGS.SILENT", "(\\Deleted)")
+        client.logout()
+
+
+async def test_polling_and_plain_expunge(
+    plain_dovecot: Dovecot, plain_relay: tuple[LmtpRelay, RoundtripService]
+) -> None:
+    _, service = plain_relay
+    before = others(plain_dovecot)
+    result = await probe(plain_dovecot, service)
+    assert result.ok, result.detail + plain_dovecot.log_tail()
+    assert "seen by polling" in result.detail
+    assert probe_mails(plain_dovecot) == 0 and others(plain_dovecot) == before
+
+
+async def test_another_clients_deleted_message_is_never_expunged(
+    plain_dovecot: Dovecot, plain_relay: tuple[LmtpRelay, RoundtripService]
+) -> None:
+    _, service = plain_relay
+    await asyncio.to_thread(flag_deleted, plain_dovecot, "1")
+    before = others(plain_dovecot)
+    result = await probe(plain_dovecot, service)
+    assert result.ok, result.detail
+    assert others(plain_dovecot) == before  # the flagged message is still there
+    assert probe_mails(plain_dovecot) == 1  # its own waits, flagged, for a later EXPUNGE
+    remove_probe_mails(plain_dovecot)

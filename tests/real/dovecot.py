@@ -117,9 +117,14 @@ def _shared(
 
 @contextlib.contextmanager
 def run_dovecot(
-    ca: trustme.CA, *, lmtp: bool = False, certificate: tuple[bytes, bytes] | None = None
+    ca: trustme.CA,
+    *,
+    lmtp: bool = False,
+    certificate: tuple[bytes, bytes] | None = None,
+    extra: str = "",
 ) -> Iterator[Dovecot]:
-    """``certificate``: the server's chain and key (PEM) instead of one issued by ``ca``."""
+    """``certificate``: the server's chain and key (PEM) instead of one issued by ``ca``;
+    ``extra``: settings appended to the config."""
     binary = shutil.which("dovecot", path=f"/usr/sbin:/usr/local/sbin:{os.defpath}")
     if binary is None:
         raise DovecotUnavailable(
@@ -137,7 +142,8 @@ def run_dovecot(
         for attempt in range(1, ATTEMPTS + 1):
             ports = _free_ports(5 if lmtp else 4)
             conf = root / "dovecot.conf"
-            conf.write_text(_config(root, users, ports[:4]) + (_lmtp(ports[4]) if lmtp else ""))
+            lmtp_conf = _lmtp(ports[4]) if lmtp else ""
+            conf.write_text(_config(root, users, ports[:4]) + lmtp_conf + extra)
             with _started(binary, conf, root, ports, last_attempt=attempt == ATTEMPTS) as ok:
                 if not ok:
                     continue
