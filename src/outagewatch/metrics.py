@@ -16,6 +16,7 @@ NOTIFICATION_KINDS = (
     "detected", "update", "restored", "oncall", "oncall_repeat",
     *(f"maintenance_{k}" for k in ("announced", "started", "finished", "extended", "cancelled",
                                    "auto_finished")),
+    "certificate_warn", "certificate_critical", "certificate_replaced",
 )  # fmt: skip
 DURATION_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 15, 20, 30, 45, 60)
 

@@ -59,7 +59,7 @@ def _describe(error: ErrorDetails) -> str:
     loc = [str(part) for part in error["loc"]]
     # A discriminated union puts the protocol tag into the location
     # (platforms.x.services.imap.imap.port); an operator never wrote that.
-    for i in range(len(loc) - 3):
+    for i in range(len(loc) - 2):  # the tag may end the path (a model-level error)
         if loc[i] == "services" and loc[i + 2] in PROTOCOLS:
             del loc[i + 2]
             break
