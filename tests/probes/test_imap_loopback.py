@@ -24,7 +24,8 @@ import aioimaplib
 import pytest
 
 from outagewatch.config import ImapService
-from outagewatch.probes.imap import MAX_LINE, MAX_LINES, MAX_RECEIVED, probe_imap
+from outagewatch.probes.imap import probe_imap
+from outagewatch.probes.imap_client import MAX_LINE, MAX_LINES, MAX_RECEIVED
 from outagewatch.probes.result import ErrorKind, ProbeResult
 from outagewatch.probes.runner import Credentials, run_probe
 from outagewatch.tls import TlsMode

@@ -16,7 +16,8 @@ from typing import Any
 
 import aioimaplib
 
-from outagewatch.probes.imap import ImapClient, ImapProtocol, Session, expect_ok
+from outagewatch.probes.imap import Session, expect_ok
+from outagewatch.probes.imap_client import ImapClient, ImapProtocol
 from outagewatch.probes.result import ErrorKind, ProbeFailure
 from outagewatch.probes.text import one_line
 
