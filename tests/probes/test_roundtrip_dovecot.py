@@ -10,6 +10,7 @@ import contextlib
 import imaplib
 import os
 import smtplib
+import ssl
 from collections.abc import AsyncIterator, Iterator
 from datetime import timedelta
 from pathlib import Path
@@ -23,6 +24,7 @@ from outagewatch.detection.rule import Observation, Opened, RunRules, State, fol
 from outagewatch.probes import PROBES, Credentials, ErrorKind, ProbeResult, run_probe
 from outagewatch.probes.mailbox import PROBE_HEADER
 from outagewatch.sim import SmtpServer
+from tests.certs import cases
 from tests.conftest import missing_real
 from tests.probes.test_probe_cli_and_secrets import run_cli
 from tests.probes.test_tls_facts import one_service_config
@@ -67,17 +69,20 @@ class LmtpRelay:
 
 @contextlib.asynccontextmanager
 async def relay_to(
-    dovecot: Dovecot, ca_file: str
+    dovecot: Dovecot, ca_file: str, submit_tls: ssl.SSLContext | None = None
 ) -> AsyncIterator[tuple[LmtpRelay, RoundtripService]]:
+    """The sim SMTP server (with STARTTLS when given a context) relaying into Dovecot."""
     assert dovecot.lmtp_port is not None
-    async with SmtpServer(users={dovecot.username: dovecot.password}) as sim:
+    tls = "starttls" if submit_tls else "none"
+    users = {dovecot.username: dovecot.password}
+    async with SmtpServer(users=users, tls=tls, ssl_context=submit_tls) as sim:
         relay = LmtpRelay(sim, dovecot.lmtp_port)
         task = asyncio.create_task(relay.run())
         service = RoundtripService.model_validate({
             "protocol": "roundtrip",
             "ca_file": ca_file,
             "auth": {"username": dovecot.username, "password_env": "UNUSED_HERE"},
-            "submit": {"host": "127.0.0.1", "port": sim.port, "tls": "none"},
+            "submit": {"host": "127.0.0.1", "port": sim.port, "tls": tls},
             "mailbox": {"host": "127.0.0.1", "port": dovecot.imap_port, "tls": "starttls"},
         })  # fmt: skip
         try:
@@ -90,9 +95,9 @@ async def relay_to(
 
 @pytest.fixture
 async def relay(
-    dovecot_lmtp: Dovecot, ca_file: str
+    dovecot_lmtp: Dovecot, ca_file: str, server_tls: ssl.SSLContext
 ) -> AsyncIterator[tuple[LmtpRelay, RoundtripService]]:
-    async with relay_to(dovecot_lmtp, ca_file) as pair:
+    async with relay_to(dovecot_lmtp, ca_file, server_tls) as pair:
         yield pair
 
 
@@ -134,7 +139,7 @@ async def test_found_by_idle_and_cleaned_up(
     assert sum(result.phases.values()) == pytest.approx(result.duration, abs=1e-6)
     assert result.detail.startswith("in INBOX") and "seen by IDLE" in result.detail
     assert "INTERNALDATE" in result.detail
-    assert result.tls is not None and result.tls.error is None  # the IMAP STARTTLS
+    assert result.tls is not None and result.tls.error is None  # of both STARTTLS handshakes
     assert probe_mails(dovecot_lmtp) == 0
     assert others(dovecot_lmtp) == before and len(before) >= dovecot_lmtp.messages
 
@@ -261,3 +266,15 @@ async def test_another_clients_deleted_message_is_never_expunged(
     assert others(plain_dovecot) == before  # the flagged message is still there
     assert probe_mails(plain_dovecot) == 1  # its own waits, flagged, for a later EXPUNGE
     remove_probe_mails(plain_dovecot)
+
+
+async def test_the_certificate_expiring_first_of_both_sides(
+    dovecot_lmtp: Dovecot, ca: trustme.CA, ca_file: str
+) -> None:
+    """Submission presents a certificate with 5 days left, the mailbox a long one: the
+    round trip's facts are the submission's."""
+    short = {c.name: c for c in cases(ca)}["expires-in-5-days"]
+    async with relay_to(dovecot_lmtp, ca_file, short.server) as (_, service):
+        result = await probe(dovecot_lmtp, service)
+    assert result.ok, result.detail
+    assert result.tls is not None and result.tls.chain_not_after == short.chain_not_after
