@@ -37,10 +37,12 @@ class CertificateEngine:
             domain = parseaddr(config.smtp.sender)[1].rpartition("@")[2] or domain
         self.domain = domain
 
-    async def step(self, now: datetime) -> bool:
-        """One pass when due; True when it enqueued a mail."""
+    async def step(self, now: datetime, *, news: bool = False) -> bool:
+        """One pass when due, or at once when this vantage saw a certificate change
+        (``news``); True when it enqueued a mail."""
         oncall = self.config.oncall
-        if oncall is None or (self.next_pass is not None and now < self.next_pass):
+        due = news or self.next_pass is None or now >= self.next_pass
+        if oncall is None or not due:
             return False
         self.next_pass = now + PASS_EVERY
         told_any = False

@@ -171,7 +171,9 @@ class Daemon:
         while await self.incidents.step(self.clock()):
             self.mail_wake.set()
         await self.incidents.export_open(self.metrics.incidents_open)
-        while await self.certificates.step(self.clock()):
+        news, self.detector.tls_news = self.detector.tls_news, False
+        while await self.certificates.step(self.clock(), news=news):
+            news = False
             self.mail_wake.set()
         # One unit of housekeeping between detector rounds, so it never delays detection.
         return await self.housekeeper.step(self.clock())

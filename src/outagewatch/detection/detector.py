@@ -53,6 +53,7 @@ class Detector:
     windows: dict[tuple[str, str], list[Window]] = field(default_factory=dict)
     # The certificate facts last stored per service (of this vantage): written on change.
     tls_stored: dict[tuple[str, str], TlsFacts] = field(default_factory=dict)
+    tls_news: bool = False  # a stored certificate changed since the daemon last looked
 
     # Samples are read back by id (every vantage writes them); ids of concurrent writers
     # may commit out of order, so ids skipped over are remembered as holes and read again
@@ -182,6 +183,7 @@ class Detector:
             for key, (facts, seen_at) in changed.items():
                 await certificate_store.save_seen(conn, (*key, self.vantage), facts, seen_at)
         self.tls_stored.update({key: facts for key, (facts, _) in changed.items()})
+        self.tls_news = self.tls_news or bool(changed)
         for target, result in batch:  # counted once, after they are stored
             slow_after = target.rules.slow_after.total_seconds()
             self.metrics.observe_probe(self._labels(target), result, slow_after)
