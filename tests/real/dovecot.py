@@ -23,6 +23,12 @@ Pitfalls met on the way, kept here so nobody meets them twice:
   a ``nodelay`` passdb field helps; an auth process that cannot reach anvil's penalty
   socket (mode 0) skips the penalty altogether.
 * Without root, Dovecot runs all its processes as the current user and cannot chroot.
+* The round trip's instance (``lmtp=True``, Debian's dovecot-lmtpd) takes mail on an LMTP
+  port; with ``recipient_delimiter = +`` and ``lmtp_save_to_detail_mailbox`` a mail for
+  ``user+Junk@`` lands in Junk. The Junk folder (Maildir++ ``.Junk``) exists from the start,
+  or the probe's first look would find no such folder and stop looking there.
+* Dovecot delays IDLE notifications by about half a second (it batches changes): a round
+  trip's ``deliver`` phase includes it.
 """
 
 from __future__ import annotations
