@@ -27,8 +27,8 @@ Pitfalls met on the way, kept here so nobody meets them twice:
   port; with ``recipient_delimiter = +`` and ``lmtp_save_to_detail_mailbox`` a mail for
   ``user+Junk@`` lands in Junk. The Junk folder (Maildir++ ``.Junk``) exists from the start,
   or the probe's first look would find no such folder and stop looking there.
-* Dovecot delays IDLE notifications by about half a second (it batches changes): a round
-  trip's ``deliver`` phase includes it.
+* Dovecot's IDLE notice came about half a second after an LMTP delivery here (a SEARCH at
+  once found the mail sooner): a round trip's ``deliver`` phase includes it.
 """
 
 from __future__ import annotations
