@@ -210,6 +210,7 @@ async def test_probe_command_shows_the_phases(
     for phase in ("submit", "deliver", "fetch", "cleanup"):
         assert f"\n  {phase} " in out
     assert "seen by IDLE" in out and dovecot_lmtp.password not in out
+    assert "SMTP AUTH PLAIN, IMAP LOGIN" in out
     assert probe_mails(dovecot_lmtp) == 0
 
 

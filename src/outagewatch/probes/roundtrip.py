@@ -51,7 +51,7 @@ async def probe_roundtrip(
         mailbox = Mailbox(client, session, service.mailbox.folder, service.mailbox.junk)
         await mailbox.open()
         timer.phase("submit")
-        await _submit(service, credentials, token, inner)
+        submitted_with = await _submit(service, credentials, token, inner)
         timer.phase("deliver")
         found = await mailbox.wait_for(token)
         timer.phase("fetch")
@@ -62,12 +62,14 @@ async def probe_roundtrip(
     how = "IDLE" if mailbox.uses_idle else "polling"
     place = f"junk: in {found.folder}" if found.junk else f"in {found.folder}"
     extra = f", {removed - 1} stale probe mail(s) removed" if removed > 1 else ""
-    return f"{place}, INTERNALDATE {one_line(arrived, 40)}, seen by {how}{extra}"
+    logins = f"; SMTP AUTH {submitted_with or 'none'}, IMAP {session.mechanism or 'PREAUTH'}"
+    return f"{place}, INTERNALDATE {one_line(arrived, 40)}, seen by {how}{extra}{logins}"
 
 
 async def _submit(
     service: RoundtripService, credentials: Credentials, token: str, timer: PhaseTimer
-) -> None:
+) -> str | None:
+    """Submit the probe mail; the SASL mechanism it logged in with (None: no AUTH)."""
     recipient = service.recipient or credentials.username
     submit = credentials.submit
     sender = service.sender or (submit.username if submit and "@" in submit.username else None)
@@ -78,6 +80,7 @@ async def _submit(
             refused = ", ".join(f"{k}: {v.code}" for k, v in errors.items())
             raise ProbeFailure(ErrorKind.PROTOCOL, f"recipient refused: {one_line(refused)}")
         await quit_session(session.client, timer)
+        return session.mechanism
 
 
 def _message(sender: str, recipient: str, token: str) -> EmailMessage:
