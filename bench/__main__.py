@@ -11,7 +11,7 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from bench import harness, report, results_file, status_page
+from bench import harness, report, results_file, roundtrip, status_page
 from bench.blackbox import find_binary
 from bench.environment import describe
 
@@ -128,6 +128,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     machine["load average at end"] = " ".join(f"{x:.2f}" for x in os.getloadavg())
     machine["run took"] = f"{time.monotonic() - started:.0f} s"
     text = _text(machine, results) + f"\n\n{status_page.report()}"
+    text += "\n\n" + roundtrip.section(20 if args.quick else roundtrip.PROBES_PER_KIND)
     print(f"{text}\n\nresults and logs in {out}")
     (out / "report.txt").write_text(text + "\n")
     results_file.dump(out / "results.json", results, machine)

@@ -23,12 +23,19 @@ PURE = {
     "outagewatch.incidents.decisions",
     "outagewatch.maintenance.decisions",
     "outagewatch.reporting.record",
+    "outagewatch.certificates.decisions",
 }
 
 # Packages (or modules) by layer; a module may import its own layer and those below.
 LAYERS: list[set[str]] = [
     {"outagewatch", "outagewatch.durations", "outagewatch.logs", "outagewatch.tls"},
-    {"outagewatch.config", "outagewatch.probes", "outagewatch.sim", "outagewatch.metrics"},
+    {
+        "outagewatch.config",
+        "outagewatch.probes",
+        "outagewatch.sim",
+        "outagewatch.metrics",
+        "outagewatch.metrics_probes",
+    },
     PURE,
     {"outagewatch.store", "outagewatch.notify"},
     {
@@ -36,6 +43,7 @@ LAYERS: list[set[str]] = [
         "outagewatch.incidents",
         "outagewatch.maintenance",
         "outagewatch.reporting",
+        "outagewatch.certificates",
     },
     {"outagewatch.api", "outagewatch.web"},
     {"outagewatch.daemon"},

@@ -9,6 +9,7 @@ from collections.abc import Iterable
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
 from outagewatch import __version__
+from outagewatch.metrics_probes import ProbeDetailMetrics
 from outagewatch.probes.result import ProbeResult
 
 SERVICE_LABELS = ("platform", "service", "protocol", "vantage")
@@ -17,6 +18,7 @@ NOTIFICATION_KINDS = (
     "detected", "update", "restored", "oncall", "oncall_repeat",
     *(f"maintenance_{k}" for k in ("announced", "started", "finished", "extended", "cancelled",
                                    "auto_finished")),
+    "certificate_warn", "certificate_critical", "certificate_replaced",
 )  # fmt: skip
 CHANNEL_KINDS = ("opened", "acknowledged", "update", "restored")  # notify/channels/
 DURATION_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 15, 20, 30, 45, 60)
@@ -134,6 +136,7 @@ class Metrics:
             "outagewatch_build_info", "Build information", ("version", "python"), registry=r
         )
         build.labels(__version__, host_platform.python_version()).set(1)
+        self.probe_details = ProbeDetailMetrics(r)
 
     def forget_judgements(self) -> None:
         """A standby judges nothing: drop the leader's series rather than leave stale ones
@@ -165,6 +168,8 @@ class Metrics:
             "slow" if result.ok and result.is_bad(slow_after) else str(result.error_kind or "ok")
         )
         self.probes.labels(*labels, verdict).inc()
+        platform, service, _, vantage = labels
+        self.probe_details.observe((platform, service, vantage), result)
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

@@ -1,14 +1,86 @@
-"""TLS modes and client contexts shared by the probes, the relay sender and the simulators."""
+"""TLS modes and client contexts shared by the probes, the relay sender and the simulators,
+and what a handshake showed of the server's certificates (even when verification failed)."""
 
 from __future__ import annotations
 
+import _ssl
+import contextlib
 import functools
 import ssl
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 TlsMode = Literal["none", "starttls", "implicit"]
 TLS_MODES: tuple[TlsMode, ...] = ("none", "starttls", "implicit")
+
+
+@dataclass(frozen=True)
+class Handshake:
+    """The raw facts of one TLS handshake: the chain as the server presented it (leaf first,
+    DER, not trusted), the negotiated version and cipher, and the verification error."""
+
+    chain: tuple[bytes, ...]
+    version: str | None
+    cipher: str | None
+    verify_code: int | None = None
+    verify_message: str | None = None
+
+
+class _CapturingSSLObject(ssl.SSLObject):
+    """An SSLObject that keeps the presented chain of a handshake that failed verification.
+
+    OpenSSL still holds the peer's chain after it rejected it, but asyncio drops the
+    SSLObject with the failed handshake; the facts travel on the exception instead, which
+    aiohttp and aiosmtplib wrap without copying. Python 3.13 has a public
+    ``get_unverified_chain()``; 3.11 offers it on the private ``_sslobj`` only.
+    """
+
+    def do_handshake(self) -> None:
+        try:
+            super().do_handshake()
+        except ssl.SSLCertVerificationError as exc:
+            # The facts are a bonus: failing to read them must not change the verdict.
+            with contextlib.suppress(Exception):
+                exc.handshake = handshake_of(self, exc)  # type: ignore[attr-defined]
+            raise
+
+
+def handshake_of(ssl_object: Any, error: ssl.SSLCertVerificationError | None = None) -> Handshake:
+    """What ``ssl_object`` (an ``ssl.SSLObject`` or ``SSLSocket``) saw of the server."""
+    native: Any = getattr(ssl_object, "_sslobj", None)
+    raw = native.get_unverified_chain() if hasattr(native, "get_unverified_chain") else None
+    chain = tuple(cert.public_bytes(_ssl.ENCODING_DER) for cert in raw or ())
+    if not chain:  # no private API (another Python): the leaf at least
+        leaf = ssl_object.getpeercert(binary_form=True)
+        chain = (leaf,) if leaf else ()
+    cipher = ssl_object.cipher()
+    return Handshake(
+        chain=chain,
+        version=ssl_object.version() or (cipher[1] if cipher else None),
+        cipher=cipher[0] if cipher else None,
+        verify_code=error.verify_code if error is not None else None,
+        verify_message=error.verify_message if error is not None else None,
+    )
+
+
+def handshake_of_transport(transport: Any) -> Handshake | None:
+    """The handshake of an asyncio transport (None for clear text)."""
+    ssl_object = transport.get_extra_info("ssl_object") if transport is not None else None
+    return handshake_of(ssl_object) if ssl_object is not None else None
+
+
+def handshake_of_error(exc: BaseException | None) -> Handshake | None:
+    """The handshake a verification failure carries, however the libraries wrapped it."""
+    seen: set[int] = set()
+    while exc is not None and id(exc) not in seen:
+        seen.add(id(exc))
+        found = getattr(exc, "handshake", None)
+        if isinstance(found, Handshake):
+            return found
+        wrapped = getattr(exc, "certificate_error", None)  # aiohttp's certificate error
+        exc = wrapped if isinstance(wrapped, BaseException) else (exc.__cause__ or exc.__context__)
+    return None
 
 
 @functools.lru_cache(maxsize=64)
@@ -18,8 +90,11 @@ def client_context(*, verify: bool = True, ca_file: Path | None = None) -> ssl.S
     Verification is on unless a service explicitly says ``tls_verify: false``; ``ca_file``
     adds a trusted CA (an internal CA) on top of the system store. Contexts are shared:
     loading the system store costs tens of milliseconds of CPU, too much for every probe.
+    No connection is ever given a saved ``session``, so every handshake is a full one and
+    presents the certificate (a resumed one would present none).
     """
     ctx = ssl.create_default_context()
+    ctx.sslobject_class = _CapturingSSLObject
     if ca_file is not None:
         ctx.load_verify_locations(cafile=str(ca_file))
     if not verify:

@@ -58,7 +58,10 @@ def test_broken_copy_exits_2_naming_each_bad_path(
         line.startswith("platforms.eu-de-1.services.smtp.colour: unknown key") for line in err
     )
     assert any(line.startswith("platforms.eu-de-1.timezone: unknown time zone") for line in err)
-    assert "platforms.us.services.pop3: protocol must be one of http, smtp, imap, pop3" in err
+    assert (
+        "platforms.us.services.pop3: protocol must be one of http, smtp, imap, pop3, roundtrip"
+        in err
+    )
     assert any(line.startswith("rules.slow_after: must be a duration like") for line in err)
     assert "platforms.us-2.lists.incident: required" in err
     assert len(err) == 6

@@ -11,6 +11,7 @@ import asyncio
 import os
 import re
 import signal
+import ssl
 import subprocess
 import sys
 from collections.abc import AsyncIterator
@@ -65,7 +66,7 @@ class Live:
 
 
 @pytest.fixture
-async def live(tmp_path: Path) -> AsyncIterator[Live]:
+async def live(tmp_path: Path, server_tls: ssl.SSLContext, ca_file: str) -> AsyncIterator[Live]:
     """A daemon subprocess that has probed, declared an outage and sent its mails."""
     port = free_port()
     config = {
@@ -84,8 +85,13 @@ async def live(tmp_path: Path) -> AsyncIterator[Live]:
             }
         },
     }  # fmt: skip
-    async with HttpServer() as web, SmtpServer() as relay:
+    # An https service too, so that the certificate series exist.
+    secure = HttpServer(tls="implicit", ssl_context=server_tls)
+    async with HttpServer() as web, SmtpServer() as relay, secure:
         web.faults.bad_banner = True  # 503 from the start: an outage after outage_after
+        config["platforms"]["eu-de-1"]["services"]["webmail-tls"] = {  # type: ignore[index]
+            "protocol": "http", "url": secure.url, "ca_file": ca_file,
+        }  # fmt: skip
         config["smtp"] = {"host": relay.host, "port": relay.port, "tls": "none",
                           "from": "OX Cloud Operations <noc@example.net>"}  # fmt: skip
         config["platforms"]["eu-de-1"]["services"]["webmail"]["url"] = web.url  # type: ignore[index]

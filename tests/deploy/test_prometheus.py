@@ -22,6 +22,8 @@ ALERTS = {
     "OutagewatchConfigReloadFailed": "warning",
     "ServiceBadFor5Minutes": "warning",
     "ServiceOutage": "critical",
+    "CertificateExpiresSoon": "warning",
+    "CertificateExpiresVerySoon": "critical",
 }
 
 

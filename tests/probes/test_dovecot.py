@@ -37,7 +37,7 @@ TLS_MODES: list[TlsMode] = ["none", "starttls", "implicit"]
 
 
 def imap_logged_in(detail: str, server: Dovecot) -> None:
-    assert detail == f"IMAP4rev1 ready, INBOX selected ({server.messages} messages)"
+    assert detail == f"IMAP4rev1 ready (LOGIN), INBOX selected ({server.messages} messages)"
 
 
 def pop3_logged_in(detail: str, server: Dovecot) -> None:

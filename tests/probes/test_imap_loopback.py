@@ -24,7 +24,8 @@ import aioimaplib
 import pytest
 
 from outagewatch.config import ImapService
-from outagewatch.probes.imap import MAX_LINE, MAX_LINES, MAX_RECEIVED, probe_imap
+from outagewatch.probes.imap import probe_imap
+from outagewatch.probes.imap_client import MAX_LINE, MAX_LINES, MAX_RECEIVED
 from outagewatch.probes.result import ErrorKind, ProbeResult
 from outagewatch.probes.runner import Credentials, run_probe
 from outagewatch.tls import TlsMode
@@ -168,7 +169,7 @@ async def test_login_quotes_what_it_sends() -> None:
     result = await probe(server)
 
     assert result.ok, result.detail
-    assert result.detail == "IMAP4rev1 ready, INBOX selected (2 messages)"
+    assert result.detail == "IMAP4rev1 ready (LOGIN), INBOX selected (2 messages)"
     login = next(line for line in server.received if " LOGIN " in line)
     assert login.endswith(' LOGIN "probe@example.test" "pa\\"ss\\\\word-Zq81xKv3"')
     assert [line.split(" ")[1] for line in server.received] == [

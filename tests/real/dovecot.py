@@ -23,6 +23,12 @@ Pitfalls met on the way, kept here so nobody meets them twice:
   a ``nodelay`` passdb field helps; an auth process that cannot reach anvil's penalty
   socket (mode 0) skips the penalty altogether.
 * Without root, Dovecot runs all its processes as the current user and cannot chroot.
+* The round trip's instance (``lmtp=True``, Debian's dovecot-lmtpd) takes mail on an LMTP
+  port; with ``recipient_delimiter = +`` and ``lmtp_save_to_detail_mailbox`` a mail for
+  ``user+Junk@`` lands in Junk. The Junk folder (Maildir++ ``.Junk``) exists from the start,
+  or the probe's first look would find no such folder and stop looking there.
+* Dovecot's IDLE notice came about half a second after an LMTP delivery here (a SEARCH at
+  once found the mail sooner): a round trip's ``deliver`` phase includes it.
 """
 
 from __future__ import annotations
@@ -64,6 +70,8 @@ class Dovecot:
     password: str = field(repr=False)
     messages: int
     log_path: Path
+    lmtp_port: int | None = None  # Dovecot's own LMTP, where a test's relay delivers
+    home: Path | None = None  # the user's home (Maildir below it)
 
     def log_tail(self, lines: int = 20) -> str:
         return _tail(self.log_path, lines)
@@ -74,6 +82,7 @@ class DovecotUnavailable(Exception):
 
 
 _STASH = pytest.StashKey[Dovecot | str]()
+_LMTP_STASH = pytest.StashKey[Dovecot | str]()
 
 
 @pytest.fixture(scope="session")
@@ -83,16 +92,29 @@ def dovecot(request: pytest.FixtureRequest, ca: trustme.CA) -> Dovecot:
     Kept in the config's stash so that every module registering this fixture shares one
     instance (and one failure, reported without retrying).
     """
-    config = request.config
-    found = config.stash.get(_STASH, None)
+    return _shared(request.config, _STASH, ca, lmtp=False)
+
+
+@pytest.fixture(scope="session")
+def dovecot_lmtp(request: pytest.FixtureRequest, ca: trustme.CA) -> Dovecot:
+    """A second Dovecot that also takes mail over LMTP (dovecot-lmtpd), for the round trip:
+    ``user+Junk@`` is delivered into the Junk folder. Its own instance, so the probe tests
+    of the first never see the round trip's mail."""
+    return _shared(request.config, _LMTP_STASH, ca, lmtp=True)
+
+
+def _shared(
+    config: pytest.Config, key: pytest.StashKey[Dovecot | str], ca: trustme.CA, *, lmtp: bool
+) -> Dovecot:
+    found = config.stash.get(key, None)
     if found is None:
         stack = contextlib.ExitStack()
         config.add_cleanup(stack.close)
         try:
-            found = stack.enter_context(run_dovecot(ca))
+            found = stack.enter_context(run_dovecot(ca, lmtp=lmtp))
         except DovecotUnavailable as exc:
             found = str(exc)
-        config.stash[_STASH] = found
+        config.stash[key] = found
     if isinstance(found, str):
         missing_real(found)
     assert isinstance(found, Dovecot)
@@ -100,30 +122,42 @@ def dovecot(request: pytest.FixtureRequest, ca: trustme.CA) -> Dovecot:
 
 
 @contextlib.contextmanager
-def run_dovecot(ca: trustme.CA) -> Iterator[Dovecot]:
+def run_dovecot(
+    ca: trustme.CA,
+    *,
+    lmtp: bool = False,
+    certificate: tuple[bytes, bytes] | None = None,
+    extra: str = "",
+) -> Iterator[Dovecot]:
+    """``certificate``: the server's chain and key (PEM) instead of one issued by ``ca``;
+    ``extra``: settings appended to the config."""
     binary = shutil.which("dovecot", path=f"/usr/sbin:/usr/local/sbin:{os.defpath}")
     if binary is None:
         raise DovecotUnavailable(
             "Dovecot is not installed (Debian: apt-get install dovecot-imapd dovecot-pop3d)"
         )
+    if lmtp and not Path("/usr/lib/dovecot/lmtp").exists():
+        raise DovecotUnavailable("Dovecot's LMTP is not installed (Debian: dovecot-lmtpd)")
     root = Path(tempfile.mkdtemp(prefix="ow-dovecot-"))
     try:
         root.chmod(0o755)
         password = secrets.token_urlsafe(12) + ' "\\'  # quoting and escaping get exercised
         users = _Users.here()
-        _write_tls(root, ca)
-        _write_mail(root, users, password)
+        _write_tls(root, ca, certificate)
+        _write_mail(root, users, password, folders=("Junk",) if lmtp else ())
         for attempt in range(1, ATTEMPTS + 1):
-            ports = _free_ports(4)
+            ports = _free_ports(5 if lmtp else 4)
             conf = root / "dovecot.conf"
-            conf.write_text(_config(root, users, ports))
+            lmtp_conf = _lmtp(ports[4]) if lmtp else ""
+            conf.write_text(_config(root, users, ports[:4]) + lmtp_conf + extra)
             with _started(binary, conf, root, ports, last_attempt=attempt == ATTEMPTS) as ok:
                 if not ok:
                     continue
-                imap, imaps, pop3, pop3s = ports
+                imap, imaps, pop3, pop3s = ports[:4]
                 yield Dovecot(
-                    imap, imaps, pop3, pop3s, USERNAME, password, MESSAGES, root / "dovecot.log"
-                )
+                    imap, imaps, pop3, pop3s, USERNAME, password, MESSAGES, root / "dovecot.log",
+                    lmtp_port=ports[4] if lmtp else None, home=root / "home" / "probe",
+                )  # fmt: skip
                 return
     finally:
         shutil.rmtree(root, ignore_errors=True)
@@ -155,19 +189,23 @@ class _Users:
         return cls(False, me.pw_name, group, me.pw_name, me.pw_uid, me.pw_gid)
 
 
-def _write_tls(root: Path, ca: trustme.CA) -> None:
-    cert = ca.issue_cert("localhost", "127.0.0.1")
+def _write_tls(root: Path, ca: trustme.CA, certificate: tuple[bytes, bytes] | None) -> None:
+    if certificate is None:
+        cert = ca.issue_cert("localhost", "127.0.0.1")
+        certificate = (
+            b"".join(pem.bytes() for pem in cert.cert_chain_pems),
+            cert.private_key_pem.bytes(),
+        )
     (root / "tls").mkdir(mode=0o700)  # read by the master process (root) only
-    with (root / "tls" / "cert.pem").open("wb") as out:
-        for pem in cert.cert_chain_pems:
-            out.write(pem.bytes())
-    cert.private_key_pem.write_to_path(str(root / "tls" / "key.pem"))
+    (root / "tls" / "cert.pem").write_bytes(certificate[0])
+    (root / "tls" / "key.pem").write_bytes(certificate[1])
 
 
-def _write_mail(root: Path, users: _Users, password: str) -> None:
+def _write_mail(root: Path, users: _Users, password: str, folders: tuple[str, ...] = ()) -> None:
     home = root / "home" / "probe"
-    for sub in ("cur", "new", "tmp"):
-        (home / "Maildir" / sub).mkdir(parents=True)
+    for folder in ("", *(f".{name}" for name in folders)):  # Maildir++: .Junk beside INBOX
+        for sub in ("cur", "new", "tmp"):
+            (home / "Maildir" / folder / sub).mkdir(parents=True)
     for n in range(1, MESSAGES + 1):
         (home / "Maildir" / "new" / f"{1_700_000_000 + n}.M{n}P1.outagewatch").write_text(
             f"From: noc@example.test\r\nTo: {USERNAME}\r\nSubject: message {n}\r\n"
@@ -245,6 +283,21 @@ service pop3-login {{
     address = 127.0.0.1
     port = {pop3s}
     ssl = yes
+  }}
+}}
+"""
+
+
+def _lmtp(port: int) -> str:
+    # user+Junk@ lands in Junk: how the round-trip test plays a spam filter.
+    return f"""\
+protocols = $protocols lmtp
+recipient_delimiter = +
+lmtp_save_to_detail_mailbox = yes
+service lmtp {{
+  inet_listener lmtp {{
+    address = 127.0.0.1
+    port = {port}
   }}
 }}
 """

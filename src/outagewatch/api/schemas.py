@@ -137,10 +137,28 @@ class LastSample(BaseModel):
     detail: str
 
 
+class Certificate(BaseModel):
+    """The certificate this vantage's probes last saw (also when verification failed)."""
+
+    leaf_not_after: AwareDatetime
+    chain_not_after: AwareDatetime
+    leaf_not_before: AwareDatetime
+    subject: str
+    issuer: str
+    sans: list[str]
+    serial: str
+    fingerprint_sha256: str
+    version: str
+    cipher: str
+    verify_error: str | None
+    seen_at: AwareDatetime
+
+
 class VantageState(BaseModel):
     state: Literal["ok", "bad", "outage", "unknown"]
     bad_since: AwareDatetime | None
     last_sample: LastSample | None
+    tls: Certificate | None = None
 
 
 class ServiceOut(BaseModel):

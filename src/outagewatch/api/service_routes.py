@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from aiohttp import web
@@ -9,8 +10,16 @@ from aiohttp import web
 from outagewatch.api.auth import requires
 from outagewatch.api.context import context
 from outagewatch.api.problems import json_response
-from outagewatch.api.schemas import LastSample, ServiceList, ServiceOut, VantageState
+from outagewatch.api.schemas import (
+    Certificate,
+    LastSample,
+    ServiceList,
+    ServiceOut,
+    VantageState,
+)
 from outagewatch.detection.rule import RunRules, State
+from outagewatch.probes.certificates import TlsFacts
+from outagewatch.store import certificates as certificate_store
 from outagewatch.store import samples as sample_store
 
 
@@ -30,6 +39,7 @@ async def list_services(request: web.Request) -> web.Response:
     now = ctx.clock()
     async with ctx.engine.connect() as conn:
         latest = await sample_store.latest_samples(conn)
+        certificates = await certificate_store.all_seen(conn)
     items = []
     for pid, platform in ctx.config.platforms.items():
         for sid, service in platform.services.items():
@@ -54,6 +64,7 @@ async def list_services(request: web.Request) -> web.Response:
                     last_sample=LastSample(**{k: sample[k] for k in LastSample.model_fields})
                     if sample
                     else None,
+                    tls=_certificate(certificates.get((pid, sid, vantage))),
                 )
             track = ctx.detector.tracks.get((pid, sid)) if ctx.detector else None
             overall = "outage" if track and track.in_outage else _worst(vantages)
@@ -65,6 +76,13 @@ async def list_services(request: web.Request) -> web.Response:
                 )
             )  # fmt: skip
     return json_response(ServiceList(items=items))
+
+
+def _certificate(seen: tuple[TlsFacts, datetime] | None) -> Certificate | None:
+    if seen is None:
+        return None
+    facts, at = seen
+    return Certificate(**facts.as_dict(), seen_at=at)
 
 
 def _worst(vantages: dict[str, VantageState]) -> str:

@@ -316,6 +316,7 @@ def _render(target: str, result: ProbeResult, slow_after: float, *, as_json: boo
                 "error_kind": result.error_kind,
                 "phases": {name: round(sec, 6) for name, sec in result.phases.items()},
                 "detail": result.detail,
+                "tls": result.tls.as_dict() if result.tls else None,
             },
             indent=2,
         )
@@ -326,6 +327,9 @@ def _render(target: str, result: ProbeResult, slow_after: float, *, as_json: boo
     if result.error_kind is not None:
         lines.append(f"  error kind  {result.error_kind}")
     lines.append(f"  detail      {result.detail}")
+    if result.tls is not None:
+        lines.append("  certificate")
+        lines.extend(f"    {line}" for line in result.tls.lines(result.started_at))
     return "\n".join(lines)
 
 

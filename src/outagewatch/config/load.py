@@ -12,7 +12,7 @@ from pydantic_core import ErrorDetails
 
 from outagewatch.config.channels import CHANNEL_TYPES
 from outagewatch.config.model import Config
-from outagewatch.config.services import PROTOCOLS, SecretRef
+from outagewatch.config.services import PROTOCOLS, RoundtripService, SecretRef
 
 
 class ConfigError(Exception):
@@ -64,7 +64,7 @@ def _describe(error: ErrorDetails) -> str:
     loc = [str(part) for part in error["loc"]]
     # A discriminated union puts the protocol tag into the location
     # (platforms.x.services.imap.imap.port); an operator never wrote that.
-    for i in range(len(loc) - 3):
+    for i in range(len(loc) - 2):  # the tag may end the path (a model-level error)
         if loc[i] == "services" and loc[i + 2] in PROTOCOLS:
             del loc[i + 2]
             break
@@ -112,7 +112,11 @@ def secret_problems(config: Config) -> list[str]:
         refs += [(f"smtp.fallback.{i}", f.secret) for i, f in enumerate(config.smtp.fallback)]
     for pid, platform in config.platforms.items():
         for sid, service in platform.services.items():
-            refs.append((f"platforms.{pid}.services.{sid}.auth", service.auth))
+            path = f"platforms.{pid}.services.{sid}"
+            refs.append((f"{path}.auth", service.auth))
+            if isinstance(service, RoundtripService):
+                refs.append((f"{path}.submit.auth", service.submit.auth))
+                refs.append((f"{path}.mailbox.auth", service.mailbox.auth))
     problems = []
     for path, ref in refs:
         if ref is None:

@@ -154,6 +154,16 @@ class Web(BaseModel):
     session_lifetime: Duration = timedelta(hours=12)
 
 
+class TlsWarnings(BaseModel):
+    """When on-call hears of an expiring certificate (certificates/decisions.py): by default
+    21 days before, or a third of the lifetime when shorter, and 7 days before."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    warn_before: Duration | None = None
+    critical_before: Duration = timedelta(days=7)
+
+
 class Config(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
@@ -178,6 +188,7 @@ class Config(BaseModel):
     web: Web = Web()
     # Mail templates that replace the shipped ones file by file (docs/TEMPLATES.md).
     templates_dir: Path | None = None
+    tls: TlsWarnings = TlsWarnings()
     platforms: Annotated[dict[Slug, Platform], Field(min_length=1)]
 
     def service(self, platform: str, service: str) -> Service:

@@ -21,6 +21,8 @@ def _port(value: int) -> int:
 Port = Annotated[int, AfterValidator(_port)]
 Severity = Annotated[int, Field(ge=1, le=4)]
 Host = Annotated[str, Field(min_length=1, max_length=253, pattern=r"^[A-Za-z0-9.:_\[\]-]+$")]
+# A bare address (platforms.py has the stricter one for lists; it imports this module).
+Address = Annotated[str, Field(max_length=320, pattern=r"^[^@\s<>\"]+@[A-Za-z0-9.-]+$")]
 
 
 class SecretRef(BaseModel):
@@ -50,6 +52,9 @@ class SecretRef(BaseModel):
 
 class Auth(SecretRef):
     username: str = Field(min_length=1, max_length=320)
+    # The SASL mechanism for SMTP AUTH and IMAP AUTHENTICATE; by default the probe chooses
+    # (SMTP: the best the server offers; IMAP: LOGIN, or AUTHENTICATE PLAIN if LOGINDISABLED).
+    mechanism: Literal["plain", "login"] | None = None
 
 
 class _Service(BaseModel):
@@ -164,7 +169,75 @@ class Pop3Service(_SocketService):
     default_ports: ClassVar[dict[str, int]] = {"none": 110, "starttls": 110, "implicit": 995}
 
 
+class _Endpoint(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    host: Host
+    port: Port | None = None
+    tls: TlsMode = "starttls"
+    auth: Auth | None = None  # default: the round trip's own ``auth``
+
+
+class SubmitEndpoint(_Endpoint):
+    """Where the probe mail is submitted (SMTP submission, with STARTTLS by default)."""
+
+
+class MailboxEndpoint(_Endpoint):
+    """Where it must arrive (IMAP); ``junk`` is looked in too (null: not at all)."""
+
+    folder: str = "INBOX"
+    junk: str | None = "Junk"
+
+
+class RoundtripService(_Service):
+    """A probe mail submitted through SMTP and found through IMAP (DESIGN section 10)."""
+
+    protocol: Literal["roundtrip"]
+    default_label: ClassVar[str] = "Mail delivery"
+    submit: SubmitEndpoint
+    mailbox: MailboxEndpoint
+    recipient: Address | None = None  # default: the mailbox's username
+    sender: Address | None = None  # default: the submission username, else the recipient
+
+    @model_validator(mode="after")
+    def _mailbox_needs_a_login(self) -> RoundtripService:
+        if self.mailbox_auth is None:
+            raise ValueError("the mailbox needs auth (here or in mailbox.auth) to find the mail")
+        if self.recipient is None and "@" not in self.mailbox_auth.username:
+            raise ValueError("give recipient: the mailbox username is not a mail address")
+        return self
+
+    @property
+    def submit_auth(self) -> Auth | None:
+        return self.submit.auth or self.auth
+
+    @property
+    def mailbox_auth(self) -> Auth | None:
+        return self.mailbox.auth or self.auth
+
+    @property
+    def smtp(self) -> SmtpService:
+        s = self.submit
+        return SmtpService(
+            protocol="smtp", host=s.host, port=s.port, tls=s.tls, tls_verify=self.tls_verify,
+            ca_file=self.ca_file, auth=self.submit_auth,
+        )  # fmt: skip
+
+    @property
+    def imap(self) -> ImapService:
+        m = self.mailbox
+        return ImapService(
+            protocol="imap", host=m.host, port=m.port, tls=m.tls, tls_verify=self.tls_verify,
+            ca_file=self.ca_file, auth=self.mailbox_auth, mailbox=m.folder,
+        )  # fmt: skip
+
+    @property
+    def target(self) -> str:
+        return f"{self.smtp.target} -> {self.imap.target}"
+
+
 Service = Annotated[
-    HttpService | SmtpService | ImapService | Pop3Service, Field(discriminator="protocol")
+    HttpService | SmtpService | ImapService | Pop3Service | RoundtripService,
+    Field(discriminator="protocol"),
 ]
-PROTOCOLS = ("http", "smtp", "imap", "pop3")
+PROTOCOLS = ("http", "smtp", "imap", "pop3", "roundtrip")

@@ -19,6 +19,7 @@ from aiohttp import web
 from outagewatch.api.app import make_app
 from outagewatch.api.auth import api_may_start
 from outagewatch.api.context import ApiContext
+from outagewatch.certificates.engine import CertificateEngine
 from outagewatch.config import Config, ConfigError, read_secret, secret_problems
 from outagewatch.config.targets import Target, targets_of
 from outagewatch.daemon.housekeeping import Housekeeper
@@ -68,6 +69,7 @@ class Daemon:
         settle = max(t.rules.probe_timeout + t.rules.probe_interval for t in self.targets)
         self.housekeeper = Housekeeper(self.engine, config.retention, settle)
         self.incidents = IncidentEngine(self.engine, config, templates)
+        self.certificates = CertificateEngine(self.engine, config)
         self.maintenance = MaintenanceEngine(
             self.engine, config, self.incidents.audiences, config.maintenance.finish_grace
         )
@@ -198,6 +200,10 @@ class Daemon:
         while await self.incidents.step(self.clock()):
             self.mail_wake.set()
         await self.incidents.export_open(self.metrics.incidents_open)
+        news, self.detector.tls_news = self.detector.tls_news, False
+        while await self.certificates.step(self.clock(), news=news):
+            news = False
+            self.mail_wake.set()
         # One unit of housekeeping between detector rounds, so it never delays detection.
         return await self.housekeeper.step(self.clock())
 

@@ -19,6 +19,8 @@ from outagewatch.durations import format_duration
 from outagewatch.logs import hhmmss
 from outagewatch.metrics import Metrics
 from outagewatch.probes import ProbeResult
+from outagewatch.probes.certificates import TlsFacts
+from outagewatch.store import certificates as certificate_store
 from outagewatch.store import samples as sample_store
 from outagewatch.store import transitions as transition_store
 from outagewatch.store.samples import SampleRow
@@ -49,6 +51,9 @@ class Detector:
     live: dict[tuple[str, str], dict[str, State]] = field(default_factory=dict)
     # Maintenance windows per service, refreshed by the daemon before each round.
     windows: dict[tuple[str, str], list[Window]] = field(default_factory=dict)
+    # The certificate facts last stored per service (of this vantage): written on change.
+    tls_stored: dict[tuple[str, str], TlsFacts] = field(default_factory=dict)
+    tls_news: bool = False  # a stored certificate changed since the daemon last looked
 
     # Samples are read back by id (every vantage writes them); ids of concurrent writers
     # may commit out of order, so ids skipped over are remembered as holes and read again
@@ -191,8 +196,17 @@ class Detector:
             )
             for target, result in batch
         ]
+        changed = {
+            target.key: (result.tls, result.started_at)
+            for target, result in batch
+            if result.tls is not None and self.tls_stored.get(target.key) != result.tls
+        }
         async with self.engine.begin() as conn:
             await sample_store.insert_samples(conn, rows)
+            for key, (facts, seen_at) in changed.items():
+                await certificate_store.save_seen(conn, (*key, self.vantage), facts, seen_at)
+        self.tls_stored.update({key: facts for key, (facts, _) in changed.items()})
+        self.tls_news = self.tls_news or bool(changed)
         for target, result in batch:  # counted once, after they are stored
             if target.key not in self.by_key:
                 continue  # a probe that was running when a reload removed its service

@@ -32,6 +32,7 @@ DEFAULT_IMPACT = {
     "smtp": "users cannot send mail, or sending is very slow",
     "imap": "users cannot read their mail in their mail programs, or it is very slow",
     "pop3": "users cannot fetch their mail with POP3 programs, or it is very slow",
+    "roundtrip": "mail sent to users arrives late or not at all",
 }
 
 

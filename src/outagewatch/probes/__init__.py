@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
-from outagewatch.config import Config, Rules, Service, read_secret
+import dataclasses
+
+from outagewatch.config import Auth, Config, RoundtripService, Rules, Service, read_secret
 from outagewatch.probes.http import probe_http
 from outagewatch.probes.imap import probe_imap
 from outagewatch.probes.pop3 import probe_pop3
 from outagewatch.probes.result import ErrorKind, PhaseTimer, ProbeFailure, ProbeResult
+from outagewatch.probes.roundtrip import probe_roundtrip
 from outagewatch.probes.runner import Credentials, ProbeFn, run_probe
 from outagewatch.probes.smtp import probe_smtp
 
@@ -15,14 +18,24 @@ PROBES: dict[str, ProbeFn] = {
     "smtp": probe_smtp,
     "imap": probe_imap,
     "pop3": probe_pop3,
+    "roundtrip": probe_roundtrip,
 }
 
 
 def credentials_for(service: Service) -> Credentials | None:
-    """Read the service's secret now (it may have been rotated since start-up)."""
-    if service.auth is None:
+    """Read the service's secrets now (they may have been rotated since start-up). The
+    round trip's are the mailbox login, carrying the submission login (if any) with them."""
+    if isinstance(service, RoundtripService):
+        mailbox = _credentials(service.mailbox_auth)
+        submit = _credentials(service.submit_auth)
+        return mailbox and dataclasses.replace(mailbox, submit=submit)
+    return _credentials(service.auth)
+
+
+def _credentials(auth: Auth | None) -> Credentials | None:
+    if auth is None:
         return None
-    return Credentials(service.auth.username, read_secret(service.auth))
+    return Credentials(auth.username, read_secret(auth), auth.mechanism)
 
 
 async def probe_service(service: Service, rules: Rules) -> ProbeResult:

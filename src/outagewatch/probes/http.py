@@ -16,7 +16,7 @@ from outagewatch.config import HttpService
 from outagewatch.probes.result import ErrorKind, PhaseTimer, ProbeFailure
 from outagewatch.probes.runner import Credentials
 from outagewatch.probes.text import decode
-from outagewatch.tls import client_context
+from outagewatch.tls import client_context, handshake_of_transport
 
 MAX_BODY = 1 << 20  # enough for any login page; a hostile server cannot make us buffer more
 
@@ -40,7 +40,7 @@ async def probe_http(
     service: HttpService, credentials: Credentials | None, timer: PhaseTimer
 ) -> str:
     tls = client_context(verify=service.tls_verify, ca_file=service.ca_file)
-    connector = aiohttp.TCPConnector(ssl=tls, force_close=True, use_dns_cache=False)
+    connector = _RecordingConnector(timer, ssl=tls, force_close=True, use_dns_cache=False)
     timer.phase("dns")
     try:
         async with aiohttp.ClientSession(
@@ -66,9 +66,8 @@ async def probe_http(
     except aiohttp.ClientConnectorDNSError as exc:
         raise ProbeFailure(ErrorKind.DNS, f"cannot resolve {exc.host}") from None
     except aiohttp.ClientConnectorCertificateError as exc:
-        raise ProbeFailure(
-            ErrorKind.TLS, f"certificate rejected: {exc.certificate_error}"
-        ) from None
+        # The verification error itself: it names the problem and carries the chain.
+        raise exc.certificate_error from None
     except aiohttp.ClientSSLError as exc:
         raise ProbeFailure(ErrorKind.TLS, f"TLS failed: {exc.os_error}") from None
     except aiohttp.ClientConnectorError as exc:
@@ -88,6 +87,24 @@ async def _fetch(
 ) -> tuple[int, bytes]:
     async with session.request(method, url, data=form) as response:
         return response.status, await response.content.read(MAX_BODY)
+
+
+class _RecordingConnector(aiohttp.TCPConnector):
+    """Hands the TLS facts of each new connection to the probe's timer.
+
+    A response releases (and, with force_close, closes) its connection as soon as a short
+    body is in, so the transport is caught where the connector makes it. aiohttp has no
+    public hook for the transport; ``_wrap_create_connection`` has been its seam since 3.0.
+    """
+
+    def __init__(self, timer: PhaseTimer, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._timer = timer
+
+    async def _wrap_create_connection(self, *args: Any, **kwargs: Any) -> Any:
+        transport, protocol = await super()._wrap_create_connection(*args, **kwargs)
+        self._timer.saw_tls(handshake_of_transport(transport))
+        return transport, protocol
 
 
 def _expect(

@@ -13,7 +13,7 @@ from outagewatch.probes.net import connect
 from outagewatch.probes.result import ErrorKind, PhaseTimer, ProbeFailure
 from outagewatch.probes.runner import Credentials
 from outagewatch.probes.text import one_line
-from outagewatch.tls import client_context
+from outagewatch.tls import client_context, handshake_of_transport
 
 
 async def probe_pop3(
@@ -30,6 +30,7 @@ async def probe_pop3(
     except BaseException:
         sock.close()
         raise
+    timer.saw_tls(handshake_of_transport(conn.writer.transport))
     try:
         return await _transaction(conn, service, credentials, timer, tls)
     finally:
@@ -50,6 +51,7 @@ async def _transaction(
         await conn.send("STLS")
         await _expect_ok(conn, "STLS", ErrorKind.TLS)
         await conn.start_tls(tls, service.host)
+        timer.saw_tls(handshake_of_transport(conn.writer.transport))
     detail = f"greeting {greeting!r}"
     if credentials is not None:
         timer.phase("auth")

@@ -7,6 +7,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 
+from outagewatch.probes.certificates import TlsFacts
+from outagewatch.tls import Handshake
+
 
 class ErrorKind(StrEnum):
     TIMEOUT = "timeout"
@@ -37,6 +40,7 @@ class ProbeResult:
     error_kind: ErrorKind | None
     phases: dict[str, float]
     detail: str
+    tls: TlsFacts | None = None  # the certificate facts of its TLS handshake, if any
 
     def is_bad(self, slow_after: float) -> bool:
         """DESIGN section 3: a bad sample failed, or took longer than ``slow_after``."""
@@ -64,6 +68,12 @@ class PhaseTimer:
         self._started: float | None = None
         self._phase_started = 0.0
         self._finished: float | None = None
+        # Besides time, what the transaction saw of TLS: parsed after the clock stops.
+        self.handshakes: list[Handshake] = []
+
+    def saw_tls(self, handshake: Handshake | None) -> None:
+        if handshake is not None:
+            self.handshakes.append(handshake)
 
     def phase(self, name: str) -> None:
         """Close the phase in progress and begin ``name``."""

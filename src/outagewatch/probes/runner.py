@@ -11,17 +11,26 @@ from datetime import UTC, datetime
 from typing import Any
 
 from outagewatch.config import Service
+from outagewatch.probes.certificates import VERIFY_ERRORS, TlsFacts, most_urgent, tls_facts
 from outagewatch.probes.result import ErrorKind, PhaseTimer, ProbeFailure, ProbeResult
 from outagewatch.probes.text import one_line
+from outagewatch.tls import handshake_of_error
 
 
 @dataclass(frozen=True)
 class Credentials:
     username: str
     password: str
+    mechanism: str | None = None  # "plain" or "login"; None lets the probe choose
+    # The round trip logs in twice: these are the mailbox's, ``submit`` the submission's.
+    submit: Credentials | None = None
 
     def __repr__(self) -> str:  # never let a password reach a log through a repr
         return f"Credentials(username={self.username!r}, password='***')"
+
+    @property
+    def all(self) -> list[Credentials]:
+        return [self, *(self.submit.all if self.submit else [])]
 
 
 ProbeFn = Callable[[Any, Credentials | None, PhaseTimer], Awaitable[str]]
@@ -39,6 +48,7 @@ async def run_probe(
     started_at = datetime.now(UTC)
     timer = PhaseTimer()
     kind: ErrorKind | None = None
+    failure: BaseException | None = None
     try:
         async with asyncio.timeout(limit):
             detail = await probe(service, credentials, timer)
@@ -47,10 +57,13 @@ async def run_probe(
         detail = f"no complete answer within {limit:g}s"
     except ProbeFailure as exc:
         kind, detail = exc.kind, exc.detail
+        failure = exc
     except Exception as exc:  # a probe turns every failure into a sample
         kind, detail = classify(exc)
+        failure = exc
     phase = timer.current
     duration = timer.finish()
+    tls = _certificates(timer, failure)
     if kind is not None and phase is not None:
         detail = f"{detail} (during {phase})"
     return ProbeResult(
@@ -60,13 +73,25 @@ async def run_probe(
         error_kind=kind,
         phases=dict(timer.phases),
         detail=scrub(one_line(detail), credentials),
+        tls=tls,
     )
+
+
+def _certificates(timer: PhaseTimer, failure: BaseException | None) -> TlsFacts | None:
+    handshakes = list(timer.handshakes)
+    rejected = handshake_of_error(failure)
+    if rejected is not None:
+        handshakes.append(rejected)
+    parsed = [tls_facts(h) for h in handshakes]
+    return most_urgent([facts for facts in parsed if facts is not None])
 
 
 def classify(exc: BaseException) -> tuple[ErrorKind, str]:
     """Library and OS errors that no probe module caught itself."""
     if isinstance(exc, ssl.SSLCertVerificationError):
-        return ErrorKind.TLS, f"certificate rejected: {exc.verify_message or exc.reason}"
+        named = VERIFY_ERRORS.get(exc.verify_code)
+        reason = exc.verify_message or exc.reason
+        return ErrorKind.TLS, f"certificate rejected{f' ({named})' if named else ''}: {reason}"
     if isinstance(exc, ssl.SSLError):
         return ErrorKind.TLS, f"TLS failed: {exc.reason or exc}"
     if isinstance(exc, ConnectionRefusedError):
@@ -82,14 +107,15 @@ def classify(exc: BaseException) -> tuple[ErrorKind, str]:
 
 def scrub(text: str, credentials: Credentials | None) -> str:
     """Belt and braces: no password, plain or in its SASL base64 forms, leaves a probe."""
-    if credentials is None or not credentials.password:
-        return text
-    secret = credentials.password
-    forms = {
-        secret,
-        base64.b64encode(secret.encode()).decode(),
-        base64.b64encode(f"\0{credentials.username}\0{secret}".encode()).decode(),
-    }
-    for form in forms:
-        text = text.replace(form, "***")
+    for each in credentials.all if credentials is not None else []:
+        secret = each.password
+        if not secret:
+            continue
+        forms = {
+            secret,
+            base64.b64encode(secret.encode()).decode(),
+            base64.b64encode(f"\0{each.username}\0{secret}".encode()).decode(),
+        }
+        for form in forms:
+            text = text.replace(form, "***")
     return text

@@ -8,8 +8,11 @@ one call: the ``banner`` phase then includes the TLS handshake.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import socket
 import ssl
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
 
 import aiosmtplib
 
@@ -18,7 +21,7 @@ from outagewatch.probes.net import connect
 from outagewatch.probes.result import ErrorKind, PhaseTimer, ProbeFailure
 from outagewatch.probes.runner import Credentials
 from outagewatch.probes.text import one_line
-from outagewatch.tls import client_context
+from outagewatch.tls import client_context, handshake_of_transport
 
 # aiosmtplib would look up our FQDN for EHLO (a reverse DNS query) on every probe.
 EHLO_NAME = socket.gethostname() or "outagewatch.localdomain"
@@ -29,6 +32,30 @@ S221_CLOSING = 221
 async def probe_smtp(
     service: SmtpService, credentials: Credentials | None, timer: PhaseTimer
 ) -> str:
+    async with smtp_session(service, credentials, timer) as session:
+        timer.phase("command")
+        await session.client.noop()
+        await quit_session(session.client, timer)
+        return f"banner {session.banner!r}{session.how}"
+
+
+@dataclass(frozen=True)
+class Session:
+    client: aiosmtplib.SMTP
+    banner: str
+    mechanism: str | None  # the SASL mechanism it logged in with
+
+    @property
+    def how(self) -> str:
+        return f", auth {self.mechanism}" if self.mechanism else ""
+
+
+@contextlib.asynccontextmanager
+async def smtp_session(
+    service: SmtpService, credentials: Credentials | None, timer: PhaseTimer
+) -> AsyncIterator[Session]:
+    """Banner, EHLO, STARTTLS and AUTH as configured; SMTP errors inside the block become
+    classified failures, and the connection is dropped when it ends."""
     tls = client_context(verify=service.tls_verify, ca_file=service.ca_file)
     sock = await connect(service.host, service.effective_port, timer)
     client = aiosmtplib.SMTP(
@@ -41,7 +68,7 @@ async def probe_smtp(
         timeout=None,  # the runner's probe_timeout bounds the whole transaction
     )
     try:
-        return await _transaction(client, service, credentials, timer, tls)
+        yield await _start(client, service, credentials, timer, tls)
     except aiosmtplib.SMTPAuthenticationError as exc:
         raise ProbeFailure(ErrorKind.AUTH, f"login rejected: {exc.code} {_text(exc)}") from None
     except aiosmtplib.SMTPConnectResponseError as exc:
@@ -63,15 +90,19 @@ async def probe_smtp(
         client.close()
 
 
-async def _transaction(
+async def _start(
     client: aiosmtplib.SMTP,
     service: SmtpService,
     credentials: Credentials | None,
     timer: PhaseTimer,
     tls: ssl.SSLContext,
-) -> str:
+) -> Session:
     timer.phase("banner")
+    # aiosmtplib reads a multi-line greeting to its last line ("220 " after "220-"): no
+    # EHLO goes out early, which postscreen would punish as a pregreet.
     banner = await client.connect()
+    if service.tls == "implicit":
+        timer.saw_tls(handshake_of_transport(client.transport))
     if banner.code != S220_READY:  # aiosmtplib raises for this too; kept for the contract
         raise ProbeFailure(ErrorKind.PROTOCOL, f"banner {banner.code} {one_line(banner.message)}")
     timer.phase("ehlo")
@@ -81,20 +112,40 @@ async def _transaction(
         if not client.supports_extension("starttls"):
             raise ProbeFailure(ErrorKind.TLS, "the server does not offer STARTTLS")
         await client.starttls(tls_context=tls)
+        timer.saw_tls(handshake_of_transport(client.transport))
         timer.phase("ehlo")
         await client.ehlo()
+    mechanism = None
     if credentials is not None:
         timer.phase("auth")
-        if not client.supports_extension("auth"):
-            raise ProbeFailure(ErrorKind.AUTH, "the server offers no AUTH")
-        await client.login(credentials.username, credentials.password)
-    timer.phase("command")
-    await client.noop()
+        mechanism = await _login(client, credentials)
+    return Session(client, one_line(banner.message, 80), mechanism)
+
+
+async def _login(client: aiosmtplib.SMTP, credentials: Credentials) -> str:
+    if not client.supports_extension("auth"):
+        raise ProbeFailure(ErrorKind.AUTH, "the server offers no AUTH")
+    offered = {m.upper() for m in client.server_auth_methods}
+    wanted = credentials.mechanism.upper() if credentials.mechanism else None
+    if wanted is not None and wanted not in offered:
+        raise ProbeFailure(ErrorKind.AUTH, f"the server does not offer AUTH {wanted}")
+    mechanism = wanted or next((m for m in ("PLAIN", "LOGIN") if m in offered), None)
+    user, password = credentials.username, credentials.password
+    if mechanism == "PLAIN":
+        await client.auth_plain(user, password)
+    elif mechanism == "LOGIN":
+        await client.auth_login(user, password)
+    else:  # neither offered: aiosmtplib picks among what it knows (CRAM-MD5, XOAUTH2)
+        await client.login(user, password)
+        mechanism = "chosen by aiosmtplib"
+    return mechanism
+
+
+async def quit_session(client: aiosmtplib.SMTP, timer: PhaseTimer) -> None:
     timer.phase("quit")
     bye = await client.execute_command(b"QUIT")
     if bye.code != S221_CLOSING:
         raise ProbeFailure(ErrorKind.PROTOCOL, f"QUIT answered {bye.code} {one_line(bye.message)}")
-    return f"banner {one_line(banner.message, 80)!r}"
 
 
 def _text(exc: aiosmtplib.SMTPResponseException) -> str:

@@ -242,3 +242,26 @@ inbound_events = Table(
     Column("received_at", UtcDateTime, nullable=False),
     UniqueConstraint("source", "event_id", name="uq_inbound_events_source_event"),
 )
+
+# The certificate each vantage saw last per service (written when it changes), and what
+# on-call was last told about a service's certificate (DESIGN section 10, "Probes").
+tls_certificates = Table(
+    "tls_certificates",
+    metadata,
+    Column("platform", String(64), primary_key=True),
+    Column("service", String(64), primary_key=True),
+    Column("vantage", String(64), primary_key=True),
+    Column("fingerprint", String(64), nullable=False),
+    Column("facts", JSON, nullable=False),
+    Column("seen_at", UtcDateTime, nullable=False),
+)
+
+certificate_warnings = Table(
+    "certificate_warnings",
+    metadata,
+    Column("platform", String(64), primary_key=True),
+    Column("service", String(64), primary_key=True),
+    Column("fingerprint", String(64), nullable=False),
+    Column("level", Integer, nullable=False),
+    Column("updated_at", UtcDateTime, nullable=False),
+)

@@ -1,0 +1,175 @@
+"""The round trip's IMAP side: find its probe mail by token (IDLE when the server offers it,
+polling with backoff otherwise, Junk looked in too), read its INTERNALDATE, delete it by UID.
+
+Only messages carrying the probe header are ever flagged or expunged: its own by UID, and
+probe mails left behind by probes that gave up (a delivery that arrived after the timeout)
+once they are an hour old. Without UIDPLUS a plain EXPUNGE would also remove what someone
+else flagged \\Deleted, so it is sent only when nothing else is flagged.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from dataclasses import dataclass
+from typing import Any
+
+import aioimaplib
+
+from outagewatch.probes.imap import Session, expect_ok
+from outagewatch.probes.imap_client import ImapClient, ImapProtocol
+from outagewatch.probes.result import ErrorKind, ProbeFailure
+from outagewatch.probes.text import one_line
+
+PROBE_HEADER = "X-Outagewatch-Probe"
+# RFC 2177: a server may drop an IDLE after 30 minutes of it; re-issued well before 29.
+IDLE_RENEW = 28 * 60.0
+FIRST_WAIT, MAX_WAIT = 0.25, 4.0  # backoff between looks when nothing is pushed
+STALE_AFTER = 3600  # seconds: a probe mail this old belongs to no probe still waiting
+INTERNALDATE = re.compile(rb'INTERNALDATE "([^"]+)"', re.IGNORECASE)
+
+
+@dataclass(frozen=True)
+class Found:
+    folder: str
+    uid: str
+    junk: bool
+
+
+class Mailbox:
+    def __init__(self, client: ImapClient, session: Session, folder: str, junk: str | None):
+        self.client = client
+        self.imap: ImapProtocol = client.protocol
+        self.caps = session.capabilities
+        self.folder = folder
+        self.junk = junk
+        self.selected: str | None = None
+        self.uses_idle = "IDLE" in self.caps
+
+    async def open(self) -> None:
+        await self._select(self.folder)
+
+    async def wait_for(self, token: str) -> Found:
+        """Until the mail is seen (the runner's timeout bounds the wait). IDLE watches the
+        folder; Junk is looked into after a wait that brought no news (with polling, after
+        every wait): a mail filed as spam makes no noise in the folder being watched."""
+        wait, news = FIRST_WAIT, True
+        while True:
+            await self._select(self.folder)
+            uids = await self._search(*_criteria(token))
+            if uids:
+                return Found(self.folder, uids[0], junk=False)
+            if not news and self.junk is not None:
+                found = await self._look_in_junk(token)
+                if found is not None:
+                    return found
+                await self._select(self.folder)
+            if self.uses_idle:
+                news = await self._idle(min(wait, IDLE_RENEW))
+            else:
+                await asyncio.sleep(wait)
+                expect_ok(await self.imap.execute(self.imap.command("NOOP")), "NOOP", _P)
+                news = False
+            wait = min(wait * 2, MAX_WAIT)
+
+    async def internaldate(self, found: Found) -> str:
+        await self._select(found.folder)
+        response = await self.imap.execute(_uid(self.imap, "FETCH", found.uid, "(INTERNALDATE)"))
+        expect_ok(response, "UID FETCH", _P)
+        for line in response.lines:
+            match = INTERNALDATE.search(line)
+            if match:
+                return match.group(1).decode("ascii", "replace")
+        raise ProbeFailure(_P, "UID FETCH gave no INTERNALDATE")
+
+    async def delete(self, found: Found) -> int:
+        """Its own message and stale probe mails, by UID; returns how many."""
+        await self._select(found.folder)
+        uids = {found.uid, *await self._stale()}
+        listed = ",".join(sorted(uids, key=int))
+        flag = _uid(self.imap, "STORE", listed, "+FLAGS.SILENT", "(\\Deleted)")
+        expect_ok(await self.imap.execute(flag), "UID STORE", _P)
+        if "UIDPLUS" in self.caps:
+            expect_ok(
+                await self.imap.execute(_uid(self.imap, "EXPUNGE", listed)), "UID EXPUNGE", _P
+            )
+        elif set(await self._search("DELETED")) <= uids:
+            expect_ok(await self.imap.execute(self.imap.command("EXPUNGE")), "EXPUNGE", _P)
+        return len(uids)
+
+    async def _look_in_junk(self, token: str) -> Found | None:
+        assert self.junk is not None
+        if self.junk == self.folder:
+            return None
+        if not await self._select(self.junk, readonly=True, missing_ok=True):
+            self.junk = None  # there is no such folder: never look again
+            return None
+        uids = await self._search(*_criteria(token))
+        return Found(self.junk, uids[0], junk=True) if uids else None
+
+    async def _stale(self) -> list[str]:
+        if "WITHIN" not in self.caps:  # RFC 5032 OLDER; without it, leftovers stay
+            return []
+        return await self._search("HEADER", PROBE_HEADER, '""', "OLDER", str(STALE_AFTER))
+
+    async def _search(self, *criteria: str) -> list[str]:
+        response = await self.imap.execute(_uid(self.imap, "SEARCH", *criteria))
+        expect_ok(response, "UID SEARCH", _P)
+        # aioimaplib hands the untagged "* SEARCH 4 7" over as b"4 7".
+        return [word for line in response.lines[:-1] for word in line.decode().split()
+                if word.isdigit()]  # fmt: skip
+
+    async def _select(
+        self, folder: str, *, readonly: bool = False, missing_ok: bool = False
+    ) -> bool:
+        want = f"{folder}/{'ro' if readonly else 'rw'}"
+        if self.selected == want:
+            return True
+        verb = "EXAMINE" if readonly else "SELECT"
+        response = await self.imap.execute(self.imap.command(verb, aioimaplib.quoted(folder)))
+        if response.result == "NO" and missing_ok:
+            self.selected = None
+            return False
+        expect_ok(response, f"{verb} {one_line(folder, 40)}", _P)
+        self.imap.state = aioimaplib.SELECTED
+        self.selected = want
+        return True
+
+    async def _idle(self, wait: float) -> bool:
+        """IDLE until the server pushes something or ``wait`` passes, then DONE; True when
+        something was pushed."""
+        imap = self.imap
+        idle = aioimaplib.IdleCommand(imap.new_tag(), imap.idle_queue, loop=imap.loop)
+        running = asyncio.ensure_future(imap.execute(idle))
+        accepted = asyncio.ensure_future(imap.wait_for_idle_response())
+        try:
+            await asyncio.wait({running, accepted}, return_when=asyncio.FIRST_COMPLETED)
+            if running.done():  # refused: poll from now on
+                self.uses_idle = False
+                expect_ok(running.result(), "IDLE", _P)
+                return False
+            news = True
+            try:
+                await asyncio.wait_for(imap.idle_queue.get(), wait)
+            except TimeoutError:
+                news = False
+            imap.idle_done()
+            expect_ok(await running, "IDLE", _P)
+            return news
+        finally:
+            for task in (running, accepted):
+                task.cancel()
+            await asyncio.gather(running, accepted, return_exceptions=True)
+            while not imap.idle_queue.empty():  # pushes of this IDLE are spent
+                imap.idle_queue.get_nowait()
+
+
+_P = ErrorKind.PROTOCOL
+
+
+def _criteria(token: str) -> tuple[str, ...]:
+    return ("OR", "HEADER", PROBE_HEADER, token, "HEADER", "Message-ID", token)
+
+
+def _uid(imap: ImapProtocol, name: str, *args: str) -> Any:
+    return aioimaplib.Command(name, imap.new_tag(), *args, prefix="UID", loop=imap.loop)
