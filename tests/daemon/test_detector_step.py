@@ -14,6 +14,7 @@ from outagewatch.config.targets import Target, targets_of
 from outagewatch.detection.detector import Detector
 from outagewatch.metrics import Metrics
 from outagewatch.probes.result import ErrorKind, ProbeResult
+from outagewatch.store.series import resolve
 from outagewatch.store.tables import samples, transitions
 
 T0 = datetime(2026, 11, 23, 10, 0, tzinfo=UTC)
@@ -119,12 +120,13 @@ async def test_a_sample_committed_late_with_a_lower_id_is_still_read(engine: Asy
     from sqlalchemy import insert
 
     det, target, _ = detector(engine)
+    async with engine.begin() as conn:
+        nyc = (await resolve(conn, {("eu-de-1", "imap", "nyc"): None}))[("eu-de-1", "imap", "nyc")]
 
     def row(sample_id: int, seconds: int) -> dict[str, object]:
         return {
-            "id": sample_id, "platform": "eu-de-1", "service": "imap", "vantage": "nyc",
-            "started_at": T0 + timedelta(seconds=seconds), "duration": 0.1, "ok": True,
-            "bad": False, "error_kind": None, "phases": {}, "detail": "",
+            "id": sample_id, "series_id": nyc.id, "started_at": T0 + timedelta(seconds=seconds),
+            "duration": 0.1, "bad": False, "error_kind": None, "detail": None, "phases": None,
         }  # fmt: skip
 
     async with engine.begin() as conn:

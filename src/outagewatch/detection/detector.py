@@ -22,6 +22,7 @@ from outagewatch.probes import ProbeResult
 from outagewatch.store import samples as sample_store
 from outagewatch.store import transitions as transition_store
 from outagewatch.store.samples import SampleRow
+from outagewatch.store.series import SeriesCache
 
 log = logging.getLogger("outagewatch.detector")
 SERVICE_LEVEL = "*"  # the vantage column of a service-level transition (across vantages)
@@ -60,6 +61,7 @@ class Detector:
 
     def __post_init__(self) -> None:
         self.by_key = {t.key: t for t in self.targets}
+        self.series = SeriesCache(self.engine)  # ids of this vantage's series, kept for good
         self.reset()
 
     def reset(self) -> None:
@@ -86,18 +88,26 @@ class Detector:
         self.reset()
         oldest = now
         async with self.engine.connect() as conn:
+            # A few queries for every service at once: one per service took minutes at
+            # 10,000 services (issue 13).
+            newest = await sample_store.newest_starts(conn)
+            last = await transition_store.last_events(conn)
+            reporting: dict[tuple[str, str], dict[str, datetime]] = {}
+            for (platform, service, vantage), at in newest.items():
+                reporting.setdefault((platform, service), {})[vantage] = at
             for target in self.targets:
                 track = self.tracks[target.key]
                 rules = target.rules
                 lookback = now - (2 * rules.outage_after + rules.max_gap + rules.probe_timeout)
                 oldest = min(oldest, lookback)
-                vantages = await sample_store.vantages_since(conn, *target.key, lookback)
+                seen = reporting.get(target.key, {})
+                vantages = {v for v, at in seen.items() if at > lookback}
                 if target.probed_here:
                     vantages.add(self.vantage)
                 for vantage in vantages:
-                    last = await transition_store.last_event(conn, *target.key, vantage)
-                    track.vantages[vantage] = VantageTrack(checkpoint=_seed(last))
-                service_last = await transition_store.last_event(conn, *target.key, SERVICE_LEVEL)
+                    seed = _seed(last.get((*target.key, vantage)))
+                    track.vantages[vantage] = VantageTrack(checkpoint=seed)
+                service_last = last.get((*target.key, SERVICE_LEVEL))
                 track.in_outage = service_last if isinstance(service_last, Opened) else None
                 self.watching.add(target.key)
             self.watermark = await sample_store.first_id_since(conn, oldest)
@@ -168,8 +178,9 @@ class Detector:
             )
             for target, result in batch
         ]
+        known = await self.series.series_for((row.key, row.good_detail) for row in rows)
         async with self.engine.begin() as conn:
-            await sample_store.insert_samples(conn, rows)
+            await sample_store.insert_samples(conn, rows, known)
         for target, result in batch:  # counted once, after they are stored
             slow_after = target.rules.slow_after.total_seconds()
             self.metrics.observe_probe(self._labels(target), result, slow_after)

@@ -1,0 +1,190 @@
+"""Compact samples (migration 0006): every old sample reads back equal within the new
+precision, the queries answer as before, and a sample costs under 100 bytes, on SQLite and on
+the real PostgreSQL alike."""
+
+from __future__ import annotations
+
+import random
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from alembic import command
+from bench import storage
+from sqlalchemy import inspect, select
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from outagewatch.detection.rule import Observation
+from outagewatch.probes.result import ErrorKind, ProbeResult
+from outagewatch.store import samples as sample_store
+from outagewatch.store.migrate import _alembic, current_revision, head_revision, upgrade
+from outagewatch.store.samples import SampleRow
+from outagewatch.store.tables import EPOCH, MILLISECOND, to_millis
+
+from .test_store import T0
+from .wide_samples import insert_wide, wide_samples
+
+SERVICES = ("imap", "webmail", "smtp")
+VANTAGES = ("fra", "nyc")
+
+
+def history(count: int = 600, seed: int = 6) -> list[SampleRow]:
+    """A mixed history as revision 0005 stored it: good samples with their routine detail and
+    now and then another one, slow ones, failures of every kind, microsecond start times."""
+    rng = random.Random(seed)
+    kinds = list(ErrorKind)
+    rows = []
+    for n in range(count):
+        service, vantage = SERVICES[n % 3], VANTAGES[(n // 3) % 2]
+        started = T0 + timedelta(seconds=30 * (n // 6), microseconds=rng.randrange(10**6))
+        duration = rng.uniform(0.0001, 45)
+        phases = {"dns": duration * 0.1, "connect": duration * 0.3, "command": duration * 0.6}
+        roll = rng.random()
+        if roll < 0.15:
+            kind = rng.choice(kinds)
+            result = ProbeResult(started, duration, False, kind, phases, f"failed: {kind}")
+        else:
+            detail = "GET 200" if roll < 0.9 else f"{rng.randrange(9)} messages"
+            result = ProbeResult(started, duration, True, None, phases, detail)
+        rows.append(SampleRow("eu-de-1", service, vantage, result, not result.ok or duration > 30))
+    return rows
+
+
+def expected(row: SampleRow, sample_id: int) -> dict[str, Any]:
+    """What a sample reads back as after the migration: times to the millisecond, phases of
+    bad samples only."""
+    result = row.result
+    return {
+        "id": sample_id,
+        "platform": row.platform,
+        "service": row.service,
+        "vantage": row.vantage,
+        "started_at": EPOCH + ((result.started_at - EPOCH) // MILLISECOND) * MILLISECOND,
+        "duration": to_millis(result.duration) / 1000,
+        "ok": result.ok,
+        "bad": row.bad,
+        "error_kind": None if result.error_kind is None else str(result.error_kind),
+        "detail": result.detail,
+        "phases": {k: to_millis(v) / 1000 for k, v in result.phases.items()} if row.bad else {},
+    }
+
+
+async def read_all(engine: AsyncEngine) -> list[dict[str, Any]]:
+    async with engine.connect() as conn:
+        query = sample_store.readable().order_by(sample_store.samples.c.id)
+        return [sample_store.as_dict(row) for row in await conn.execute(query)]
+
+
+async def test_migration_keeps_every_sample_and_every_answer(engine: AsyncEngine) -> None:
+    await upgrade(engine, "0005")
+    rows = history()
+    async with engine.begin() as conn:
+        await insert_wide(conn, rows)
+        ids = list(await conn.scalars(select(wide_samples.c.id).order_by(wide_samples.c.id)))
+    await upgrade(engine)
+    assert await current_revision(engine) == head_revision()
+
+    assert await read_all(engine) == [expected(r, i) for r, i in zip(rows, ids, strict=True)]
+    # The queries of detection, the API, housekeeping and maintenance answer as before.
+    newest = max(r.result.started_at for r in rows)
+    async with engine.begin() as conn:
+        observed = await sample_store.observations_since(conn, "eu-de-1", "imap", T0)
+        latest = await sample_store.latest_samples(conn)
+        flags = await sample_store.last_bad_flags(conn, "eu-de-1", "webmail", 5)
+        after = await sample_store.samples_after(conn, ids[100], 50)
+        first = await sample_store.first_id_since(conn, T0 + timedelta(minutes=10))
+        assert await sample_store.roll_up_hour(conn, T0) == len(SERVICES) * len(VANTAGES)
+        summaries = (await conn.execute(sample_store.rollups.select())).mappings().all()
+        newest_start = await sample_store.latest_sample_time(conn)
+        assert await sample_store.max_sample_id(conn) == ids[-1]
+    by_vantage: dict[str, list[Observation]] = {}
+    for r in sorted(rows, key=lambda r: r.result.started_at):
+        if r.service == "imap" and r.result.started_at > T0:
+            by_vantage.setdefault(r.vantage, []).append(
+                Observation.of(expected(r, 0)["started_at"], r.bad)
+            )
+    assert observed == by_vantage
+    for key in {r.key for r in rows}:
+        mine = [(r.result.started_at, i, r) for r, i in zip(rows, ids, strict=True) if r.key == key]
+        _, newest_id, newest_row = max(mine, key=lambda m: (m[0], m[1]))
+        assert latest[key] == expected(newest_row, newest_id)
+    webmail = sorted(
+        ((r.result.started_at, i, r.bad) for r, i in zip(rows, ids, strict=True)
+         if r.service == "webmail"),
+        reverse=True,
+    )  # fmt: skip
+    assert flags == [bad for _, _, bad in webmail[:5]]
+    assert [a[0] for a in after] == ids[101:151]
+    since = T0 + timedelta(minutes=10)
+    assert (
+        first == min(i for r, i in zip(rows, ids, strict=True) if r.result.started_at > since) - 1
+    )
+    for summary in summaries:
+        mine = [
+            r for r in rows
+            if (r.platform, r.service, r.vantage) == (summary["platform"], summary["service"],
+                                                      summary["vantage"])
+            and r.result.started_at < T0 + timedelta(hours=1)
+        ]  # fmt: skip
+        assert summary["count"] == len(mine)
+        assert summary["bad_count"] == sum(r.bad for r in mine)
+        assert summary["max"] == pytest.approx(max(r.result.duration for r in mine), abs=0.0006)
+    assert (
+        newest_start
+        == expected(next(r for r in rows if r.result.started_at == newest), 0)["started_at"]
+    )
+
+    # New samples continue after the old ids, in the same series.
+    async with engine.begin() as conn:
+        await sample_store.insert_samples(conn, rows[:1])
+        assert await sample_store.max_sample_id(conn) > ids[-1]
+
+
+async def test_the_migration_goes_back_down_with_the_data(engine: AsyncEngine) -> None:
+    await upgrade(engine, "0005")
+    rows = history(60)
+    async with engine.begin() as conn:
+        await insert_wide(conn, rows)
+    await upgrade(engine)
+    before = await read_all(engine)
+    async with engine.begin() as conn:
+        await conn.run_sync(lambda sync: command.downgrade(_alembic(sync), "0005"))
+    await upgrade(engine)
+    assert await read_all(engine) == before
+
+
+async def test_sample_indexes_are_the_dialects_own(engine: AsyncEngine) -> None:
+    await upgrade(engine)
+    async with engine.connect() as conn:
+        found = await conn.run_sync(
+            lambda sync: {
+                i["name"]: i["column_names"] for i in inspect(sync).get_indexes("samples")
+            }
+        )
+    if engine.dialect.name == "sqlite":
+        assert found == {
+            "ix_samples_series_time": ["series_id", "started_at"],
+            "ix_samples_time": ["started_at"],
+        }
+    else:  # a B-tree on series_id only; BRIN on id and started_at (no primary-key B-tree)
+        assert found == {
+            "ix_samples_series": ["series_id"],
+            "ix_samples_time": ["started_at"],
+            "ix_samples_id": ["id"],
+        }
+
+
+SIZE_SERVICES, SIZE_SAMPLES = 200, 20_000  # a hundred rounds of 200 services
+
+
+async def test_a_sample_costs_under_100_bytes(engine: AsyncEngine) -> None:
+    """Size is deterministic: pages of the samples table, its indexes and the series table,
+    as written (SQLite: no VACUUM) and after VACUUM (PostgreSQL: all relation forks)."""
+    await upgrade(engine)
+    await storage.write(engine, storage.day_of_samples(SIZE_SAMPLES, SIZE_SERVICES))
+    if engine.dialect.name == "sqlite":
+        total = await storage.sqlite_bytes(engine)
+    else:
+        total = await storage.postgres_bytes(engine)
+    print(f"{engine.dialect.name}: {total / SIZE_SAMPLES:.1f} bytes per sample")
+    assert total / SIZE_SAMPLES < 100
