@@ -6,6 +6,7 @@ between the probes, the store, the metrics and the logs. ``now`` is always passe
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -27,6 +28,8 @@ from outagewatch.store.series import SeriesCache
 log = logging.getLogger("outagewatch.detector")
 SERVICE_LEVEL = "*"  # the vantage column of a service-level transition (across vantages)
 MAX_BATCH = 1000
+READ_BATCH = MAX_BATCH * 5
+YIELD_EVERY = 200  # services judged between two turns of the event loop
 LOOKBACK_IDS = 2000
 MAX_QUEUE = 1_200_000
 
@@ -135,18 +138,25 @@ class Detector:
 
     async def judge_step(self, now: datetime) -> bool:
         """The leader: read every vantage's new samples, judge, record transitions."""
-        touched = await self._ingest()
+        # Read all that is there before judging: after a restore, the window of every
+        # service (650,000 samples at 10,000 services) was judged 5,000 samples at a time,
+        # every service each time, for minutes (issue 13).
+        touched, full = await self._ingest()
+        while full:
+            more, full = await self._ingest()
+            touched |= more
         decided = await self._judge(touched | self.watching, now)
         return decided or bool(touched)
 
-    async def _ingest(self) -> set[tuple[str, str]]:
+    async def _ingest(self) -> tuple[set[tuple[str, str]], bool]:
+        """The services with new samples, and whether more may be waiting."""
         # Read from the oldest hole (an id skipped, perhaps not committed yet) or, with no
         # hole, only what is new: re-reading the whole lookback every round cost half the
         # detector's CPU (docs/BENCHMARKS.md, finding 1).
         low = min(self.holes) - 1 if self.holes else self.watermark
         low = max(low, self.watermark_floor)
         async with self.engine.connect() as conn:
-            rows = await sample_store.samples_after(conn, low, MAX_BATCH * 5)
+            rows = await sample_store.samples_after(conn, low, READ_BATCH)
         touched = set()
         for sample_id, platform, service, vantage, started_at, bad in rows:
             if sample_id in self.seen:
@@ -165,7 +175,7 @@ class Detector:
             oldest = self.watermark - LOOKBACK_IDS  # a hole this old was a rollback
             self.seen = {i for i in self.seen if i > oldest}
             self.holes = {i for i in self.holes if i > oldest}
-        return touched
+        return touched, len(rows) >= READ_BATCH
 
     async def _write(self, batch: list[tuple[Target, ProbeResult]]) -> None:
         rows = [
@@ -187,7 +197,9 @@ class Detector:
 
     async def _judge(self, keys: set[tuple[str, str]], now: datetime) -> bool:
         decided = False
-        for key in sorted(keys | set(self.windows)):
+        for count, key in enumerate(sorted(keys | set(self.windows)), 1):
+            if count % YIELD_EVERY == 0:
+                await asyncio.sleep(0)  # let the probes run: the loop is their stopwatch
             target, track = self.by_key.get(key), self.tracks.get(key)
             if target is None or track is None:
                 continue  # a window of a service no longer configured
