@@ -3,7 +3,8 @@
 Writes ``SAMPLES`` samples of ``SERVICES`` HTTP services through the store's own
 ``insert_samples`` (in the daemon's batch size), as a day of probing does: mostly good
 samples with "GET 200", one in fifty failed or slow. Then measures what the samples cost:
-SQLite, the pages of the samples table and its indexes (dbstat) after VACUUM; PostgreSQL,
+SQLite, the pages of the samples table and its indexes (dbstat) as written and after
+VACUUM; PostgreSQL,
 ``pg_total_relation_size`` of the samples table (heap, indexes, TOAST, free-space and
 visibility maps) after VACUUM. The per-series dictionary (one row per service and vantage)
 is counted too, shared out over the samples. Size is deterministic, so tests assert it as
@@ -120,12 +121,15 @@ async def postgres_bytes(engine: AsyncEngine) -> int:
         return total
 
 
-async def measure_sqlite(count: int, directory: Path) -> StorageFigure:
+async def measure_sqlite(count: int, directory: Path) -> list[StorageFigure]:
+    """As written (what the file holds while the daemon runs), and after VACUUM."""
     engine = open_engine(f"sqlite+aiosqlite:///{directory / 'storage.db'}")
     try:
         await upgrade(engine)
         await write(engine, day_of_samples(count))
-        return StorageFigure("sqlite", count, await sqlite_bytes(engine))
+        written = StorageFigure("sqlite", count, await sqlite_bytes(engine))
+        vacuumed = StorageFigure("sqlite, after VACUUM", count, await sqlite_bytes(engine, True))
+        return [written, vacuumed]
     finally:
         await engine.dispose()
 
@@ -155,7 +159,7 @@ async def measure_postgres(count: int, url: str = POSTGRES_URL) -> StorageFigure
 
 async def measure(count: int = SAMPLES, url: str = POSTGRES_URL) -> list[StorageFigure]:
     with tempfile.TemporaryDirectory(prefix="outagewatch-storage-") as directory:
-        figures = [await measure_sqlite(count, Path(directory))]
+        figures = await measure_sqlite(count, Path(directory))
     postgres = await measure_postgres(count, url)
     return figures if postgres is None else [*figures, postgres]
 
@@ -164,11 +168,11 @@ def render(figures: Sequence[StorageFigure]) -> str:
     lines = [f"storage per sample ({SERVICES:,} HTTP services, samples table + indexes + series)"]
     for figure in figures:
         lines.append(
-            f"  {figure.dialect:<10} {figure.per_sample:6.1f} bytes/sample"
+            f"  {figure.dialect:<21} {figure.per_sample:6.1f} bytes/sample"
             f"  ({figure.total_bytes / 1e6:.1f} MB for {figure.samples:,} samples)"
         )
     if not any(f.dialect == "postgresql" for f in figures):
-        lines.append("  postgresql  not measured (no PostgreSQL answers)")
+        lines.append("  postgresql            not measured (no PostgreSQL answers)")
     return "\n".join(lines)
 
 
