@@ -5,6 +5,7 @@ the real PostgreSQL alike."""
 from __future__ import annotations
 
 import random
+from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
@@ -75,7 +76,20 @@ async def read_all(engine: AsyncEngine) -> list[dict[str, Any]]:
         return [sample_store.as_dict(row) for row in await conn.execute(query)]
 
 
-async def test_migration_keeps_every_sample_and_every_answer(engine: AsyncEngine) -> None:
+@dataclass
+class Migrated:
+    """A database upgraded from revision 0005 with ``rows`` stored there under ``ids``."""
+
+    engine: AsyncEngine
+    rows: list[SampleRow]
+    ids: list[int]
+
+    def pairs(self) -> list[tuple[SampleRow, int]]:
+        return list(zip(self.rows, self.ids, strict=True))
+
+
+@pytest.fixture
+async def migrated(engine: AsyncEngine) -> Migrated:
     await upgrade(engine, "0005")
     rows = history()
     async with engine.begin() as conn:
@@ -83,61 +97,69 @@ async def test_migration_keeps_every_sample_and_every_answer(engine: AsyncEngine
         ids = list(await conn.scalars(select(wide_samples.c.id).order_by(wide_samples.c.id)))
     await upgrade(engine)
     assert await current_revision(engine) == head_revision()
+    return Migrated(engine, rows, ids)
 
-    assert await read_all(engine) == [expected(r, i) for r, i in zip(rows, ids, strict=True)]
-    # The queries of detection, the API, housekeeping and maintenance answer as before.
-    newest = max(r.result.started_at for r in rows)
-    async with engine.begin() as conn:
+
+async def test_every_sample_reads_back_equal(migrated: Migrated) -> None:
+    assert await read_all(migrated.engine) == [expected(r, i) for r, i in migrated.pairs()]
+
+
+async def test_detection_reads_the_same_observations(migrated: Migrated) -> None:
+    since = T0 + timedelta(minutes=10)
+    async with migrated.engine.connect() as conn:
         observed = await sample_store.observations_since(conn, "eu-de-1", "imap", T0)
+        after = await sample_store.samples_after(conn, migrated.ids[100], 50)
+        first = await sample_store.first_id_since(conn, since)
+        assert await sample_store.max_sample_id(conn) == migrated.ids[-1]
+    by_vantage: dict[str, list[Observation]] = {}
+    for r in sorted(migrated.rows, key=lambda r: r.result.started_at):
+        if r.service == "imap" and r.result.started_at > T0:
+            at = expected(r, 0)["started_at"]
+            by_vantage.setdefault(r.vantage, []).append(Observation.of(at, r.bad))
+    assert observed == by_vantage
+    assert [a[0] for a in after] == migrated.ids[101:151]
+    assert first == min(i for r, i in migrated.pairs() if r.result.started_at > since) - 1
+
+
+async def test_the_api_and_maintenance_see_the_same_newest_samples(migrated: Migrated) -> None:
+    async with migrated.engine.connect() as conn:
         latest = await sample_store.latest_samples(conn)
         flags = await sample_store.last_bad_flags(conn, "eu-de-1", "webmail", 5)
-        after = await sample_store.samples_after(conn, ids[100], 50)
-        first = await sample_store.first_id_since(conn, T0 + timedelta(minutes=10))
-        assert await sample_store.roll_up_hour(conn, T0) == len(SERVICES) * len(VANTAGES)
-        summaries = (await conn.execute(sample_store.rollups.select())).mappings().all()
         newest_start = await sample_store.latest_sample_time(conn)
-        assert await sample_store.max_sample_id(conn) == ids[-1]
-    by_vantage: dict[str, list[Observation]] = {}
-    for r in sorted(rows, key=lambda r: r.result.started_at):
-        if r.service == "imap" and r.result.started_at > T0:
-            by_vantage.setdefault(r.vantage, []).append(
-                Observation.of(expected(r, 0)["started_at"], r.bad)
-            )
-    assert observed == by_vantage
-    for key in {r.key for r in rows}:
-        mine = [(r.result.started_at, i, r) for r, i in zip(rows, ids, strict=True) if r.key == key]
+    for key in {r.key for r in migrated.rows}:
+        mine = [(r.result.started_at, i, r) for r, i in migrated.pairs() if r.key == key]
         _, newest_id, newest_row = max(mine, key=lambda m: (m[0], m[1]))
         assert latest[key] == expected(newest_row, newest_id)
     webmail = sorted(
-        ((r.result.started_at, i, r.bad) for r, i in zip(rows, ids, strict=True)
-         if r.service == "webmail"),
+        ((r.result.started_at, i, r.bad) for r, i in migrated.pairs() if r.service == "webmail"),
         reverse=True,
-    )  # fmt: skip
-    assert flags == [bad for _, _, bad in webmail[:5]]
-    assert [a[0] for a in after] == ids[101:151]
-    since = T0 + timedelta(minutes=10)
-    assert (
-        first == min(i for r, i in zip(rows, ids, strict=True) if r.result.started_at > since) - 1
     )
+    assert flags == [bad for _, _, bad in webmail[:5]]
+    newest = max(migrated.rows, key=lambda r: r.result.started_at)
+    assert newest_start == expected(newest, 0)["started_at"]
+
+
+async def test_roll_ups_summarise_the_same_samples(migrated: Migrated) -> None:
+    async with migrated.engine.begin() as conn:
+        assert await sample_store.roll_up_hour(conn, T0) == len(SERVICES) * len(VANTAGES)
+        summaries = (await conn.execute(sample_store.rollups.select())).mappings().all()
     for summary in summaries:
+        key = (summary["platform"], summary["service"], summary["vantage"])
         mine = [
-            r for r in rows
-            if (r.platform, r.service, r.vantage) == (summary["platform"], summary["service"],
-                                                      summary["vantage"])
-            and r.result.started_at < T0 + timedelta(hours=1)
-        ]  # fmt: skip
+            r
+            for r in migrated.rows
+            if r.key == key and r.result.started_at < T0 + timedelta(hours=1)
+        ]
         assert summary["count"] == len(mine)
         assert summary["bad_count"] == sum(r.bad for r in mine)
         assert summary["max"] == pytest.approx(max(r.result.duration for r in mine), abs=0.0006)
-    assert (
-        newest_start
-        == expected(next(r for r in rows if r.result.started_at == newest), 0)["started_at"]
-    )
 
-    # New samples continue after the old ids, in the same series.
-    async with engine.begin() as conn:
-        await sample_store.insert_samples(conn, rows[:1])
-        assert await sample_store.max_sample_id(conn) > ids[-1]
+
+async def test_new_samples_continue_after_the_old_ids(migrated: Migrated) -> None:
+    async with migrated.engine.begin() as conn:
+        await sample_store.insert_samples(conn, migrated.rows[:1])
+        assert await sample_store.max_sample_id(conn) > migrated.ids[-1]
+    assert len(await read_all(migrated.engine)) == len(migrated.rows) + 1
 
 
 async def test_the_migration_goes_back_down_with_the_data(engine: AsyncEngine) -> None:
