@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
 import dataclasses
 import os
 import sys
@@ -11,7 +12,7 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from bench import harness, report, results_file, roundtrip, status_page
+from bench import harness, report, results_file, roundtrip, status_page, storage
 from bench.blackbox import find_binary
 from bench.environment import describe
 
@@ -125,9 +126,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     machine = describe(blackbox)
     started = time.monotonic()
     results = harness.run(plan, out, harness.stderr_say(started))
+    stored = storage.render(asyncio.run(storage.measure()))  # bytes per sample, both dialects
     machine["load average at end"] = " ".join(f"{x:.2f}" for x in os.getloadavg())
     machine["run took"] = f"{time.monotonic() - started:.0f} s"
-    text = _text(machine, results) + f"\n\n{status_page.report()}"
+    text = f"{_text(machine, results)}\n\n{stored}\n\n{status_page.report()}"
     text += "\n\n" + roundtrip.section(20 if args.quick else roundtrip.PROBES_PER_KIND)
     print(f"{text}\n\nresults and logs in {out}")
     (out / "report.txt").write_text(text + "\n")

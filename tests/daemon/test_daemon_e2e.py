@@ -10,7 +10,7 @@ import sqlite3
 import sys
 import time
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import aiohttp
@@ -112,27 +112,30 @@ async def wait_for_gauge(
     return time.time()
 
 
+def millis(text: str) -> int:
+    """A transition's time (SQLite keeps naive UTC text) as epoch milliseconds."""
+    moment = datetime.fromisoformat(text).replace(tzinfo=UTC)
+    return (moment - datetime(1970, 1, 1, tzinfo=UTC)) // timedelta(milliseconds=1)
+
+
 def first_bad_and_detected(db: Path) -> tuple[float, float]:
     """The outage's start and detection as stored, checked against the raw samples."""
     with sqlite3.connect(db) as conn:
         started, detected = conn.execute(
             "SELECT started_at, at FROM transitions WHERE vantage='*' AND kind='opened'"
         ).fetchone()
+        started_ms, detected_ms = millis(started), millis(detected)  # samples keep epoch ms
         good_inside = conn.execute(
             "SELECT count(*) FROM samples WHERE NOT bad AND started_at BETWEEN ? AND ?",
-            (started, detected),
+            (started_ms, detected_ms),
         ).fetchone()[0]
         before = conn.execute(
             "SELECT bad FROM samples WHERE started_at < ? ORDER BY started_at DESC LIMIT 1",
-            (started,),
+            (started_ms,),
         ).fetchone()
     assert good_inside == 0
     assert before is not None and before[0] == 0  # the run began right after a good sample
-
-    def ts(text: str) -> float:  # SQLite keeps naive UTC
-        return datetime.fromisoformat(text).replace(tzinfo=UTC).timestamp()
-
-    return ts(started), ts(detected)
+    return millis(started) / 1000, millis(detected) / 1000
 
 
 async def test_outage_shows_within_one_interval_and_clears(

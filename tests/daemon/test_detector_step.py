@@ -3,10 +3,12 @@ and metrics out, and a restart in the middle of a bad run that changes nothing."
 
 from __future__ import annotations
 
+import copy
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import event, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from outagewatch.config import parse_config
@@ -14,6 +16,9 @@ from outagewatch.config.targets import Target, targets_of
 from outagewatch.detection.detector import Detector
 from outagewatch.metrics import Metrics
 from outagewatch.probes.result import ErrorKind, ProbeResult
+from outagewatch.store.engine import open_engine
+from outagewatch.store.migrate import upgrade
+from outagewatch.store.series import resolve
 from outagewatch.store.tables import samples, transitions
 
 T0 = datetime(2026, 11, 23, 10, 0, tzinfo=UTC)
@@ -119,12 +124,13 @@ async def test_a_sample_committed_late_with_a_lower_id_is_still_read(engine: Asy
     from sqlalchemy import insert
 
     det, target, _ = detector(engine)
+    async with engine.begin() as conn:
+        nyc = (await resolve(conn, {("eu-de-1", "imap", "nyc"): None}))[("eu-de-1", "imap", "nyc")]
 
     def row(sample_id: int, seconds: int) -> dict[str, object]:
         return {
-            "id": sample_id, "platform": "eu-de-1", "service": "imap", "vantage": "nyc",
-            "started_at": T0 + timedelta(seconds=seconds), "duration": 0.1, "ok": True,
-            "bad": False, "error_kind": None, "phases": {}, "detail": "",
+            "id": sample_id, "series_id": nyc.id, "started_at": T0 + timedelta(seconds=seconds),
+            "duration": 0.1, "bad": False, "error_kind": None, "detail": None, "phases": None,
         }  # fmt: skip
 
     async with engine.begin() as conn:
@@ -138,3 +144,49 @@ async def test_a_sample_committed_late_with_a_lower_id_is_still_read(engine: Asy
     track = det.tracks[target.key].vantages["nyc"]
     assert track.checkpoint.last_at == T0  # settled already (older than the settle time)
     assert [o.at for o in track.pending] == [T0 + timedelta(seconds=s) for s in (30, 60, 90)]
+
+
+def many_services(count: int) -> list[Target]:
+    data = copy.deepcopy(CONFIG)
+    services = data["platforms"]["eu-de-1"]["services"]  # type: ignore[index]
+    for n in range(count):
+        services[f"imap{n}"] = {"protocol": "imap", "host": "127.0.0.1", "port": 1143}
+    return targets_of(parse_config(data))
+
+
+async def restore_statements(engine: AsyncEngine, targets: list[Target]) -> int:
+    """How many SQL statements one restore sends, after a bad run of every service."""
+    det = Detector(engine, targets, "fra", Metrics())
+    for t in range(0, 1000, 30):
+        for target in targets:
+            det.accept(target, sample(t, duration=61.0))
+        while await det.step(T0 + timedelta(seconds=t + 61)):
+            pass
+    sent: list[str] = []
+
+    def listen(_conn: object, _cursor: object, statement: str, *_: object) -> None:
+        sent.append(statement)
+
+    event.listen(engine.sync_engine, "before_cursor_execute", listen)
+    try:
+        restored = Detector(engine, targets, "fra", Metrics())
+        await restored.restore(T0 + timedelta(seconds=1100))
+    finally:
+        event.remove(engine.sync_engine, "before_cursor_execute", listen)
+    for target in targets:  # every service's judgement is back: in outage, not to be re-declared
+        assert restored.tracks[target.key].in_outage is not None
+        assert restored.tracks[target.key].vantages["fra"].checkpoint.outage is not None
+    return len(sent)
+
+
+async def test_a_restore_reads_every_service_in_the_same_few_queries(
+    migrated_sqlite: AsyncEngine, tmp_path: Path
+) -> None:
+    few = await restore_statements(migrated_sqlite, many_services(1))
+    other = open_engine(f"sqlite+aiosqlite:///{tmp_path / 'many.db'}")
+    await upgrade(other)
+    try:
+        many = await restore_statements(other, many_services(40))
+    finally:
+        await other.dispose()
+    assert few == many <= 4

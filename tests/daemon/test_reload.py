@@ -12,7 +12,6 @@ import sqlite3
 import sys
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from email import message_from_bytes, policy
 from pathlib import Path
 from typing import Any
@@ -107,10 +106,12 @@ class World:
 
     def first_sample(self, service: str) -> float:
         with sqlite3.connect(self.db) as conn:
-            (first,) = conn.execute(
-                "SELECT min(started_at) FROM samples WHERE service = ?", (service,)
+            (first,) = conn.execute(  # compact samples: epoch ms, series by id (store/series.py)
+                "SELECT min(s.started_at) FROM samples s JOIN series r ON r.id = s.series_id"
+                " WHERE r.service = ?",
+                (service,),
             ).fetchone()
-        return datetime.fromisoformat(first).replace(tzinfo=UTC).timestamp()
+        return int(first) / 1000
 
 
 def http(url: str) -> dict[str, str]:

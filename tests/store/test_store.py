@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 from alembic.autogenerate import compare_metadata
@@ -17,6 +18,8 @@ from outagewatch.store import transitions as transition_store
 from outagewatch.store.migrate import current_revision, head_revision, upgrade
 from outagewatch.store.samples import SampleRow
 from outagewatch.store.tables import metadata
+
+from .wide_samples import insert_wide
 
 T0 = datetime(2026, 11, 23, 10, 0, tzinfo=UTC)
 
@@ -50,7 +53,7 @@ async def test_upgrade_from_the_previous_revision_keeps_data(engine: AsyncEngine
     await upgrade(engine, "0001")
     assert "rollups_hourly" not in await tables(engine)
     async with engine.begin() as conn:
-        await sample_store.insert_samples(conn, [row(0, bad=True)])
+        await insert_wide(conn, [row(0, bad=True)])
     await upgrade(engine)
     assert await current_revision(engine) == head_revision()
     async with engine.connect() as conn:
@@ -112,7 +115,7 @@ async def test_hourly_roll_up_and_retention(db: AsyncEngine) -> None:
 async def test_upgrade_from_0002_adds_incidents_and_outbox(engine: AsyncEngine) -> None:
     await upgrade(engine, "0002")
     async with engine.begin() as conn:
-        await sample_store.insert_samples(conn, [row(0, bad=True)])
+        await insert_wide(conn, [row(0, bad=True)])
     await upgrade(engine)
     assert {"incidents", "incident_events", "notifications"} <= await tables(engine)
     async with engine.connect() as conn:
@@ -124,8 +127,14 @@ async def test_upgrade_from_0002_adds_incidents_and_outbox(engine: AsyncEngine) 
 
 async def test_migrations_build_exactly_the_tables_the_code_uses(engine: AsyncEngine) -> None:
     await upgrade(engine)
+    # The indexes of samples differ per dialect on purpose (test_compact_samples checks them).
+    opts = {"include_object": lambda obj, name, kind, *_: not _sample_index(obj, kind)}
     async with engine.connect() as conn:
         diff = await conn.run_sync(
-            lambda sync: compare_metadata(MigrationContext.configure(sync), metadata)
+            lambda sync: compare_metadata(MigrationContext.configure(sync, opts=opts), metadata)
         )
     assert diff == []
+
+
+def _sample_index(obj: Any, kind: str) -> bool:
+    return kind == "index" and obj.table.name == "samples"

@@ -160,13 +160,14 @@ def _tick(
 
 
 def _apply(state: State, obs: Observation, rules: RunRules, events: list[Event]) -> State:
-    state = replace(state, last_at=obs.at)
+    # One replace() per observation: a restore folds the window of every service at once.
     if state.outage is not None:
-        return _apply_in_outage(state, obs, rules, events)
+        return _apply_in_outage(replace(state, last_at=obs.at), obs, rules, events)
     if obs.mark is Mark.BAD:
         broken = state.last_bad is None or obs.at - state.last_bad > rules.max_gap
-        return replace(state, bad_since=obs.at if broken else state.bad_since, last_bad=obs.at)
-    return replace(state, bad_since=None, last_bad=None)
+        since = obs.at if broken else state.bad_since
+        return replace(state, bad_since=since, last_bad=obs.at, last_at=obs.at)
+    return replace(state, bad_since=None, last_bad=None, last_at=obs.at)
 
 
 def _apply_in_outage(state: State, obs: Observation, rules: RunRules, events: list[Event]) -> State:

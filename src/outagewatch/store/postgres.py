@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from sqlalchemy import Insert, Table
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 
@@ -13,3 +15,46 @@ def prepare(engine: AsyncEngine) -> None:
 
 def engine_options() -> dict[str, Any]:
     return {"pool_pre_ping": True, "pool_size": 5, "max_overflow": 5}
+
+
+def insert_ignoring_duplicates(table: Table) -> Insert:
+    return postgresql_insert(table).on_conflict_do_nothing()
+
+
+# What migration 0006 (compact samples) does differently here. Frozen with that migration:
+# change these only together with a new one.
+COMPACT_SAMPLES_0006 = [
+    # No primary-key B-tree on id: at ~22 bytes a sample it would be a fifth of the storage
+    # budget. The sequence keeps ids unique; a BRIN index finds the newest ones (rows are
+    # appended in id order), at a few bytes per thousand samples.
+    """CREATE TABLE samples_compact (
+        id BIGSERIAL NOT NULL,
+        started_at BIGINT NOT NULL, series_id INTEGER NOT NULL, duration INTEGER NOT NULL,
+        bad BOOLEAN NOT NULL, error_kind SMALLINT, detail VARCHAR(256), phases JSON
+    )""",
+]
+SAMPLE_INDEXES_0006 = [
+    # Writers move series.newest_* up with every batch: room on each page lets those be
+    # heap-only updates, pruned in place, instead of dead rows and index entries piling up.
+    "ALTER TABLE series SET (fillfactor = 30)",
+    "SELECT setval('samples_compact_id_seq', coalesce(max(id), 0) + 1, false) FROM samples",
+    "ALTER SEQUENCE samples_compact_id_seq RENAME TO samples_id_seq",
+    "CREATE INDEX ix_samples_series ON samples (series_id)",
+    "CREATE INDEX ix_samples_time ON samples USING brin (started_at)"
+    " WITH (pages_per_range = 32, autosummarize = on)",
+    "CREATE INDEX ix_samples_id ON samples USING brin (id)"
+    " WITH (pages_per_range = 16, autosummarize = on)",
+    # Each series' newest sample, in one pass over the samples.
+    """UPDATE series SET newest_started_at = newest.started_at, newest_id = newest.id
+    FROM (SELECT DISTINCT ON (series_id) series_id, started_at, id FROM samples
+          ORDER BY series_id, started_at DESC, id DESC) AS newest
+    WHERE newest.series_id = series.id""",
+]
+
+
+def millis_of_timestamp_0006(column: str) -> str:
+    return f"floor(extract(epoch FROM {column}) * 1000)::bigint"
+
+
+def timestamp_of_millis_0006(column: str) -> str:
+    return f"to_timestamp({column} / 1000.0)"

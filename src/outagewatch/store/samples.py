@@ -1,21 +1,40 @@
-"""Samples: written in batches, read back as detection observations, rolled up, expired."""
+"""Samples: written in batches, read back as detection observations, rolled up, expired.
+
+A sample is stored compactly (tables.py): its series as a number, times in milliseconds, the
+error kind as a small number, the detail only when it says more than the series' usual one,
+and the phases only of bad samples (the phases of every sample are in the metrics).
+"""
 
 from __future__ import annotations
 
 import statistics
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import delete, func, insert, select
+from sqlalchemy import (
+    Boolean,
+    Select,
+    bindparam,
+    delete,
+    func,
+    insert,
+    or_,
+    select,
+    type_coerce,
+    update,
+)
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from outagewatch.detection.rule import Observation
-from outagewatch.probes.result import ProbeResult
-from outagewatch.store.tables import rollups, samples
+from outagewatch.probes.result import ErrorKind, ProbeResult
+from outagewatch.store import series as series_store
+from outagewatch.store.series import LOOKUP_CHUNK, Series, SeriesKey
+from outagewatch.store.tables import rollups, samples, series, to_millis
 
-__all__ = ["SampleRow", "rollups", "samples"]
+__all__ = ["SampleRow", "rollups", "samples", "series"]
+DETAIL_LENGTH = 256
 
 
 @dataclass(frozen=True)
@@ -26,28 +45,83 @@ class SampleRow:
     result: ProbeResult
     bad: bool
 
+    @property
+    def key(self) -> SeriesKey:
+        return (self.platform, self.service, self.vantage)
 
-async def insert_samples(conn: AsyncConnection, rows: Sequence[SampleRow]) -> None:
+    @property
+    def good_detail(self) -> str | None:
+        """The detail of a probe that succeeded: what the series' usual detail is made of."""
+        return self.result.detail[:DETAIL_LENGTH] if self.result.ok else None
+
+
+async def insert_samples(
+    conn: AsyncConnection,
+    rows: Sequence[SampleRow],
+    known: Mapping[SeriesKey, Series] | None = None,
+) -> None:
+    """Store ``rows`` and move each series' newest sample up; ``known`` are series already
+    resolved (the writer's SeriesCache)."""
     if not rows:
         return
+    if known is None or any(row.key not in known for row in rows):
+        known = await series_store.resolve(conn, {row.key: row.good_detail for row in rows})
+    stored = [_stored(row, known[row.key]) for row in rows]
+    ids = await conn.scalars(
+        insert(samples).returning(samples.c.id, sort_by_parameter_order=True), stored
+    )
+    newest: dict[int, tuple[datetime, int]] = {}
+    for values, sample_id in zip(stored, ids.all(), strict=True):
+        mark = (values["started_at"], sample_id)
+        newest[values["series_id"]] = max(mark, newest.get(values["series_id"], mark))
     await conn.execute(
-        insert(samples),
+        update(series)
+        .where(
+            series.c.id == bindparam("series_id"),
+            or_(
+                series.c.newest_started_at.is_(None),
+                series.c.newest_started_at <= bindparam("started_at"),
+            ),
+        )
+        .values(newest_id=bindparam("sample_id"), newest_started_at=bindparam("started_at")),
         [
-            {
-                "platform": r.platform,
-                "service": r.service,
-                "vantage": r.vantage,
-                "started_at": r.result.started_at,
-                "duration": r.result.duration,
-                "ok": r.result.ok,
-                "bad": r.bad,
-                "error_kind": None if r.result.error_kind is None else str(r.result.error_kind),
-                "phases": r.result.phases,
-                "detail": r.result.detail[:256],
-            }
-            for r in rows
+            {"series_id": series_id, "started_at": at, "sample_id": sample_id}
+            for series_id, (at, sample_id) in newest.items()
         ],
     )
+
+
+def _stored(row: SampleRow, of: Series) -> dict[str, Any]:
+    result = row.result
+    detail = result.detail[:DETAIL_LENGTH]
+    kind = None if result.ok else (result.error_kind or ErrorKind.UNEXPECTED)
+    return {
+        "series_id": of.id,
+        "started_at": result.started_at,
+        "duration": result.duration,
+        "bad": row.bad,
+        "error_kind": None if kind is None else str(kind),
+        "detail": None if result.ok and detail == of.usual_detail else detail,
+        "phases": {k: to_millis(v) for k, v in result.phases.items()} if row.bad else None,
+    }
+
+
+def readable() -> Select[Any]:
+    """Samples as the code sees them: named series, ``ok``, the detail filled in."""
+    return select(
+        samples.c.id, series.c.platform, series.c.service, series.c.vantage,
+        samples.c.started_at, samples.c.duration,
+        type_coerce(samples.c.error_kind.is_(None), Boolean).label("ok"),
+        samples.c.bad, samples.c.error_kind,
+        func.coalesce(samples.c.detail, series.c.usual_detail, "").label("detail"),
+        samples.c.phases,
+    ).join_from(samples, series, samples.c.series_id == series.c.id)  # fmt: skip
+
+
+def as_dict(row: Any) -> dict[str, Any]:
+    data = dict(row._mapping)
+    data["phases"] = {k: v / 1000 for k, v in (data["phases"] or {}).items()}
+    return data
 
 
 async def observations_since(
@@ -55,12 +129,10 @@ async def observations_since(
 ) -> dict[str, list[Observation]]:
     """Each vantage's observations of one service after ``since``, oldest first."""
     query = (
-        select(samples.c.vantage, samples.c.started_at, samples.c.bad)
-        .where(
-            samples.c.platform == platform,
-            samples.c.service == service,
-            samples.c.started_at > since,
-        )
+        select(series.c.vantage, samples.c.started_at, samples.c.bad)
+        .join_from(samples, series, samples.c.series_id == series.c.id)
+        .where(series.c.platform == platform, series.c.service == service)
+        .where(samples.c.started_at > since)
         .order_by(samples.c.started_at, samples.c.id)
     )
     found: dict[str, list[Observation]] = {}
@@ -72,9 +144,12 @@ async def observations_since(
 async def roll_up_hour(conn: AsyncConnection, hour: datetime) -> int:
     """Summarise the raw samples of one hour (idempotent: re-running replaces the rows)."""
     end = hour + timedelta(hours=1)
-    query = select(
-        samples.c.platform, samples.c.service, samples.c.vantage, samples.c.duration, samples.c.bad
-    ).where(samples.c.started_at >= hour, samples.c.started_at < end)
+    query = (
+        select(series.c.platform, series.c.service, series.c.vantage, samples.c.duration,
+               samples.c.bad)
+        .join_from(samples, series, samples.c.series_id == series.c.id)
+        .where(samples.c.started_at >= hour, samples.c.started_at < end)
+    )  # fmt: skip
     groups: dict[tuple[str, str, str], list[tuple[float, bool]]] = {}
     for platform, service, vantage, duration, bad in await conn.execute(query):
         groups.setdefault((platform, service, vantage), []).append((duration, bad))
@@ -116,36 +191,51 @@ async def expire(
 
 
 async def latest_sample_time(conn: AsyncConnection) -> datetime | None:
-    value: datetime | None = await conn.scalar(select(func.max(samples.c.started_at)))
+    value: datetime | None = await conn.scalar(select(func.max(series.c.newest_started_at)))
     return value
 
 
 async def latest_samples(conn: AsyncConnection) -> dict[tuple[str, str, str], dict[str, Any]]:
-    """The newest sample of every (platform, service, vantage)."""
-    newest = (
-        select(func.max(samples.c.id).label("id"))
-        .group_by(samples.c.platform, samples.c.service, samples.c.vantage)
-        .subquery()
-    )
-    query = select(samples).where(samples.c.id.in_(select(newest.c.id)))
+    """The newest sample (by start, then by id) of every (platform, service, vantage)."""
+    newest = sorted(i for i in await conn.scalars(select(series.c.newest_id)) if i is not None)
     found: dict[tuple[str, str, str], dict[str, Any]] = {}
-    for row in await conn.execute(query):
-        data = dict(row._mapping)
-        found[(data["platform"], data["service"], data["vantage"])] = data
+    for start in range(0, len(newest), LOOKUP_CHUNK):
+        chunk = newest[start : start + LOOKUP_CHUNK]
+        # The bounds let PostgreSQL's BRIN index on id narrow the search (it has no B-tree).
+        query = readable().where(samples.c.id.between(chunk[0], chunk[-1]), samples.c.id.in_(chunk))
+        for row in await conn.execute(query):
+            data = as_dict(row)
+            found[(data["platform"], data["service"], data["vantage"])] = data
     return found
+
+
+async def newest_starts(conn: AsyncConnection) -> dict[SeriesKey, datetime]:
+    """When each series' newest sample started, for every series in one query: the
+    detector's restore needs to know which vantages reported lately."""
+    query = select(
+        series.c.platform, series.c.service, series.c.vantage, series.c.newest_started_at
+    ).where(series.c.newest_started_at.is_not(None))
+    return {(p, s, v): at for p, s, v, at in await conn.execute(query)}
 
 
 async def last_bad_flags(
     conn: AsyncConnection, platform: str, service: str, count: int
 ) -> list[bool]:
     """Whether each of the newest ``count`` samples of a service (any vantage) was bad."""
-    query = (
-        select(samples.c.bad)
-        .where(samples.c.platform == platform, samples.c.service == service)
-        .order_by(samples.c.started_at.desc(), samples.c.id.desc())
-        .limit(count)
+    ids = await conn.scalars(
+        select(series.c.id).where(series.c.platform == platform, series.c.service == service)
     )
-    return [bool(row[0]) for row in await conn.execute(query)]
+    newest: list[tuple[datetime, int, bool]] = []
+    for series_id in ids.all():  # a few vantages: each one's newest, merged
+        query = (
+            select(samples.c.started_at, samples.c.id, samples.c.bad)
+            .where(samples.c.series_id == series_id)
+            .order_by(samples.c.started_at.desc(), samples.c.id.desc())
+            .limit(count)
+        )
+        newest.extend((at, sample_id, bad) for at, sample_id, bad in await conn.execute(query))
+    newest.sort(reverse=True)
+    return [bool(bad) for _, _, bad in newest[:count]]
 
 
 async def samples_after(
@@ -154,36 +244,30 @@ async def samples_after(
     """Samples of every vantage by insertion id, for the leader's detector."""
     query = (
         select(
-            samples.c.id, samples.c.platform, samples.c.service, samples.c.vantage,
+            samples.c.id, series.c.platform, series.c.service, series.c.vantage,
             samples.c.started_at, samples.c.bad,
         )
+        .join_from(samples, series, samples.c.series_id == series.c.id)
         .where(samples.c.id > low_id)
         .order_by(samples.c.id)
         .limit(limit)
     )  # fmt: skip
-    return [tuple(row) for row in await conn.execute(query)]
+    # Bounded above too, so that PostgreSQL's BRIN index reads ``limit`` rows, not all the
+    # rows after ``low_id`` (the whole backlog after a restore); unbounded past a gap.
+    found = await conn.execute(query.where(samples.c.id <= low_id + limit))
+    rows = [tuple(row) for row in found] or [tuple(row) for row in await conn.execute(query)]
+    return rows
 
 
 async def max_sample_id(conn: AsyncConnection) -> int:
-    return int(await conn.scalar(select(func.max(samples.c.id))) or 0)
+    # No sample is older than the newest of a series: the bound keeps PostgreSQL on its BRIN
+    # index (max(id) alone would read the whole table).
+    floor = select(func.coalesce(func.max(series.c.newest_id), 0)).scalar_subquery()
+    found = await conn.scalar(select(func.max(samples.c.id)).where(samples.c.id >= floor))
+    return int(found or 0)
 
 
 async def first_id_since(conn: AsyncConnection, since: datetime) -> int:
     """The id just before the first sample that started after ``since``."""
     found = await conn.scalar(select(func.min(samples.c.id)).where(samples.c.started_at > since))
     return int(found) - 1 if found is not None else await max_sample_id(conn)
-
-
-async def vantages_since(
-    conn: AsyncConnection, platform: str, service: str, since: datetime
-) -> set[str]:
-    query = (
-        select(samples.c.vantage)
-        .where(
-            samples.c.platform == platform,
-            samples.c.service == service,
-            samples.c.started_at > since,
-        )
-        .distinct()
-    )
-    return {row[0] for row in await conn.execute(query)}

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import event
+from sqlalchemy import Insert, Table, event
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 
@@ -23,3 +24,39 @@ def prepare(engine: AsyncEngine) -> None:
 
 def engine_options() -> dict[str, Any]:
     return {}
+
+
+def insert_ignoring_duplicates(table: Table) -> Insert:
+    return sqlite_insert(table).on_conflict_do_nothing()
+
+
+# What migration 0006 (compact samples) does differently here. Frozen with that migration:
+# change these only together with a new one.
+COMPACT_SAMPLES_0006 = [
+    # INTEGER PRIMARY KEY: the id is the rowid, stored once, with no index of its own.
+    """CREATE TABLE samples_compact (
+        id INTEGER NOT NULL PRIMARY KEY,
+        started_at BIGINT NOT NULL, series_id INTEGER NOT NULL, duration INTEGER NOT NULL,
+        bad BOOLEAN NOT NULL, error_kind SMALLINT, detail VARCHAR(256), phases JSON
+    )""",
+]
+SAMPLE_INDEXES_0006 = [
+    "CREATE INDEX ix_samples_series_time ON samples (series_id, started_at)",
+    "CREATE INDEX ix_samples_time ON samples (started_at)",
+    # Each series' newest sample, one index probe per series.
+    """UPDATE series SET newest_started_at =
+        (SELECT max(started_at) FROM samples WHERE series_id = series.id)""",
+    """UPDATE series SET newest_id = (SELECT max(id) FROM samples
+        WHERE series_id = series.id AND started_at = series.newest_started_at)""",
+]
+
+
+def millis_of_timestamp_0006(column: str) -> str:
+    """SQLAlchemy kept "YYYY-MM-DD HH:MM:SS.ffffff" (naive UTC) here."""
+    seconds = f"CAST(strftime('%s', substr({column}, 1, 19)) AS INTEGER)"
+    return f"({seconds} * 1000 + CAST(substr({column}, 21, 3) AS INTEGER))"
+
+
+def timestamp_of_millis_0006(column: str) -> str:
+    whole = f"strftime('%Y-%m-%d %H:%M:%S', {column} / 1000, 'unixepoch')"
+    return f"({whole} || '.' || printf('%03d', {column} % 1000) || '000')"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from outagewatch.detection.rule import Event, Opened, Restored
@@ -63,9 +63,26 @@ async def last_event(
             .limit(1)
         )
     ).first()
-    if row is None:
-        return None
-    kind, started_at, at, decided_at = row
+    return None if row is None else _event(*row)
+
+
+async def last_events(conn: AsyncConnection) -> dict[tuple[str, str, str], Event]:
+    """The newest transition of every (platform, service, vantage), in one query: what the
+    detector's restore seeds its judgement with, for every service at once."""
+    newest_first = func.row_number().over(
+        partition_by=(transitions.c.platform, transitions.c.service, transitions.c.vantage),
+        order_by=(transitions.c.decided_at.desc(), transitions.c.id.desc()),
+    )
+    ranked = select(
+        transitions.c.platform, transitions.c.service, transitions.c.vantage,
+        transitions.c.kind, transitions.c.started_at, transitions.c.at, transitions.c.decided_at,
+        newest_first.label("rank"),
+    ).subquery()  # fmt: skip
+    query = select(*[c for c in ranked.c if c.name != "rank"]).where(ranked.c.rank == 1)
+    return {(p, s, v): _event(*rest) for p, s, v, *rest in await conn.execute(query)}
+
+
+def _event(kind: str, started_at: datetime, at: datetime, decided_at: datetime) -> Event:
     if kind == "opened":
         return Opened(started_at=started_at, detected_at=at)
     return Restored(started_at=started_at, restored_at=at, decided_at=decided_at)
