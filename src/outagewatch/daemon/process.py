@@ -23,6 +23,7 @@ from outagewatch.config.targets import Target, targets_of
 from outagewatch.daemon.housekeeping import Housekeeper
 from outagewatch.daemon.leadership import InstanceConflict, leadership_for
 from outagewatch.daemon.scheduler import Prober
+from outagewatch.daemon.waiting import until_database_answers
 from outagewatch.detection.detector import Detector
 from outagewatch.incidents.engine import IncidentEngine
 from outagewatch.maintenance.engine import MaintenanceEngine
@@ -30,7 +31,8 @@ from outagewatch.metrics import Metrics
 from outagewatch.notify.sender import Sender
 from outagewatch.probes import ProbeResult
 from outagewatch.store.engine import open_engine
-from outagewatch.store.migrate import upgrade
+from outagewatch.store.errors import classify, masked
+from outagewatch.store.migrate import require_head, upgrade
 
 log = logging.getLogger("outagewatch.daemon")
 Clock = Callable[[], datetime]
@@ -78,7 +80,9 @@ class Daemon:
         self.stopping = asyncio.Event()
         self.leadership = leadership_for(config.database, config.vantage, config.leader_takeover)
         self.prober: Prober | None = None
+        self._helpers: list[asyncio.Task[None]] = []
         self._web: web.AppRunner | None = None
+        self._trouble: str | None = None  # the database failure last logged by a loop
         # Judge at least this often: time alone turns a bad run into an outage.
         shortest = min(t.rules.probe_interval.total_seconds() for t in self.targets)
         self.tick = min(1.0, max(0.05, shortest / 4))
@@ -88,14 +92,20 @@ class Daemon:
         self.wake.set()
 
     async def run(self) -> None:
-        if self.migrate:
-            await upgrade(self.engine)
         try:
-            await self._lead(self.clock())
-        except InstanceConflict as exc:
-            await self.engine.dispose()
-            raise ConfigError([f"database: {exc}"]) from None
-        await self._serve()
+            # Health, readiness and metrics answer from the start: while the database is
+            # away /healthz says alive and /readyz not ready, as a supervisor expects.
+            await self._serve()
+            if await until_database_answers(self._prepare_database, self.engine.url, self.stopping):
+                await self._start()
+                await self._detect_until_stopped()
+        finally:
+            await self._shutdown()
+
+    async def _start(self) -> None:
+        problem = await api_may_start(self.engine, self.config.api.host)
+        if problem is not None:
+            raise ConfigError([f"api.listen: {problem}"])
         probed = [t for t in self.targets if t.probed_here]
         self.prober = Prober(probed, self._accept, self.clock())
         self.prober.start()
@@ -107,18 +117,19 @@ class Daemon:
             "leader" if self.leadership.is_leader else "standby",
             self.config.api.listen,
         )
-        helpers = [
+        self._helpers = [
             asyncio.create_task(self._freeze_long_lived_objects()),
             asyncio.create_task(self._watch_loop_lag()),
             asyncio.create_task(self._send_until_stopped()),
         ]
+
+    async def _prepare_database(self) -> None:
+        """Migrate (or check) the schema and take the lead: the first database work."""
+        await (upgrade(self.engine) if self.migrate else require_head(self.engine))
         try:
-            await self._detect_until_stopped()
-        finally:
-            for task in helpers:
-                task.cancel()
-            await asyncio.gather(*helpers, return_exceptions=True)
-            await self._shutdown()
+            await self._lead(self.clock())
+        except InstanceConflict as exc:
+            raise ConfigError([f"database: {exc}"]) from None
 
     def stop(self) -> None:
         self.stopping.set()
@@ -141,8 +152,9 @@ class Daemon:
         while not self.stopping.is_set():
             try:
                 busy = await self._round()
-            except Exception:  # the database went away: keep probing, try again next tick
-                log.exception("detection round failed")
+                self._recovered()
+            except Exception as exc:  # the database went away: keep probing, try again
+                self._failed("detection round", exc)
                 busy = False
             if busy:
                 continue
@@ -172,6 +184,21 @@ class Daemon:
         # One unit of housekeeping between detector rounds, so it never delays detection.
         return await self.housekeeper.step(self.clock())
 
+    def _failed(self, what: str, exc: Exception) -> None:
+        """A database failure is one line when it starts or changes, not one per tick; any
+        other failure is a bug and keeps its traceback."""
+        problem = classify(exc, self.engine.url)
+        if problem is None:
+            log.exception("%s failed", what)
+        elif str(problem) != self._trouble:
+            self._trouble = str(problem)
+            log.error("%s failed: %s", what, problem)
+
+    def _recovered(self) -> None:
+        if self._trouble is not None:
+            self._trouble = None
+            log.warning("database %s answers again", masked(self.engine.url))
+
     def _export_vantages(self, now: datetime) -> None:
         up = {v for track in self.detector.tracks.values() for v in track.active(now)}
         for vantage in self.config.all_vantages:
@@ -184,16 +211,13 @@ class Daemon:
                 while self.leadership.is_leader and await self.sender.step(self.clock()):
                     pass
                 await self.sender.export_backlog(self.clock())
-            except Exception:  # a database hiccup: log it and try again at the next tick
-                log.exception("outbox sender step failed")
+            except Exception as exc:  # a database hiccup: log it and try again at the next tick
+                self._failed("outbox sender step", exc)
             self.mail_wake.clear()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self.mail_wake.wait(), 1.0)
 
     async def _serve(self) -> None:
-        problem = await api_may_start(self.engine, self.config.api.host)
-        if problem is not None:
-            raise ConfigError([f"api.listen: {problem}"])
         api = ApiContext(
             self.engine, self.config, self.incidents, self.detector, self.clock, self.maintenance
         )
@@ -206,13 +230,26 @@ class Daemon:
         self._web = web.AppRunner(app, access_log=None)
         await self._web.setup()
         site = web.TCPSite(self._web, self.config.api.host, self.config.api.port)
-        await site.start()
+        try:
+            await site.start()
+        except OSError as exc:  # the port is taken, or the address is not this host's
+            await self._web.cleanup()
+            self._web = None
+            raise ConfigError(
+                [f"api.listen: cannot listen on {self.config.api.listen}: {exc.strerror or exc}"]
+            ) from None
 
     async def _shutdown(self) -> None:
+        for task in self._helpers:
+            task.cancel()
+        await asyncio.gather(*self._helpers, return_exceptions=True)
         if self.prober is not None:
             await self.prober.stop()  # in-flight probes are cancelled, not awaited to the end
-        while await self.detector.write_step():  # flush the last batch
-            pass
+            try:
+                while await self.detector.write_step():  # flush the last batch
+                    pass
+            except Exception as exc:  # the database is away: those samples are lost
+                self._failed("writing the last samples", exc)
         await self.leadership.close()
         if self._web is not None:
             await self._web.cleanup()
