@@ -26,6 +26,7 @@ async def monthly_report(
         outages = await reporting.outages(engine, start, end)
         incidents = await reporting.incident_facts(engine, start, end, cadence)
         rollups = await reporting.hourly(engine, start, end)
+        measured = await reporting.measured_hours(engine, start, end)
     finally:
         await engine.dispose()
     report = build(
@@ -40,6 +41,7 @@ async def monthly_report(
         ],
         [r for r in rollups if r.platform in chosen],
         now,
+        measured=[m for m in measured if m.platform in chosen],
     )
     return render(report, fmt)
 

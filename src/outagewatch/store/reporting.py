@@ -3,13 +3,14 @@ customer mails they sent, and the hourly roll-ups (raw samples may have expired)
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from outagewatch.reporting.record import IncidentFacts, Outage, Rollup
-from outagewatch.store.tables import incidents, notifications, rollups, transitions
+from outagewatch.reporting.record import IncidentFacts, MeasuredHour, Outage, Rollup
+from outagewatch.store.engine import BACKENDS
+from outagewatch.store.tables import incidents, notifications, rollups, samples, transitions
 
 
 async def outages(engine: AsyncEngine, start: datetime, end: datetime) -> list[Outage]:
@@ -79,3 +80,30 @@ async def hourly(engine: AsyncEngine, start: datetime, end: datetime) -> list[Ro
     ).where(rollups.c.hour >= start, rollups.c.hour < end)  # fmt: skip
     async with engine.connect() as conn:
         return [Rollup(*row) for row in await conn.execute(query)]
+
+
+async def measured_hours(engine: AsyncEngine, start: datetime, end: datetime) -> list[MeasuredHour]:
+    """The hours in which a service has at least one sample from any vantage: rolled-up
+    hours, and the hours of raw samples not rolled up yet (the last one or two). It may
+    include the hour before ``start``; the report clips every hour to its month."""
+    first = start - timedelta(hours=1)  # the hour a month in a half-hour zone begins inside
+    hour = BACKENDS[engine.dialect.name].hour_of(samples.c.started_at)
+    raw = (
+        select(samples.c.platform, samples.c.service, hour)
+        .where(samples.c.started_at >= first, samples.c.started_at < end)
+        .group_by(samples.c.platform, samples.c.service, hour)
+    )
+    rolled = select(rollups.c.platform, rollups.c.service, rollups.c.hour).where(
+        rollups.c.hour >= first, rollups.c.hour < end, rollups.c.count > 0
+    )
+    found: set[MeasuredHour] = set()
+    async with engine.connect() as conn:
+        for query in (raw, rolled):
+            for platform, service, at in await conn.execute(query):
+                found.add(MeasuredHour(platform, service, _utc(at)))
+    return sorted(found, key=lambda m: (m.platform, m.service, m.hour))
+
+
+def _utc(value: datetime | str) -> datetime:
+    moment = datetime.fromisoformat(value) if isinstance(value, str) else value
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)

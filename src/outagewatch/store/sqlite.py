@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import event
+from sqlalchemy import ColumnElement, event, func
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 
@@ -23,3 +24,8 @@ def prepare(engine: AsyncEngine) -> None:
 
 def engine_options() -> dict[str, Any]:
     return {}
+
+
+def hour_of(column: ColumnElement[datetime]) -> ColumnElement[Any]:
+    """The UTC hour a timestamp falls in; SQLite keeps naive UTC text, so this is text."""
+    return func.strftime("%Y-%m-%d %H:00:00", column)
