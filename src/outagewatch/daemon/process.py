@@ -82,7 +82,7 @@ class Daemon:
         self.prober: Prober | None = None
         self._helpers: list[asyncio.Task[None]] = []
         self._web: web.AppRunner | None = None
-        self._trouble: str | None = None  # the database failure last logged by a loop
+        self._trouble: dict[str, str] = {}  # loop -> the database failure it last logged
         # Judge at least this often: time alone turns a bad run into an outage.
         shortest = min(t.rules.probe_interval.total_seconds() for t in self.targets)
         self.tick = min(1.0, max(0.05, shortest / 4))
@@ -152,7 +152,7 @@ class Daemon:
         while not self.stopping.is_set():
             try:
                 busy = await self._round()
-                self._recovered()
+                self._recovered("detection round")
             except Exception as exc:  # the database went away: keep probing, try again
                 self._failed("detection round", exc)
                 busy = False
@@ -190,14 +190,13 @@ class Daemon:
         problem = classify(exc, self.engine.url)
         if problem is None:
             log.exception("%s failed", what)
-        elif str(problem) != self._trouble:
-            self._trouble = str(problem)
+        elif self._trouble.get(what) != problem.kind:
+            self._trouble[what] = problem.kind
             log.error("%s failed: %s", what, problem)
 
-    def _recovered(self) -> None:
-        if self._trouble is not None:
-            self._trouble = None
-            log.warning("database %s answers again", masked(self.engine.url))
+    def _recovered(self, what: str) -> None:
+        if self._trouble.pop(what, None) is not None:
+            log.warning("%s works again on database %s", what, masked(self.engine.url))
 
     def _export_vantages(self, now: datetime) -> None:
         up = {v for track in self.detector.tracks.values() for v in track.active(now)}
@@ -211,6 +210,7 @@ class Daemon:
                 while self.leadership.is_leader and await self.sender.step(self.clock()):
                     pass
                 await self.sender.export_backlog(self.clock())
+                self._recovered("outbox sender step")
             except Exception as exc:  # a database hiccup: log it and try again at the next tick
                 self._failed("outbox sender step", exc)
             self.mail_wake.clear()

@@ -28,6 +28,9 @@ class DatabaseProblem(Exception):
     def __init__(self, url: str | URL, what: str, todo: str, *, transient: bool) -> None:
         self.database = masked(url)
         self.what, self.todo, self.transient = what, todo, transient
+        # "not migrated (relation "samples" ...)" and "(relation "outbox" ...)" are one
+        # trouble: the kind leaves out the driver's words in brackets.
+        self.kind = what.split(" (", 1)[0]
         super().__init__(f"database {self.database}: {what}; {todo}")
 
 
