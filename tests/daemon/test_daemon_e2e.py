@@ -51,14 +51,16 @@ class Daemon:
 
 async def wait_ready(port: int, within: float = 60) -> None:
     """Until the daemon on ``port`` answers /readyz with 200 (another process: we poll)."""
-    async with aiohttp.ClientSession() as session, asyncio.timeout(within):
+    # Each request gives up after a few seconds, so one stuck answer cannot eat the wait.
+    each = aiohttp.ClientTimeout(total=5)
+    async with aiohttp.ClientSession(timeout=each) as session, asyncio.timeout(within):
         while True:
             try:
                 async with session.get(f"http://127.0.0.1:{port}/readyz") as response:
                     if response.status == 200:
                         return
-            except aiohttp.ClientError:
-                pass  # not listening yet
+            except (aiohttp.ClientError, TimeoutError):
+                pass  # not listening yet, or too busy to answer
             await asyncio.sleep(0.05)
 
 

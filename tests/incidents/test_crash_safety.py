@@ -83,25 +83,33 @@ async def test_twenty_sigkills_during_an_incident(tmp_path: Path) -> None:
     api = free_port()
     async with ImapServer() as imap, SmtpServer() as sink:
         daemon = Daemon(config(tmp_path, imap.port, sink.port, api))
-        await daemon.start()
-        imap.faults.greeting_delay = 1.0  # every sample slower than slow_after
-        await wait_until(lambda: any("detected" in s for s, _ in customer_mails(sink)), within=60)
-        detected_at = last_kill = time.monotonic()
-        longest_cycle = 0.0
-        for number in range(KILLS):
-            if number % 2:  # every other kill lands in start-up (migration, restore)
-                await asyncio.sleep(rng.uniform(0.0, 1.5))
-            else:
-                await wait_ready(api, within=60)
-                await asyncio.sleep(FIRST_ROUND + rng.uniform(0.0, 2.0))
-            assert await daemon.stop(signal.SIGKILL) == -signal.SIGKILL
-            longest_cycle = max(longest_cycle, time.monotonic() - last_kill)
-            last_kill = time.monotonic()
+        try:
             await daemon.start()
-        cleared_at = time.monotonic()
-        imap.faults.greeting_delay = 0
-        await wait_until(lambda: any("restored" in s for s, _ in customer_mails(sink)), within=60)
-        assert await daemon.stop(signal.SIGTERM) == 0
+            imap.faults.greeting_delay = 1.0  # every sample slower than slow_after
+            await wait_until(
+                lambda: any("detected" in s for s, _ in customer_mails(sink)), within=60
+            )
+            detected_at = last_kill = time.monotonic()
+            longest_cycle = 0.0
+            for number in range(KILLS):
+                if number % 2:  # every other kill lands in start-up (migration, restore)
+                    await asyncio.sleep(rng.uniform(0.0, 1.5))
+                else:
+                    await wait_ready(api, within=60)
+                    await asyncio.sleep(FIRST_ROUND + rng.uniform(0.0, 2.0))
+                assert await daemon.stop(signal.SIGKILL) == -signal.SIGKILL
+                longest_cycle = max(longest_cycle, time.monotonic() - last_kill)
+                last_kill = time.monotonic()
+                await daemon.start()
+            cleared_at = time.monotonic()
+            imap.faults.greeting_delay = 0
+            await wait_until(
+                lambda: any("restored" in s for s, _ in customer_mails(sink)), within=60
+            )
+            assert await daemon.stop(signal.SIGTERM) == 0
+        finally:
+            if daemon.proc is not None and daemon.proc.returncode is None:
+                await daemon.stop(signal.SIGKILL)  # a failed run leaves no daemon behind
 
     ids_by_kind: dict[str, set[str]] = defaultdict(set)
     for subject, message_id in customer_mails(sink):
