@@ -4,6 +4,7 @@ outage visible in /metrics, and a SIGKILL in the middle of a bad run that change
 from __future__ import annotations
 
 import asyncio
+import random
 import signal
 import socket
 import sqlite3
@@ -23,9 +24,24 @@ OUTAGE_AFTER = 6.0
 
 
 def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+    """A loopback port for a daemon subprocess to listen on. Picked below the kernel's
+    ephemeral range: a port bind(0) handed out is free now, but any outgoing connection
+    of this busy machine may take it as its source port before the daemon binds it
+    ("address already in use" seen under load)."""
+    low = int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    if low <= 10_000:  # an unusual kernel setting: nothing below it to pick from
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            return int(s.getsockname()[1])
+    for _ in range(100):
+        port = random.randrange(10_000, low)
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue  # taken: try another
+            return port
+    raise RuntimeError(f"no free loopback port between 10000 and {low}")
 
 
 class Daemon:
