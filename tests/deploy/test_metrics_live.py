@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import re
 import signal
 import ssl
 import subprocess
@@ -21,6 +20,7 @@ from pathlib import Path
 import aiohttp
 import pytest
 import yaml
+from prometheus_client.parser import text_string_to_metric_families
 
 from outagewatch.sim import HttpServer, SmtpServer
 from tests.daemon.test_daemon_e2e import free_port
@@ -31,10 +31,25 @@ from tests.deploy.promql import metric_names, series_names
 
 # Series Prometheus makes itself for every target.
 SYNTHETIC = {"up"}
-# A count above zero: every kind and result is exported at zero from the start.
-SENT = re.compile(
-    r'^outagewatch_notifications_total\{[^}]*result="sent"[^}]*\} [1-9]', re.MULTILINE
-)
+
+
+def has_mailed(exposition: str) -> bool:
+    """The daemon has probed, declared an outage and delivered a mail: every counter and
+    gauge deploy/ reads has moved. The kinds and results exist at 0 from start-up, so the
+    mere presence of a "sent" series says nothing; its value must be above zero."""
+    values: dict[str, float] = {}
+    for family in text_string_to_metric_families(exposition):
+        for sample in family.samples:
+            if (
+                sample.name == "outagewatch_notifications_total"
+                and sample.labels.get("result") == "sent"
+            ):
+                values["sent"] = values.get("sent", 0.0) + sample.value
+            elif sample.name == "outagewatch_probes_total":
+                values["probes"] = values.get("probes", 0.0) + sample.value
+            elif sample.name == "outagewatch_service_outage":
+                values["outage"] = max(values.get("outage", 0.0), sample.value)
+    return all(values.get(key, 0.0) > 0 for key in ("sent", "probes", "outage"))
 
 
 def used_by_deploy() -> dict[str, set[str]]:
@@ -104,7 +119,7 @@ async def live(tmp_path: Path, server_tls: ssl.SSLContext, ca_file: str) -> Asyn
         try:
             async with aiohttp.ClientSession() as session, asyncio.timeout(25):
                 text = ""
-                while not SENT.search(text):
+                while not has_mailed(text):
                     await asyncio.sleep(0.1)  # another process: polling is all there is
                     try:
                         async with session.get(f"http://127.0.0.1:{port}/metrics") as response:

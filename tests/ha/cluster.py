@@ -24,6 +24,9 @@ from ..store.conftest import _drop, _postgres_database
 VANTAGES = ("fra", "nyc", "sfo")
 LIST = "incidents-de-1@example.net"
 TAKEOVER = 3.0
+# How long the tests wait for an event (a mail, a leader): three daemons on a loaded 2-core
+# machine start and detect slowly. A timeout, never a speed target.
+PATIENCE = 60.0
 RULES = {
     "slow_after": "500ms", "outage_after": "2s", "probe_interval": "250ms", "probe_timeout": "2s",
     "max_gap": "5s", "update_every": "3s", "oncall_repeat": "1h",
@@ -93,7 +96,7 @@ class Cluster:
         for vantage, instance in self.instances.items():
             instance.imap.faults.greeting_delay = delay if vantage in vantages else 0.0
 
-    async def leader(self, within: float = 20) -> Instance:
+    async def leader(self, within: float = PATIENCE) -> Instance:
         """The one instance whose /readyz says it leads (waits for there to be one)."""
         async with aiohttp.ClientSession() as session, asyncio.timeout(within):
             while True:

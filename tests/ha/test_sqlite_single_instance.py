@@ -38,7 +38,12 @@ async def test_second_instance_on_the_same_sqlite_file_is_refused(tmp_path: Path
                 sys.executable, "-m", "outagewatch", "run", "-c", other,
                 stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE,
             )  # fmt: skip
-            _, err = await asyncio.wait_for(second.communicate(), timeout=30)
+            try:
+                _, err = await asyncio.wait_for(second.communicate(), timeout=60)
+            finally:
+                if second.returncode is None:  # it should have ended: leave nothing behind
+                    second.kill()
+                    await second.wait()
             assert second.returncode == 2
             assert "another outagewatch instance" in err.decode()
             assert "need PostgreSQL" in err.decode()

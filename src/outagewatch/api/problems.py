@@ -10,7 +10,9 @@ from typing import Any, TypeVar
 from aiohttp import web
 from pydantic import BaseModel, ValidationError
 
+from outagewatch.api.context import CONTEXT
 from outagewatch.api.schemas import Problem
+from outagewatch.store.errors import classify
 
 log = logging.getLogger("outagewatch.api")
 PROBLEM = "application/problem+json"
@@ -68,6 +70,11 @@ async def problems_middleware(request: web.Request, handler: Handler) -> web.Str
             raise
         reason = exc.reason or "Error"
         return problem(exc.status, reason, exc.text if exc.text and exc.text != reason else reason)
-    except Exception:
-        log.exception("unexpected error on %s %s", request.method, request.path)
-        return problem(500, "Internal error", "an unexpected error; it has been logged")
+    except Exception as exc:
+        url = request.app[CONTEXT].engine.url if CONTEXT in request.app else "?"
+        trouble = classify(exc, url)
+        if trouble is None:
+            log.exception("unexpected error on %s %s", request.method, request.path)
+            return problem(500, "Internal error", "an unexpected error; it has been logged")
+        log.warning("%s %s: %s", request.method, request.path, trouble)  # one line, no trace
+        return problem(503, "Database unavailable", "the database does not answer; try again")

@@ -17,6 +17,7 @@ from outagewatch import __version__
 from outagewatch.cli import channels as channels_cli
 from outagewatch.cli import client_commands as client_cli
 from outagewatch.config import Config, ConfigError, load_config, secret_problems
+from outagewatch.store.errors import DatabaseProblem, masked, said_in_one_line
 
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncConnection
@@ -37,6 +38,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConfigError as exc:
         for problem in exc.problems:
             print(problem, file=sys.stderr)
+        return EXIT_INPUT
+    except DatabaseProblem as exc:  # unreachable, refused, not migrated, too new
+        print(exc, file=sys.stderr)
         return EXIT_INPUT
 
 
@@ -121,7 +125,7 @@ def _check_config(args: argparse.Namespace) -> int:
     if templates:
         raise ConfigError(templates)
     print(f"{args.config}: OK")
-    database = _redact_url(config.database)
+    database = masked(config.database)
     print(f"vantage {config.vantage}, database {database}, api {config.api.listen}")
     if config.templates_dir is not None:
         overrides = sorted(p.name for p in config.templates_dir.glob("*.j2"))
@@ -146,15 +150,6 @@ def _check_config(args: argparse.Namespace) -> int:
     for problem in secrets:
         print(f"warning: {problem}", file=sys.stderr)
     return EXIT_OK
-
-
-def _redact_url(url: str) -> str:
-    """A database URL may carry a password (postgresql://user:pw@host/db)."""
-    scheme, sep, rest = url.partition("://")
-    credentials, at, host = rest.rpartition("@")
-    if not at or ":" not in credentials:
-        return url
-    return f"{scheme}{sep}{credentials.split(':', 1)[0]}:***@{host}"
 
 
 def _probe(args: argparse.Namespace) -> int:
@@ -187,7 +182,8 @@ def _run(args: argparse.Namespace) -> int:
 
     config = _load(args)
     configure(config.log_format, config.log_level)
-    asyncio.run(run_daemon(config, migrate=not args.no_upgrade, config_path=Path(args.config)))
+    with said_in_one_line(config.database):  # what waiting cannot mend ends the daemon
+        asyncio.run(run_daemon(config, migrate=not args.no_upgrade, config_path=Path(args.config)))
     return EXIT_OK
 
 
@@ -202,9 +198,10 @@ def _report(args: argparse.Namespace) -> int:
         raise ConfigError([f"--month: {args.month!r} is not YYYY-MM"])
     if args.platform is not None and args.platform not in config.platforms:
         raise ConfigError([f"--platform: no platform {args.platform!r} in {args.config}"])
-    text = asyncio.run(
-        monthly_report(config, args.month, args.platform, args.format, datetime.now(UTC))
-    )
+    with said_in_one_line(config.database):
+        text = asyncio.run(
+            monthly_report(config, args.month, args.platform, args.format, datetime.now(UTC))
+        )
     print(text)
     return EXIT_OK
 
@@ -229,7 +226,9 @@ def _db_upgrade(args: argparse.Namespace) -> int:
         finally:
             await engine.dispose()
 
-    print(f"database {_redact_url(config.database)} at revision {asyncio.run(go())}")
+    with said_in_one_line(config.database):
+        revision = asyncio.run(go())
+    print(f"database {masked(config.database)} at revision {revision}")
     return EXIT_OK
 
 
@@ -247,7 +246,8 @@ def _in_database(config: Config, work: Callable[[AsyncConnection], Awaitable[T]]
         finally:
             await engine.dispose()
 
-    return asyncio.run(go())
+    with said_in_one_line(config.database):
+        return asyncio.run(go())
 
 
 def _token_create(args: argparse.Namespace) -> int:

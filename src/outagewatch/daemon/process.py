@@ -26,6 +26,7 @@ from outagewatch.daemon.housekeeping import Housekeeper
 from outagewatch.daemon.leadership import InstanceConflict, leadership_for
 from outagewatch.daemon.reload import Reloader
 from outagewatch.daemon.scheduler import Prober
+from outagewatch.daemon.waiting import until_database_answers
 from outagewatch.detection.detector import Detector
 from outagewatch.incidents.engine import IncidentEngine
 from outagewatch.maintenance.engine import MaintenanceEngine
@@ -35,7 +36,8 @@ from outagewatch.notify.sender import Sender
 from outagewatch.notify.template_check import checked_templates
 from outagewatch.probes import ProbeResult
 from outagewatch.store.engine import open_engine
-from outagewatch.store.migrate import upgrade
+from outagewatch.store.errors import classify, masked
+from outagewatch.store.migrate import require_head, upgrade
 
 log = logging.getLogger("outagewatch.daemon")
 Clock = Callable[[], datetime]
@@ -102,7 +104,9 @@ class Daemon:
         self.leadership = leadership_for(config.database, config.vantage, config.leader_takeover)
         self.prober: Prober | None = None
         self.api_context: ApiContext | None = None
+        self._helpers: list[asyncio.Task[None]] = []
         self._web: web.AppRunner | None = None
+        self._trouble: dict[str, str] = {}  # loop -> the database failure it last logged
         self.tick = self.judging_tick(self.targets)
         self.reloader = Reloader(self, config_path)
         self.reloader.loaded(clock())
@@ -118,14 +122,20 @@ class Daemon:
         self.wake.set()
 
     async def run(self) -> None:
-        if self.migrate:
-            await upgrade(self.engine)
         try:
-            await self._lead(self.clock())
-        except InstanceConflict as exc:
-            await self.engine.dispose()
-            raise ConfigError([f"database: {exc}"]) from None
-        await self._serve()
+            # Health, readiness and metrics answer from the start: while the database is
+            # away /healthz says alive and /readyz not ready, as a supervisor expects.
+            await self._serve()
+            if await until_database_answers(self._prepare_database, self.engine.url, self.stopping):
+                await self._start()
+                await self._detect_until_stopped()
+        finally:
+            await self._shutdown()
+
+    async def _start(self) -> None:
+        problem = await api_may_start(self.engine, self.config.api.host)
+        if problem is not None:
+            raise ConfigError([f"api.listen: {problem}"])
         probed = [t for t in self.targets if t.probed_here]
         self.prober = Prober(probed, self._accept, self.clock())
         self.prober.start()
@@ -137,18 +147,19 @@ class Daemon:
             "leader" if self.leadership.is_leader else "standby",
             self.config.api.listen,
         )
-        helpers = [
+        self._helpers = [
             asyncio.create_task(self._freeze_long_lived_objects()),
             asyncio.create_task(self._watch_loop_lag()),
             asyncio.create_task(self._send_until_stopped()),
         ]
+
+    async def _prepare_database(self) -> None:
+        """Migrate (or check) the schema and take the lead: the first database work."""
+        await (upgrade(self.engine) if self.migrate else require_head(self.engine))
         try:
-            await self._detect_until_stopped()
-        finally:
-            for task in helpers:
-                task.cancel()
-            await asyncio.gather(*helpers, return_exceptions=True)
-            await self._shutdown()
+            await self._lead(self.clock())
+        except InstanceConflict as exc:
+            raise ConfigError([f"database: {exc}"]) from None
 
     def stop(self) -> None:
         self.stopping.set()
@@ -172,8 +183,9 @@ class Daemon:
             try:
                 await self.reloader.step()  # between rounds: nothing is judging
                 busy = await self._round()
-            except Exception:  # the database went away: keep probing, try again next tick
-                log.exception("detection round failed")
+                self._recovered("detection round")
+            except Exception as exc:  # the database went away: keep probing, try again
+                self._failed("detection round", exc)
                 busy = False
             if busy:
                 continue
@@ -207,6 +219,20 @@ class Daemon:
         # One unit of housekeeping between detector rounds, so it never delays detection.
         return await self.housekeeper.step(self.clock())
 
+    def _failed(self, what: str, exc: Exception) -> None:
+        """A database failure is one line when it starts or changes, not one per tick; any
+        other failure is a bug and keeps its traceback."""
+        problem = classify(exc, self.engine.url)
+        if problem is None:
+            log.exception("%s failed", what)
+        elif self._trouble.get(what) != problem.kind:
+            self._trouble[what] = problem.kind
+            log.error("%s failed: %s", what, problem)
+
+    def _recovered(self, what: str) -> None:
+        if self._trouble.pop(what, None) is not None:
+            log.warning("%s works again on database %s", what, masked(self.engine.url))
+
     def _export_vantages(self, now: datetime) -> None:
         up = {v for track in self.detector.tracks.values() for v in track.active(now)}
         for vantage in self.config.all_vantages:
@@ -219,16 +245,14 @@ class Daemon:
                 while self.leadership.is_leader and await self.sender.step(self.clock()):
                     pass
                 await self.sender.export_backlog(self.clock())
-            except Exception:  # a database hiccup: log it and try again at the next tick
-                log.exception("outbox sender step failed")
+                self._recovered("outbox sender step")
+            except Exception as exc:  # a database hiccup: log it and try again at the next tick
+                self._failed("outbox sender step", exc)
             self.mail_wake.clear()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self.mail_wake.wait(), 1.0)
 
     async def _serve(self) -> None:
-        problem = await api_may_start(self.engine, self.config.api.host)
-        if problem is not None:
-            raise ConfigError([f"api.listen: {problem}"])
         api = self.api_context = ApiContext(
             self.engine, self.config, self.incidents, self.detector, self.clock, self.maintenance
         )
@@ -242,14 +266,27 @@ class Daemon:
         self._web = web.AppRunner(app, access_log=None)
         await self._web.setup()
         site = web.TCPSite(self._web, self.config.api.host, self.config.api.port)
-        await site.start()
+        try:
+            await site.start()
+        except OSError as exc:  # the port is taken, or the address is not this host's
+            await self._web.cleanup()
+            self._web = None
+            raise ConfigError(
+                [f"api.listen: cannot listen on {self.config.api.listen}: {exc.strerror or exc}"]
+            ) from None
 
     async def _shutdown(self) -> None:
         self.reloader.cancel()
+        for task in self._helpers:
+            task.cancel()
+        await asyncio.gather(*self._helpers, return_exceptions=True)
         if self.prober is not None:
             await self.prober.stop()  # in-flight probes are cancelled, not awaited to the end
-        while await self.detector.write_step():  # flush the last batch
-            pass
+            try:
+                while await self.detector.write_step():  # flush the last batch
+                    pass
+            except Exception as exc:  # the database is away: those samples are lost
+                self._failed("writing the last samples", exc)
         await self.leadership.close()
         if self._web is not None:
             await self._web.cleanup()

@@ -9,6 +9,7 @@ from outagewatch.config import Config
 from outagewatch.reporting.record import build, month_bounds, render
 from outagewatch.store import reporting
 from outagewatch.store.engine import open_engine
+from outagewatch.store.migrate import require_head
 
 
 async def monthly_report(
@@ -21,9 +22,11 @@ async def monthly_report(
     cadence = {p: config.platform_rules(p).update_every for p in chosen}
     engine = open_engine(config.database)
     try:
+        await require_head(engine)  # a report only reads: it never migrates
         outages = await reporting.outages(engine, start, end)
         incidents = await reporting.incident_facts(engine, start, end, cadence)
         rollups = await reporting.hourly(engine, start, end)
+        measured = await reporting.measured_hours(engine, start, end)
     finally:
         await engine.dispose()
     report = build(
@@ -38,6 +41,7 @@ async def monthly_report(
         ],
         [r for r in rollups if r.platform in chosen],
         now,
+        measured=[m for m in measured if m.platform in chosen],
     )
     return render(report, fmt)
 

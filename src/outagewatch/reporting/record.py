@@ -1,7 +1,9 @@
 """``outagewatch report``: the monthly record the operations agreement is judged by.
 
-Per platform and service: availability (time not in outage), outages and their minutes,
-sample statistics from the hourly roll-ups; per incident: time to acknowledge and to
+Per platform and service: coverage (the hours of the month in which it was measured at
+all), availability over that measured time only (never over hours nobody probed, and "no
+data" when there are none), outages and their minutes, sample statistics from the hourly
+roll-ups; per incident: time to acknowledge and to
 restore, and the communication record (how late the detected and restored mails were,
 the largest gap between customer mails), each flagged when it breaks the agreement.
 A month is the platform's own calendar month, in its time zone: October in Berlin has
@@ -47,6 +49,15 @@ class IncidentFacts:
 
 
 @dataclass(frozen=True)
+class MeasuredHour:
+    """An hour (UTC, on the hour) in which the service has at least one sample."""
+
+    platform: str
+    service: str
+    hour: datetime
+
+
+@dataclass(frozen=True)
 class Rollup:
     platform: str
     service: str
@@ -56,11 +67,19 @@ class Rollup:
     max: float
 
 
+NO_DATA = "no data"
+BASIS = "measured time only"
+
+
 @dataclass
 class ServiceLine:
     platform: str
     service: str
-    availability_percent: float
+    availability_percent: float | None  # None: not a single measured hour
+    availability_basis: str  # BASIS, or NO_DATA
+    measured_hours: float
+    period_hours: float  # the month, or its part until now
+    coverage_percent: float | None
     outages: int
     outage_minutes: float
     samples: int
@@ -111,37 +130,28 @@ def build(
     incidents: Sequence[IncidentFacts],
     rollups: Sequence[Rollup],
     now: datetime,
+    *,
+    measured: Sequence[MeasuredHour],
 ) -> Report:
+    hours: dict[tuple[str, str], list[datetime]] = {}
+    for m in measured:
+        hours.setdefault((m.platform, m.service), []).append(m.hour)
     lines = []
     for platform, names in services.items():
         start, end = month_bounds(month, zones[platform])
-        length = min(end, now) - start if start < now else timedelta(0)
+        period = (start, max(start, min(end, now)))
         for service in names:
-            down, count = timedelta(0), 0
-            for o in outages:
-                if (o.platform, o.service) != (platform, service):
-                    continue
-                lo, hi = max(o.started_at, start), min(o.restored_at or now, end, now)
-                if hi > lo:
-                    down += hi - lo
-                    count += 1
             mine = [r for r in rollups if (r.platform, r.service) == (platform, service)]
-            available = 100.0 if length <= timedelta(0) else 100 * (1 - down / length)
-            lines.append(
-                ServiceLine(
-                    platform=platform,
-                    service=service,
-                    availability_percent=round(available, 4),
-                    outages=count,
-                    outage_minutes=_minutes(down) or 0.0,
-                    samples=sum(r.count for r in mine),
-                    bad_samples=sum(r.bad_count for r in mine),
-                    # A month's p95 cannot be derived from hourly p95s; the worst hour is
-                    # what an operator looks for, and it is what this column shows.
-                    p95_seconds=max((r.p95 for r in mine), default=None),
-                    max_seconds=max((r.max for r in mine), default=None),
-                )
-            )
+            # In UTC: two times of one zone subtract by their wall clocks (see month_bounds).
+            spans = [
+                (max(o.started_at, start).astimezone(UTC),
+                 min(o.restored_at or now, end, now).astimezone(UTC))
+                for o in outages
+                if (o.platform, o.service) == (platform, service)
+            ]  # fmt: skip
+            spans = [(lo, hi) for lo, hi in spans if hi > lo]
+            seen = _clip([(h, h + HOUR) for h in hours.get((platform, service), [])], period)
+            lines.append(_service_line(platform, service, period, seen, spans, mine))
     record = [_incident_line(i) for i in incidents]
     groups = {p: [line for line in record if line.platform == p] for p in services}
     return Report(
@@ -150,6 +160,53 @@ def build(
         incidents=record,
         mtta_minutes={p: _mean([x.minutes_to_acknowledge for x in g]) for p, g in groups.items()},
         mttr_minutes={p: _mean([x.minutes_to_restore for x in g]) for p, g in groups.items()},
+    )
+
+
+HOUR = timedelta(hours=1)
+Span = tuple[datetime, datetime]
+
+
+def _clip(spans: Sequence[Span], window: Span) -> list[Span]:
+    return [
+        (max(lo, window[0]), min(hi, window[1]))
+        for lo, hi in spans
+        if min(hi, window[1]) > max(lo, window[0])
+    ]
+
+
+def _service_line(
+    platform: str,
+    service: str,
+    period: Span,
+    seen: Sequence[Span],
+    outages: Sequence[Span],
+    rollups: Sequence[Rollup],
+) -> ServiceLine:
+    measured = sum((hi - lo for lo, hi in seen), timedelta(0))
+    # Down time counts only where someone measured: an outage that outlived the daemon
+    # does not grow over the hours nobody probed.
+    down_measured = sum(
+        (hi - lo for outage in outages for lo, hi in _clip(seen, outage)), timedelta(0)
+    )
+    length = period[1] - period[0]
+    available = None if not measured else round(100 * (1 - down_measured / measured), 4)
+    return ServiceLine(
+        platform=platform,
+        service=service,
+        availability_percent=available,
+        availability_basis=NO_DATA if available is None else BASIS,
+        measured_hours=round(measured / HOUR, 2),
+        period_hours=round(length / HOUR, 2),
+        coverage_percent=round(100 * measured / length, 2) if length else None,
+        outages=len(outages),
+        outage_minutes=_minutes(sum((hi - lo for lo, hi in outages), timedelta(0))) or 0.0,
+        samples=sum(r.count for r in rollups),
+        bad_samples=sum(r.bad_count for r in rollups),
+        # A month's p95 cannot be derived from hourly p95s; the worst hour is what an
+        # operator looks for, and it is what this column shows.
+        p95_seconds=max((r.p95 for r in rollups), default=None),
+        max_seconds=max((r.max for r in rollups), default=None),
     )
 
 
@@ -199,13 +256,24 @@ def render(report: Report, fmt: str) -> str:
         for s in report.services:
             writer.writerow(list(asdict(s).values()))
         return out.getvalue()
-    rows = [f"outagewatch report for {report.month}", ""]
+    rows = [
+        f"outagewatch report for {report.month}",
+        "availability over measured time only; measured = hours with at least one sample",
+        "",
+    ]
     for platform in dict.fromkeys(s.platform for s in report.services):
         mtta, mttr = report.mtta_minutes[platform], report.mttr_minutes[platform]
         rows.append(f"{platform}  (MTTA {mtta} min, MTTR {mttr} min)")
         for s in (x for x in report.services if x.platform == platform):
+            verdict = (
+                f"{NO_DATA:>10}"
+                if s.availability_percent is None
+                else f"{s.availability_percent:8.4f} %"
+            )
+            coverage = "" if s.coverage_percent is None else f" ({s.coverage_percent:g} %)"
             rows.append(
-                f"  {s.service:<10} {s.availability_percent:8.4f} %  {s.outages} outages"
+                f"  {s.service:<10} {verdict}  measured {s.measured_hours:g} of"
+                f" {s.period_hours:g} h{coverage}  {s.outages} outages"
                 f" {s.outage_minutes:8.1f} min  {s.samples} samples ({s.bad_samples} bad)"
             )
         for i in (x for x in report.incidents if x.platform == platform):

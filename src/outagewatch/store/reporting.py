@@ -3,13 +3,23 @@ customer mails they sent, and the hourly roll-ups (raw samples may have expired)
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import BigInteger, select, type_coerce
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from outagewatch.reporting.record import IncidentFacts, Outage, Rollup
-from outagewatch.store.tables import incidents, notifications, rollups, transitions
+from outagewatch.reporting.record import IncidentFacts, MeasuredHour, Outage, Rollup
+from outagewatch.store.tables import (
+    EPOCH,
+    incidents,
+    notifications,
+    rollups,
+    samples,
+    series,
+    transitions,
+)
+
+HOUR_MS = 3_600_000
 
 
 async def outages(engine: AsyncEngine, start: datetime, end: datetime) -> list[Outage]:
@@ -79,3 +89,34 @@ async def hourly(engine: AsyncEngine, start: datetime, end: datetime) -> list[Ro
     ).where(rollups.c.hour >= start, rollups.c.hour < end)  # fmt: skip
     async with engine.connect() as conn:
         return [Rollup(*row) for row in await conn.execute(query)]
+
+
+async def measured_hours(engine: AsyncEngine, start: datetime, end: datetime) -> list[MeasuredHour]:
+    """The hours in which a service has at least one sample from any vantage: rolled-up
+    hours, and the hours of raw samples not rolled up yet (the last one or two). It may
+    include the hour before ``start``; the report clips every hour to its month."""
+    first = start - timedelta(hours=1)  # the hour a month in a half-hour zone begins inside
+    # Samples keep epoch milliseconds (store/tables.py): whole-number division gives the
+    # UTC hour the same way on every dialect.
+    hour = type_coerce(samples.c.started_at, BigInteger()) // HOUR_MS
+    raw = (
+        select(series.c.platform, series.c.service, hour)
+        .join_from(samples, series, series.c.id == samples.c.series_id)
+        .where(samples.c.started_at >= first, samples.c.started_at < end)
+        .group_by(series.c.platform, series.c.service, hour)
+    )
+    rolled = select(rollups.c.platform, rollups.c.service, rollups.c.hour).where(
+        rollups.c.hour >= first, rollups.c.hour < end, rollups.c.count > 0
+    )
+    found: set[MeasuredHour] = set()
+    async with engine.connect() as conn:
+        for query in (raw, rolled):
+            for platform, service, at in await conn.execute(query):
+                moment = EPOCH + timedelta(hours=int(at)) if isinstance(at, int) else _utc(at)
+                found.add(MeasuredHour(platform, service, moment))
+    return sorted(found, key=lambda m: (m.platform, m.service, m.hour))
+
+
+def _utc(value: datetime | str) -> datetime:
+    moment = datetime.fromisoformat(value) if isinstance(value, str) else value
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
