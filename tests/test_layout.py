@@ -28,7 +28,13 @@ PURE = {
 # Packages (or modules) by layer; a module may import its own layer and those below.
 LAYERS: list[set[str]] = [
     {"outagewatch", "outagewatch.durations", "outagewatch.logs", "outagewatch.tls"},
-    {"outagewatch.config", "outagewatch.probes", "outagewatch.sim", "outagewatch.metrics"},
+    {
+        "outagewatch.config",
+        "outagewatch.probes",
+        "outagewatch.sim",
+        "outagewatch.metrics",
+        "outagewatch.exposition",
+    },
     PURE,
     {"outagewatch.store", "outagewatch.notify"},
     {

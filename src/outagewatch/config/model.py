@@ -109,6 +109,16 @@ class MaintenanceSettings(BaseModel):
     finish_grace: Duration = timedelta(minutes=30)
 
 
+class MetricsSettings(BaseModel):
+    """What /metrics exports beyond the default budget of DESIGN section 10."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", strict=True)
+
+    # One series per phase of every probe: 5-8 more per service (opt-in: 10,000 services
+    # would export 70,000 series more).
+    phases: bool = False
+
+
 class Config(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
@@ -129,6 +139,7 @@ class Config(BaseModel):
     retention: Retention = Retention()
     outbox: Outbox = Outbox()
     maintenance: MaintenanceSettings = MaintenanceSettings()
+    metrics: MetricsSettings = MetricsSettings()
     platforms: Annotated[dict[Slug, Platform], Field(min_length=1)]
 
     def service(self, platform: str, service: str) -> Service:

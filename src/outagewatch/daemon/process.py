@@ -49,7 +49,7 @@ class Daemon:
         self.config = config
         self.clock = clock
         self.migrate = migrate
-        self.metrics = Metrics()
+        self.metrics = Metrics(phases=config.metrics.phases)
         self.engine = open_engine(config.database)
         self.targets = targets_of(config)
         self.detector = Detector(self.engine, self.targets, config.vantage, self.metrics)
