@@ -16,6 +16,7 @@ from bench.blackbox import find_binary
 from bench.environment import describe
 
 BIG_SCALE = 10_000
+DAEMON_FROM = 1000  # the deployed daemon runs at the scales from this one up
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -49,6 +50,15 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--per-protocol-duration", type=float, default=plan.per_protocol_duration)
     parser.add_argument("--detection-runs", type=int, default=plan.detection_runs)
     parser.add_argument("--no-blackbox", action="store_true", help="measure outagewatch alone")
+    parser.add_argument(
+        "--no-daemon",
+        dest="daemon",
+        action="store_false",
+        help="leave out the deployed daemon (outagewatch run, scraped)",
+    )
+    parser.add_argument(
+        "--scrape-every", type=float, default=plan.scrape_every, help="seconds between scrapes"
+    )
     parser.add_argument("--no-pin", action="store_true", help="do not pin processes to CPUs")
     parser.add_argument("--out", type=Path, help="directory for results.json, report.txt, logs")
     parser.add_argument(
@@ -74,6 +84,7 @@ def plan_of(args: argparse.Namespace, blackbox: str | None) -> harness.Plan:
     scales = args.scales
     if args.full and BIG_SCALE not in scales:
         scales = (*scales, BIG_SCALE)
+    daemon_scales = tuple(n for n in scales if n >= DAEMON_FROM) or scales[-1:]
     plan = harness.Plan(
         scales=scales,
         interval=args.interval,
@@ -87,6 +98,8 @@ def plan_of(args: argparse.Namespace, blackbox: str | None) -> harness.Plan:
         servers_per_protocol=args.servers_per_protocol,
         pin=not args.no_pin,
         blackbox=blackbox,
+        daemon_scales=daemon_scales if args.daemon else (),
+        scrape_every=args.scrape_every,
     )
     if args.quick:
         plan = dataclasses.replace(
@@ -99,6 +112,9 @@ def plan_of(args: argparse.Namespace, blackbox: str | None) -> harness.Plan:
             per_protocol_interval=5.0,
             per_protocol_duration=5.0,
             detection_runs=2,
+            daemon_scales=(100,) if args.daemon else (),
+            scrape_every=5.0,
+            fast_scrape_every=None,
         )
     return plan
 

@@ -7,7 +7,7 @@ import base64
 import ssl
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from outagewatch.config import Service
@@ -36,7 +36,6 @@ async def run_probe(
     limit: float,
     credentials: Credentials | None = None,
 ) -> ProbeResult:
-    started_at = datetime.now(UTC)
     timer = PhaseTimer()
     kind: ErrorKind | None = None
     try:
@@ -51,6 +50,9 @@ async def run_probe(
         kind, detail = classify(exc)
     phase = timer.current
     duration = timer.finish()
+    # When the transaction began (the timer's first phase, after local set-up): a sample's
+    # started_at + duration is then the moment it ended.
+    started_at = datetime.now(UTC) - timedelta(seconds=duration)
     if kind is not None and phase is not None:
         detail = f"{detail} (during {phase})"
     return ProbeResult(
