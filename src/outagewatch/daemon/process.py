@@ -97,7 +97,7 @@ class Daemon:
             raise ConfigError([f"database: {exc}"]) from None
         await self._serve()
         probed = [t for t in self.targets if t.probed_here]
-        self.prober = Prober(probed, self._accept, self.clock())
+        self.prober = Prober(probed, self._accept)
         self.prober.start()
         log.info(
             "probing %d of %d services from vantage %s (%s); metrics on http://%s/metrics",
