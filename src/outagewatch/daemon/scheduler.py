@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from outagewatch.config.rules import Rules
 from outagewatch.config.services import Service
 from outagewatch.config.targets import Target
-from outagewatch.probes import ProbeResult, probe_service
+from outagewatch.probes import HttpClient, ProbeResult, probe_service
 
 log = logging.getLogger(__name__)
 
@@ -50,10 +50,11 @@ class _Slot:
 class Prober:
     """Runs the probes on schedule and hands every result to ``sink`` (the batcher)."""
 
-    def __init__(self, targets: list[Target], sink: Sink, probe: ProbeFn = probe_service) -> None:
+    def __init__(self, targets: list[Target], sink: Sink, probe: ProbeFn | None = None) -> None:
         self.targets = targets
         self.sink = sink
-        self.probe = probe
+        self.http = HttpClient()
+        self.probe = probe or self._probe_service
         self.in_flight: set[asyncio.Task[None]] = set()
         self.slots: list[_Slot] = []
         self.running = False
@@ -91,6 +92,9 @@ class Prober:
         slot.due = next_due(slot.due, slot.interval, now)
         slot.timer = loop.call_at(slot.due, self._fire, slot)
 
+    async def _probe_service(self, service: Service, rules: Rules) -> ProbeResult:
+        return await probe_service(service, rules, self.http)
+
     async def _probe(self, slot: _Slot) -> None:
         slot.running += 1
         try:
@@ -114,3 +118,4 @@ class Prober:
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
+        await self.http.close()

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import functools
+
 from outagewatch.config import Config, Rules, Service, read_secret
-from outagewatch.probes.http import probe_http
+from outagewatch.probes.http import HttpClient, probe_http
 from outagewatch.probes.imap import probe_imap
 from outagewatch.probes.pop3 import probe_pop3
 from outagewatch.probes.result import ErrorKind, PhaseTimer, ProbeFailure, ProbeResult
@@ -25,9 +27,15 @@ def credentials_for(service: Service) -> Credentials | None:
     return Credentials(service.auth.username, read_secret(service.auth))
 
 
-async def probe_service(service: Service, rules: Rules) -> ProbeResult:
+async def probe_service(
+    service: Service, rules: Rules, http: HttpClient | None = None
+) -> ProbeResult:
+    """One probe of ``service``; the daemon's HTTP probes share ``http`` (see HttpClient)."""
+    probe = PROBES[service.protocol]
+    if http is not None and service.protocol == "http":
+        probe = functools.partial(probe_http, client=http)
     return await run_probe(
-        PROBES[service.protocol],
+        probe,
         service,
         limit=rules.probe_timeout.total_seconds(),
         credentials=credentials_for(service),
@@ -44,6 +52,7 @@ __all__ = [
     "PROBES",
     "Credentials",
     "ErrorKind",
+    "HttpClient",
     "PhaseTimer",
     "ProbeFailure",
     "ProbeFn",
