@@ -48,6 +48,7 @@ class DaemonFigures(PerProbe):
     error_rest_p99_ms: float
     error_rest_max_ms: float
     unmatched: int
+    failed_scrapes: int = 0
 
 
 def of_daemon(
@@ -102,6 +103,7 @@ def of_daemon(
         error_rest_p99_ms=percentile(rest_pairs.errors, 99) * MS,
         error_rest_max_ms=max(rest_pairs.errors, default=math.nan) * MS,
         unmatched=hit_pairs.unmatched + rest_pairs.unmatched,
+        failed_scrapes=run.failed_scrapes,
     )
 
 

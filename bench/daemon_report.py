@@ -24,6 +24,7 @@ ROWS: list[tuple[str, Get, int, str]] = [
     ("peak RSS, MB", lambda f: f.peak_rss_mb, 1, f"< {RSS_LIMIT_MB:g}"),
     ("RSS at the end, MB", lambda f: f.rss_end_mb, 1, ""),
     ("scrapes in window", lambda f: float(f.scrapes), 0, ""),
+    ("scrapes that failed (10 s timeout)", lambda f: float(f.failed_scrapes), 0, "0"),
     ("scrape duration p50, ms", lambda f: f.scrape_p50_ms, 1, ""),
     ("scrape duration max, ms", lambda f: f.scrape_max_ms, 1, f"< {SCRAPE_LIMIT_MS:g}"),
     ("exposition, MB gzip", lambda f: f.exposition_mb, 2, f"< {EXPOSITION_LIMIT_MB:g}"),
@@ -88,12 +89,14 @@ def verdicts(runs: list[DaemonFigures]) -> list[str]:
             for what, ok in checks]  # fmt: skip
 
 
-def render(runs: list[DaemonFigures]) -> list[str]:
+def render(runs: list[DaemonFigures], failures: list[str]) -> list[str]:
+    lines = [f"the deployed daemon FAILED: {failure}" for failure in failures]
     if not runs:
-        return ["the deployed daemon: not run"]
+        return [*lines, "the deployed daemon: no run completed"]
     first = runs[0]
     return [
         f"== the deployed daemon (outagewatch run, API on, SQLite): services probed every "
         f"{first.interval:g} s, {first.seconds:g} s measured, /metrics scraped with gzip",
         table(runs),
+        *lines,
     ]

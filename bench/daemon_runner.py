@@ -34,6 +34,7 @@ STARTUP_ALLOWANCE = 300.0
 HEALTHZ_EVERY = 0.25
 HEALTHZ_AFTER = 0.005  # into a scrape: the exposition is being built
 STOP_ALLOWANCE = 60.0
+SCRAPE_TIMEOUT = 10.0  # Prometheus's default scrape_timeout
 
 
 @dataclass(frozen=True)
@@ -65,6 +66,7 @@ class DaemonRun:
     scrapes: list[Scrape] = field(default_factory=list)
     healthz: list[tuple[float, float]] = field(default_factory=list)  # (at, seconds)
     probes: list[DaemonProbe] = field(default_factory=list)
+    failed_scrapes: int = 0
 
 
 def run_daemon(
@@ -111,7 +113,7 @@ async def _drive(
     pid: int, port: int, spawned: float, scrape_every: float, warmup: float, duration: float
 ) -> DaemonRun:
     base = f"http://127.0.0.1:{port}"
-    timeout = aiohttp.ClientTimeout(total=60)
+    timeout = aiohttp.ClientTimeout(total=SCRAPE_TIMEOUT)
     async with aiohttp.ClientSession(timeout=timeout, auto_decompress=False) as session:
         ready = await _wait_ready(session, base, spawned)
         run = DaemonRun(spawned=spawned, ready=ready)
@@ -135,7 +137,7 @@ async def _drive(
 
 async def _wait_ready(session: aiohttp.ClientSession, base: str, spawned: float) -> float:
     while time.perf_counter() - spawned < STARTUP_ALLOWANCE:
-        with contextlib.suppress(aiohttp.ClientError):
+        with contextlib.suppress(aiohttp.ClientError, TimeoutError):
             async with session.get(f"{base}/readyz") as response:
                 if response.status == 200:
                     return time.perf_counter()
@@ -153,11 +155,17 @@ async def _scrape_until(
         scrape = asyncio.create_task(_get(session, f"{base}/metrics", gzip_ok=True))
         await asyncio.sleep(HEALTHZ_AFTER)
         healthz = await _timed_healthz(session, base)
-        body, seconds = await scrape
-        raw = gzip.decompress(body)
-        series = raw.count(b"\n") - raw.count(b"\n#") - (1 if raw.startswith(b"#") else 0)
-        if run.window[0] <= started <= run.window[1]:
-            run.scrapes.append(Scrape(started, seconds, len(body), len(raw), series, healthz))
+        in_window = run.window[0] <= started <= run.window[1]
+        try:
+            body, seconds = await scrape
+        except (TimeoutError, aiohttp.ClientError):
+            # As Prometheus would see it: the target was down for this scrape.
+            run.failed_scrapes += 1 if in_window else 0
+        else:
+            raw = gzip.decompress(body)
+            series = raw.count(b"\n") - raw.count(b"\n#") - (1 if raw.startswith(b"#") else 0)
+            if in_window:
+                run.scrapes.append(Scrape(started, seconds, len(body), len(raw), series, healthz))
         next_at += every
         await asyncio.sleep(max(0.0, next_at - time.perf_counter()))
 
@@ -172,7 +180,12 @@ async def _poll_healthz(session: aiohttp.ClientSession, base: str, run: DaemonRu
 
 
 async def _timed_healthz(session: aiohttp.ClientSession, base: str) -> float:
-    _, seconds = await _get(session, f"{base}/healthz", gzip_ok=False)
+    """Seconds until /healthz answered; an answer that never came counts as the timeout."""
+    started = time.perf_counter()
+    try:
+        _, seconds = await _get(session, f"{base}/healthz", gzip_ok=False)
+    except (TimeoutError, aiohttp.ClientError):
+        return time.perf_counter() - started
     return seconds
 
 

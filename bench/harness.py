@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import os
+import subprocess
 import sys
 import time
 from collections.abc import Callable
@@ -65,6 +66,7 @@ class Results:
     per_protocol: dict[str, tuple[Figures, Figures | None]] = field(default_factory=dict)
     detection: list[DetectionRun] = field(default_factory=list)
     daemon: list[DaemonFigures] = field(default_factory=list)
+    daemon_failures: list[str] = field(default_factory=list)
 
 
 Say = Callable[[str], None]
@@ -94,7 +96,12 @@ def run(plan: Plan, workdir: Path, say: Say) -> Results:
         for protocol, stage in _protocol_stages(plan, sim):
             results.per_protocol[protocol] = bench.both(stage)
         for stage, scrape_every in _daemon_stages(plan, sim):
-            results.daemon.append(bench.daemon(stage, scrape_every))
+            try:
+                results.daemon.append(bench.daemon(stage, scrape_every))
+            except (RuntimeError, OSError, subprocess.SubprocessError) as exc:
+                # A daemon that never became ready (an overloaded core): say so, go on.
+                say(f"{stage.label}: {exc}")
+                results.daemon_failures.append(f"{stage.label}: {exc}")
     if plan.detection_runs:
         say(f"detection latency: {plan.detection_runs} runs of the daemon, compressed timings")
         (workdir / "detection").mkdir(parents=True, exist_ok=True)

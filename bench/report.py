@@ -189,7 +189,7 @@ def render(results: Results) -> str:
         )
         parts.append(protocol_table(results))
         parts.append("")
-    parts.extend(daemon_report.render(results.daemon))
+    parts.extend(daemon_report.render(results.daemon, results.daemon_failures))
     parts.append("")
     parts.extend(detection_lines(results))
     parts.append("")

@@ -27,6 +27,7 @@ def dump(path: Path, results: Results, machine: dict[str, str]) -> None:
         "scales": [_pair_out(pair) for pair in results.scales],
         "per_protocol": {p: _pair_out(pair) for p, pair in results.per_protocol.items()},
         "daemon": [dataclasses.asdict(f) for f in results.daemon],
+        "daemon_failures": results.daemon_failures,
         "detection": [
             {
                 "rule_true_at": r.rule_true_at.isoformat(),
@@ -48,6 +49,7 @@ def load(path: Path) -> tuple[Results, dict[str, str]]:
     results.scales = [_pair_in(item) for item in data["scales"]]
     results.per_protocol = {p: _pair_in(item) for p, item in data["per_protocol"].items()}
     results.daemon = [DaemonFigures(**item) for item in data.get("daemon", [])]
+    results.daemon_failures = data.get("daemon_failures", [])
     for item in data["detection"]:
         at = datetime.fromisoformat(item["rule_true_at"])
         results.detection.append(
