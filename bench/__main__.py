@@ -22,13 +22,14 @@ DAEMON_FROM = 1000  # the deployed daemon runs at the scales from this one up
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m bench",
-        description="Benchmarks outagewatch's probe engine beside blackbox_exporter "
-        "on loopback simulators (about 10 minutes; --full adds 10,000 targets).",
+        description="Benchmarks outagewatch's probe engine beside blackbox_exporter, and the "
+        "deployed daemon under scrapes, on loopback simulators (about 15 minutes; --full adds "
+        "10,000 targets).",
     )
     plan = harness.Plan()
     parser.add_argument("--full", action="store_true", help=f"add the {BIG_SCALE:,}-target scale")
     parser.add_argument(
-        "--quick", action="store_true", help="a smoke run of about a minute (figures are rough)"
+        "--quick", action="store_true", help="a smoke run of about two minutes (figures are rough)"
     )
     parser.add_argument(
         "--scales", type=_counts, default=plan.scales, help="target counts, e.g. 100,1000"
@@ -107,10 +108,10 @@ def plan_of(args: argparse.Namespace, blackbox: str | None) -> harness.Plan:
             scales=(100,),
             interval=5.0,
             warmup=2.0,
-            duration=10.0,
+            duration=6.0,
             per_protocol_targets=200,
             per_protocol_interval=5.0,
-            per_protocol_duration=5.0,
+            per_protocol_duration=3.0,
             detection_runs=2,
             daemon_scales=(100,) if args.daemon else (),
             scrape_every=5.0,
