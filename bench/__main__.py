@@ -17,18 +17,20 @@ from bench.blackbox import find_binary
 from bench.environment import describe
 
 BIG_SCALE = 10_000
+DAEMON_FROM = 1000  # the deployed daemon runs at the scales from this one up
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m bench",
-        description="Benchmarks outagewatch's probe engine beside blackbox_exporter "
-        "on loopback simulators (about 10 minutes; --full adds 10,000 targets).",
+        description="Benchmarks outagewatch's probe engine beside blackbox_exporter, and the "
+        "deployed daemon under scrapes, on loopback simulators (about 15 minutes; --full adds "
+        "10,000 targets).",
     )
     plan = harness.Plan()
     parser.add_argument("--full", action="store_true", help=f"add the {BIG_SCALE:,}-target scale")
     parser.add_argument(
-        "--quick", action="store_true", help="a smoke run of about a minute (figures are rough)"
+        "--quick", action="store_true", help="a smoke run of about two minutes (figures are rough)"
     )
     parser.add_argument(
         "--scales", type=_counts, default=plan.scales, help="target counts, e.g. 100,1000"
@@ -50,6 +52,15 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--per-protocol-duration", type=float, default=plan.per_protocol_duration)
     parser.add_argument("--detection-runs", type=int, default=plan.detection_runs)
     parser.add_argument("--no-blackbox", action="store_true", help="measure outagewatch alone")
+    parser.add_argument(
+        "--no-daemon",
+        dest="daemon",
+        action="store_false",
+        help="leave out the deployed daemon (outagewatch run, scraped)",
+    )
+    parser.add_argument(
+        "--scrape-every", type=float, default=plan.scrape_every, help="seconds between scrapes"
+    )
     parser.add_argument("--no-pin", action="store_true", help="do not pin processes to CPUs")
     parser.add_argument("--out", type=Path, help="directory for results.json, report.txt, logs")
     parser.add_argument(
@@ -75,6 +86,7 @@ def plan_of(args: argparse.Namespace, blackbox: str | None) -> harness.Plan:
     scales = args.scales
     if args.full and BIG_SCALE not in scales:
         scales = (*scales, BIG_SCALE)
+    daemon_scales = tuple(n for n in scales if n >= DAEMON_FROM) or scales[-1:]
     plan = harness.Plan(
         scales=scales,
         interval=args.interval,
@@ -88,6 +100,8 @@ def plan_of(args: argparse.Namespace, blackbox: str | None) -> harness.Plan:
         servers_per_protocol=args.servers_per_protocol,
         pin=not args.no_pin,
         blackbox=blackbox,
+        daemon_scales=daemon_scales if args.daemon else (),
+        scrape_every=args.scrape_every,
     )
     if args.quick:
         plan = dataclasses.replace(
@@ -95,11 +109,14 @@ def plan_of(args: argparse.Namespace, blackbox: str | None) -> harness.Plan:
             scales=(100,),
             interval=5.0,
             warmup=2.0,
-            duration=10.0,
+            duration=6.0,
             per_protocol_targets=200,
             per_protocol_interval=5.0,
-            per_protocol_duration=5.0,
+            per_protocol_duration=3.0,
             detection_runs=2,
+            daemon_scales=(100,) if args.daemon else (),
+            scrape_every=5.0,
+            fast_scrape_every=None,
         )
     return plan
 

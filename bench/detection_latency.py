@@ -144,7 +144,6 @@ async def measure(runs: int, workdir: Path) -> list[DetectionRun]:
     root = logging.getLogger()
     root.addHandler(handler)
     root.setLevel(logging.INFO)
-    logging.getLogger("apscheduler").setLevel(logging.WARNING)
     results = []
     try:
         for index in range(runs):

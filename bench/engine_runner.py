@@ -1,6 +1,6 @@
 """``python -m bench.engine_runner SPEC OUT``: outagewatch's probe engine under measurement.
 
-The engine is wired as ``Daemon`` wires it (daemon/process.py): the real `Prober` (APScheduler jobs
+The engine is wired as ``Daemon`` wires it (daemon/process.py): the real `Prober` (its timers
 and protocol probes) hands every result to the real `Detector`, which writes the samples
 to a SQLite file, judges them and exports the metrics, woken by each result or by the tick.
 The API, incidents, maintenance and the outbox are left out: they do not scale with targets.
@@ -139,7 +139,7 @@ async def run(spec: dict[str, Any]) -> dict[str, Any]:
         detector.accept(target, result)
         wake.set()
 
-    prober = Prober(targets, sink, datetime.now(UTC))
+    prober = Prober(targets, sink)
     prober.start()
     out.startup = time.perf_counter() - started
     window_start = time.perf_counter() + warmup

@@ -14,8 +14,24 @@ from bench.stats import percentile
 MS = 1000.0
 
 
+class PerProbe:
+    """Rates of a run that counted ``probes`` in ``seconds`` and used ``cpu`` seconds."""
+
+    probes: int
+    seconds: float
+    cpu: float
+
+    @property
+    def rate(self) -> float:
+        return self.probes / self.seconds
+
+    @property
+    def cpu_per_1000(self) -> float:
+        return self.cpu / self.probes * 1000 if self.probes else math.nan
+
+
 @dataclass(frozen=True)
-class Figures:
+class Figures(PerProbe):
     tool: str
     targets: int
     interval: float
@@ -41,14 +57,6 @@ class Figures:
     @property
     def offered_rate(self) -> float:
         return self.targets / self.interval
-
-    @property
-    def rate(self) -> float:
-        return self.probes / self.seconds
-
-    @property
-    def cpu_per_1000(self) -> float:
-        return self.cpu / self.probes * 1000 if self.probes else math.nan
 
     @property
     def cpu_util(self) -> float:

@@ -1,4 +1,5 @@
-"""One benchmark run: the scales, the per-protocol CPU runs, and the detection latency.
+"""One benchmark run: the scales, the per-protocol CPU runs, the deployed daemon under
+scrapes, and the detection latency.
 
 Both tools probe the same simulators, one tool after the other (never at once: they would
 share the cores), over measurement windows of the same length at the same offered rate.
@@ -11,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import os
+import subprocess
 import sys
 import time
 from collections.abc import Callable
@@ -19,6 +21,8 @@ from pathlib import Path
 
 from bench.blackbox import BlackboxProcess, read_cpu, read_peak_rss_kb
 from bench.blackbox_driver import drive
+from bench.daemon_figures import DaemonFigures, of_daemon
+from bench.daemon_runner import run_daemon
 from bench.detection_latency import DetectionRun, measure
 from bench.figures import Figures, of_blackbox, of_outagewatch
 from bench.layout import PROTOCOLS, TargetSpec, make_targets
@@ -48,6 +52,11 @@ class Plan:
     servers_per_protocol: int = 8
     pin: bool = True
     blackbox: str | None = None  # the binary; None leaves blackbox_exporter out
+    # The deployed daemon (`outagewatch run`, API on, SQLite), scraped every scrape_every
+    # at each of daemon_scales, and once more at the first scale every fast_scrape_every.
+    daemon_scales: tuple[int, ...] = (1000,)
+    scrape_every: float = 15.0
+    fast_scrape_every: float | None = 5.0
 
 
 @dataclass
@@ -56,6 +65,8 @@ class Results:
     scales: list[tuple[Figures, Figures | None]] = field(default_factory=list)
     per_protocol: dict[str, tuple[Figures, Figures | None]] = field(default_factory=dict)
     detection: list[DetectionRun] = field(default_factory=list)
+    daemon: list[DaemonFigures] = field(default_factory=list)
+    daemon_failures: list[str] = field(default_factory=list)
 
 
 Say = Callable[[str], None]
@@ -84,6 +95,13 @@ def run(plan: Plan, workdir: Path, say: Say) -> Results:
             results.scales.append(bench.both(stage))
         for protocol, stage in _protocol_stages(plan, sim):
             results.per_protocol[protocol] = bench.both(stage)
+        for stage, scrape_every in _daemon_stages(plan, sim):
+            try:
+                results.daemon.append(bench.daemon(stage, scrape_every))
+            except (RuntimeError, OSError, subprocess.SubprocessError) as exc:
+                # A daemon that never became ready (an overloaded core): say so, go on.
+                say(f"{stage.label}: {exc}")
+                results.daemon_failures.append(f"{stage.label}: {exc}")
     if plan.detection_runs:
         say(f"detection latency: {plan.detection_runs} runs of the daemon, compressed timings")
         (workdir / "detection").mkdir(parents=True, exist_ok=True)
@@ -125,6 +143,26 @@ def _protocol_stages(plan: Plan, sim: SimProcess) -> list[tuple[str, Stage]]:
     ]
 
 
+def _daemon_stages(plan: Plan, sim: SimProcess) -> list[tuple[Stage, float]]:
+    assert sim.ports is not None
+    runs = [(count, plan.scrape_every) for count in plan.daemon_scales]
+    if plan.daemon_scales and plan.fast_scrape_every is not None:
+        runs.insert(1, (plan.daemon_scales[0], plan.fast_scrape_every))
+    return [
+        (
+            Stage(
+                name=f"daemon-{count}-scrape-{every:g}s",
+                label=f"{count:,} services every {plan.interval:g} s, scraped every {every:g} s",
+                targets=make_targets(count, sim.ports),
+                interval=plan.interval,
+                duration=plan.duration,
+            ),
+            every,
+        )
+        for count, every in runs
+    ]
+
+
 @dataclass
 class _Bench:
     plan: Plan
@@ -161,6 +199,24 @@ class _Bench:
         time.sleep(SETTLE)
         figures = of_outagewatch(engine, stage.targets, stage.interval, self.sim.drain())
         return dataclasses.replace(figures, sim_cpu_util=sim_cpu.since())
+
+    def daemon(self, stage: Stage, scrape_every: float) -> DaemonFigures:
+        warmup = self.warmup(stage)
+        self.say(
+            f"outagewatch run    {stage.label}: {warmup + stage.duration:.0f} s after start-up"
+        )
+        self.sim.drain()
+        run = run_daemon(
+            stage.targets,
+            interval=stage.interval,
+            scrape_every=scrape_every,
+            warmup=warmup,
+            duration=stage.duration,
+            workdir=self.workdir / stage.name,
+            cpu=self.tool_cpu,
+        )
+        time.sleep(SETTLE)
+        return of_daemon(run, stage.targets, stage.interval, scrape_every, self.sim.drain())
 
     def blackbox(self, stage: Stage) -> Figures:
         assert self.plan.blackbox is not None

@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 
+from bench import daemon_report
 from bench.figures import Figures
 from bench.harness import Results
 from bench.stats import median
@@ -188,8 +189,13 @@ def render(results: Results) -> str:
         )
         parts.append(protocol_table(results))
         parts.append("")
+    parts.extend(daemon_report.render(results.daemon, results.daemon_failures))
+    parts.append("")
     parts.extend(detection_lines(results))
     parts.append("")
     parts.append("== targets of issue 9")
     parts.extend(verdicts(results))
+    parts.append("")
+    parts.append("== targets of issue 13 (the deployed daemon)")
+    parts.extend(daemon_report.verdicts(results.daemon))
     return "\n".join(parts)

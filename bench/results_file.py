@@ -12,6 +12,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from bench.daemon_figures import DaemonFigures
 from bench.detection_latency import DetectionRun
 from bench.figures import Figures
 from bench.harness import Plan, Results
@@ -25,6 +26,8 @@ def dump(path: Path, results: Results, machine: dict[str, str]) -> None:
         "plan": dataclasses.asdict(results.plan),
         "scales": [_pair_out(pair) for pair in results.scales],
         "per_protocol": {p: _pair_out(pair) for p, pair in results.per_protocol.items()},
+        "daemon": [dataclasses.asdict(f) for f in results.daemon],
+        "daemon_failures": results.daemon_failures,
         "detection": [
             {
                 "rule_true_at": r.rule_true_at.isoformat(),
@@ -40,10 +43,13 @@ def dump(path: Path, results: Results, machine: dict[str, str]) -> None:
 def load(path: Path) -> tuple[Results, dict[str, str]]:
     data = json.loads(path.read_text())
     plan = dict(data["plan"])
-    plan["scales"] = tuple(plan["scales"])
+    for key in ("scales", "daemon_scales"):
+        plan[key] = tuple(plan.get(key, ()))
     results = Results(Plan(**plan))
     results.scales = [_pair_in(item) for item in data["scales"]]
     results.per_protocol = {p: _pair_in(item) for p, item in data["per_protocol"].items()}
+    results.daemon = [DaemonFigures(**item) for item in data.get("daemon", [])]
+    results.daemon_failures = data.get("daemon_failures", [])
     for item in data["detection"]:
         at = datetime.fromisoformat(item["rule_true_at"])
         results.detection.append(

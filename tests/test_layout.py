@@ -35,6 +35,7 @@ LAYERS: list[set[str]] = [
         "outagewatch.sim",
         "outagewatch.metrics",
         "outagewatch.metrics_probes",
+        "outagewatch.exposition",
     },
     PURE,
     {"outagewatch.store", "outagewatch.notify"},

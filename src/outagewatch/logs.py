@@ -35,8 +35,6 @@ def configure(fmt: Literal["text", "json"], level: str = "info") -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
-    # The scheduler logs every job run at INFO; only its warnings matter to an operator.
-    logging.getLogger("apscheduler").setLevel(logging.WARNING)
 
 
 def hhmmss(moment: datetime) -> str:

@@ -7,6 +7,8 @@ series per TLS service (leaf, chain, info), the histogram only for round-trip se
 
 from __future__ import annotations
 
+import contextlib
+
 from prometheus_client import CollectorRegistry, Gauge, Histogram
 
 from outagewatch.probes.result import ProbeResult
@@ -56,3 +58,14 @@ class ProbeDetailMetrics:
         deliver = result.phases.get("deliver")
         if result.ok and deliver is not None:
             self.delivery.labels(*labels).observe(deliver)
+
+    def forget(self, labels: tuple[str, str, str]) -> None:
+        """A service the config no longer has: its certificate and delivery series end."""
+        for cert in ("leaf", "chain"):
+            with contextlib.suppress(KeyError):
+                self.cert_expiry.remove(*labels, cert)
+        info = self._info_labels.pop(labels, None)
+        if info is not None:
+            self.tls_info.remove(*labels, *info)
+        with contextlib.suppress(KeyError):
+            self.delivery.remove(*labels)

@@ -180,3 +180,13 @@ def test_vantages_and_quorum(example: dict[str, Any]) -> None:
         "platforms.eu-de-1.services.imap.quorum: must not exceed the number of its vantages"
         in problems
     )
+
+
+def test_per_phase_metrics_are_opt_in_and_checked(example: dict[str, Any]) -> None:
+    assert parse_config(example).metrics.phases is False
+    example["metrics"] = {"phases": True}
+    assert parse_config(example).metrics.phases is True
+    example["metrics"] = {"phases": "sometimes"}
+    assert any(p.startswith("metrics.phases: ") for p in problems_of(example))
+    example["metrics"] = {"phase": True}
+    assert any(p.startswith("metrics.phase: unknown key") for p in problems_of(example))

@@ -144,9 +144,10 @@ async def wait_for_bad_run(session: aiohttp.ClientSession, url: str) -> None:
 
 
 async def wait_for_gauge(
-    session: aiohttp.ClientSession, url: str, value: float, within: float
+    session: aiohttp.ClientSession, url: str, value: float | None, within: float
 ) -> float:
-    """Poll until the outage gauge shows ``value``; return the wall-clock time it was seen."""
+    """Poll until the outage gauge shows ``value`` (None: no series, the service is not in
+    outage); return the wall-clock time it was seen."""
     async with asyncio.timeout(within):
         while await metric(session, url, "outagewatch_service_outage{") != value:  # noqa: ASYNC110
             await asyncio.sleep(0.05)
@@ -193,7 +194,7 @@ async def test_outage_is_declared_outage_after_its_first_bad_sample_and_clears(
         # the latency is measured by `make bench`, not asserted here).
         assert seen >= detected
         web.faults.greeting_delay = 0
-        await wait_for_gauge(session, url, 0.0, within=10)
+        await wait_for_gauge(session, url, None, within=10)
     assert await daemon.stop() == 0  # SIGTERM: a clean stop
 
 

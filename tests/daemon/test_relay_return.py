@@ -63,7 +63,7 @@ async def test_backlog_leaves_within_30s_of_the_relay_return(tmp_path: Path) -> 
         imap.faults.greeting_delay = 1.0  # every sample slower than slow_after: an outage
         timings = {"retry_base": "500ms", "retry_cap": f"{RETRY_CAP.total_seconds():g}s",
                    "relay_check": "10s"}  # fmt: skip
-        daemon = Daemon(config(tmp_path, imap.port, sink.port, "1h", **timings))
+        daemon = Daemon(config(tmp_path, imap.port, sink.port, update_every="1h", **timings))
         await daemon.start()
         try:
             await wait_for_a_long_backoff(tmp_path / "ow.db")

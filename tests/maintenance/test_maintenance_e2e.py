@@ -32,17 +32,17 @@ async def in_maintenance(session: aiohttp.ClientSession, port: int) -> float | N
 
 def bad_samples_between(db: Path, start: datetime, end: datetime) -> tuple[datetime, datetime]:
     """The first and last bad sample that started inside [start, end)."""
-    # SQLAlchemy keeps naive UTC in SQLite as "YYYY-MM-DD HH:MM:SS.ffffff": compared as text.
-    naive = [moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f") for moment in (start, end)]
+    # Samples keep their start as epoch milliseconds (store/tables.py, EpochMillis).
+    bounds = [int(moment.timestamp() * 1000) for moment in (start, end)]
     with sqlite3.connect(db) as conn:
         first, last = conn.execute(
             "SELECT min(started_at), max(started_at) FROM samples"
             " WHERE bad AND started_at >= ? AND started_at < ?",
-            naive,
+            bounds,
         ).fetchone()
     assert first is not None, "no bad sample inside the window"
     return tuple(  # type: ignore[return-value]
-        datetime.fromisoformat(t).replace(tzinfo=UTC) for t in (first, last)
+        datetime.fromtimestamp(ms / 1000, UTC) for ms in (first, last)
     )
 
 

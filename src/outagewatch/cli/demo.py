@@ -169,7 +169,6 @@ async def run_demo(*, keep_running: bool = False) -> int:
         narrator = _Narrator(started)
         logging.getLogger().addHandler(narrator)
         logging.getLogger().setLevel(logging.INFO)
-        logging.getLogger("apscheduler").setLevel(logging.WARNING)
         stack.callback(logging.getLogger().removeHandler, narrator)
         token = await _demo_token(config)
         daemon = Daemon(config)

@@ -164,6 +164,16 @@ class TlsWarnings(BaseModel):
     critical_before: Duration = timedelta(days=7)
 
 
+class MetricsSettings(BaseModel):
+    """What /metrics exports beyond the default budget of DESIGN section 10."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", strict=True)
+
+    # One series per phase of every probe: 5-8 more per service (opt-in: 10,000 services
+    # would export 70,000 series more).
+    phases: bool = False
+
+
 class Config(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
@@ -189,6 +199,7 @@ class Config(BaseModel):
     # Mail templates that replace the shipped ones file by file (docs/TEMPLATES.md).
     templates_dir: Path | None = None
     tls: TlsWarnings = TlsWarnings()
+    metrics: MetricsSettings = MetricsSettings()
     platforms: Annotated[dict[Slug, Platform], Field(min_length=1)]
 
     def service(self, platform: str, service: str) -> Service:

@@ -64,7 +64,7 @@ class Daemon:
         self.config = config
         self.clock = clock
         self.migrate = migrate
-        self.metrics = Metrics()
+        self.metrics = Metrics(phases=config.metrics.phases)
         self.engine = open_engine(config.database)
         self.targets = targets_of(config)
         self.detector = Detector(self.engine, self.targets, config.vantage, self.metrics)
@@ -137,7 +137,7 @@ class Daemon:
         if problem is not None:
             raise ConfigError([f"api.listen: {problem}"])
         probed = [t for t in self.targets if t.probed_here]
-        self.prober = Prober(probed, self._accept, self.clock())
+        self.prober = Prober(probed, self._accept)
         self.prober.start()
         log.info(
             "probing %d of %d services from vantage %s (%s); metrics on http://%s/metrics",

@@ -192,7 +192,7 @@ class Reloader:
         running, daemon.config = daemon.config, new
         daemon.targets = targets
         if daemon.prober is not None:
-            daemon.prober.retarget([t for t in targets if t.probed_here], now)
+            daemon.prober.retarget([t for t in targets if t.probed_here])
         for target in changes.removed:
             daemon.metrics.forget_service(daemon.detector.labels(target))
         daemon.incidents.reconfigure(new, templates)

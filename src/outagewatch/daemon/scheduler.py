@@ -1,92 +1,136 @@
-"""APScheduler jobs: each service probed every ``probe_interval``, spread out, overlapping
-runs allowed up to ``max_overlap`` so that sampling keeps its pace while a server hangs."""
+"""Each service probed every ``probe_interval`` on a fixed grid, the first round spread over
+one interval, overlapping runs allowed up to ``max_overlap`` so that sampling keeps its pace
+while a server hangs.
+
+One event-loop timer per service (``loop.call_at``) starts its probe and sets the next. This
+replaced APScheduler: adding 10,000 jobs took 1.2 s of start-up (a signature inspection per
+job), and every run went through its executor, job store lock and event dispatch (issue 13).
+"""
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
-from datetime import datetime, timedelta
-from typing import Any
+import math
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
 
-from apscheduler.schedulers.asyncio import AsyncIOScheduler
-
+from outagewatch.config.rules import Rules
+from outagewatch.config.services import Service
 from outagewatch.config.targets import Target
-from outagewatch.probes import ProbeResult, probe_service
+from outagewatch.probes import HttpClient, ProbeResult, probe_service
 
 log = logging.getLogger(__name__)
 
-
 Sink = Callable[[Target, ProbeResult], None]
+ProbeFn = Callable[[Service, Rules], Awaitable[ProbeResult]]
+
+
+def next_due(due: float, interval: float, now: float) -> float:
+    """The run after the one due at ``due``: one interval later on the grid or, when the loop
+    has fallen behind beyond that, the first grid point not yet past: missed runs are
+    skipped, never piled up."""
+    following = due + interval
+    if following >= now:
+        return following
+    return following + math.ceil((now - following) / interval) * interval
+
+
+@dataclass
+class _Slot:
+    """One service's place in the schedule."""
+
+    target: Target
+    interval: float
+    due: float
+    running: int = 0
+    timer: asyncio.TimerHandle | None = field(default=None, repr=False)
 
 
 class Prober:
     """Runs the probes on schedule and hands every result to ``sink`` (the batcher)."""
 
-    def __init__(self, targets: list[Target], sink: Sink, now: datetime) -> None:
+    def __init__(self, targets: list[Target], sink: Sink, probe: ProbeFn | None = None) -> None:
         self.targets = targets
         self.sink = sink
-        self.scheduler = AsyncIOScheduler(timezone="UTC")
-        self.in_flight: set[asyncio.Task[Any]] = set()
-        self._schedule(targets, now)
+        self.http = HttpClient()
+        self.probe = probe or self._probe_service
+        self.in_flight: set[asyncio.Task[None]] = set()
+        self.slots: list[_Slot] = []
+        self.running = False
 
-    def retarget(self, targets: list[Target], now: datetime) -> None:
+    def start(self) -> None:
+        """The first round starts at once, spread over one interval: the services stay spread
+        because every next run is on its own grid (no per-run jitter that would accumulate,
+        docs/BENCHMARKS.md finding 3)."""
+        self._start_slots(self.targets)
+        self.running = True
+
+    def retarget(self, targets: list[Target]) -> None:
         """A reloaded config: unchanged services keep their pace; removed ones stop (a probe
         in flight still reports); new and changed ones start within one interval."""
         kept = {t.key: t for t in targets}
         running = {t.key: t for t in self.targets}
-        for target in self.targets:
-            if kept.get(target.key) != target:
-                self.scheduler.remove_job(_job_id(target))
-        self._schedule([t for t in targets if running.get(t.key) != t], now)
+        for slot in [s for s in self.slots if kept.get(s.target.key) != s.target]:
+            if slot.timer is not None:
+                slot.timer.cancel()
+            self.slots.remove(slot)
         self.targets = targets
+        if self.running:
+            self._start_slots([t for t in targets if running.get(t.key) != t])
 
-    def _schedule(self, targets: list[Target], now: datetime) -> None:
+    def _start_slots(self, targets: list[Target]) -> None:
+        loop = asyncio.get_running_loop()
+        now = loop.time()
         for index, target in enumerate(targets):
             interval = target.rules.probe_interval.total_seconds()
-            self.scheduler.add_job(
-                self._probe,
-                "interval",
-                args=(target,),
-                id=_job_id(target),
-                seconds=interval,
-                # No per-run jitter: APScheduler 3 computes each next run from the previous,
-                # already jittered one, so jitter accumulates (30 s became 31.5 s on average,
-                # docs/BENCHMARKS.md finding 3). The first runs below spread the services
-                # over one interval instead, and they stay spread.
-                max_instances=target.rules.max_overlap,
-                coalesce=False,
-                misfire_grace_time=max(1, int(interval)),
-                # The first round starts at once, spread over one interval.
-                next_run_time=now + timedelta(seconds=interval * index / len(targets)),
+            slot = _Slot(target, interval, due=now + interval * index / len(targets))
+            slot.timer = loop.call_at(slot.due, self._fire, slot)
+            self.slots.append(slot)
+
+    def _fire(self, slot: _Slot) -> None:
+        loop = asyncio.get_running_loop()
+        now = loop.time()
+        if now - slot.due > slot.interval:
+            pass  # the loop stood still for more than an interval: this run is stale
+        elif slot.running < slot.target.rules.max_overlap:
+            task = loop.create_task(self._probe(slot))
+            self.in_flight.add(task)
+            task.add_done_callback(self.in_flight.discard)
+        else:
+            log.warning(
+                "probe of %s/%s skipped: %d still running",
+                slot.target.platform,
+                slot.target.service_id,
+                slot.running,
             )
+        slot.due = next_due(slot.due, slot.interval, now)
+        slot.timer = loop.call_at(slot.due, self._fire, slot)
 
-    def start(self) -> None:
-        self.scheduler.start()
+    async def _probe_service(self, service: Service, rules: Rules) -> ProbeResult:
+        return await probe_service(service, rules, self.http)
 
-    async def _probe(self, target: Target) -> None:
-        task = asyncio.current_task()
-        assert task is not None
-        self.in_flight.add(task)
+    async def _probe(self, slot: _Slot) -> None:
+        slot.running += 1
         try:
-            result = await probe_service(target.service, target.rules)
+            result = await self.probe(slot.target.service, slot.target.rules)
         except asyncio.CancelledError:
-            # Only stop() cancels a probe; ending quietly keeps APScheduler from logging
-            # every probe still waiting on a hung server as a failed job at shutdown.
+            return  # only stop() cancels a probe
+        except Exception:  # a probe returns its failures; this would be our own bug
+            log.exception("probe of %s/%s failed", slot.target.platform, slot.target.service_id)
             return
         finally:
-            self.in_flight.discard(task)
-        self.sink(target, result)
+            slot.running -= 1
+        self.sink(slot.target, result)
 
     async def stop(self) -> None:
         """Stop scheduling and cancel the probes still waiting on servers."""
-        if self.scheduler.running:
-            self.scheduler.shutdown(wait=False)
+        for slot in self.slots:
+            if slot.timer is not None:
+                slot.timer.cancel()
+        self.running = False
         tasks = list(self.in_flight)
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
-
-
-def _job_id(target: Target) -> str:
-    return f"{target.platform}/{target.service_id}"
+        await self.http.close()

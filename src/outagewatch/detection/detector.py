@@ -260,12 +260,11 @@ class Detector:
     def _export(
         self, target: Target, track: ServiceTrack, own: State, now: datetime, windows: list[Window]
     ) -> None:
-        labels = self.labels(target)
         bad_for = own.bad_for(now, track.rules)
-        self.metrics.bad_since.labels(*labels).set(bad_for.total_seconds())
-        self.metrics.outage.labels(*labels).set(1 if track.in_outage else 0)
         inside = any(w.start <= now < w.end for w in windows)
-        self.metrics.in_maintenance.labels(*labels).set(1 if inside else 0)
+        self.metrics.export_judgement(
+            self.labels(target), bad_for.total_seconds(), track.in_outage is not None, inside
+        )
         # Keep judging a service while time alone can change its verdict.
         if bad_for > timedelta(0) or track.in_outage is not None:
             self.watching.add(target.key)

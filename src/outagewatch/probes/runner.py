@@ -7,7 +7,7 @@ import base64
 import ssl
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from outagewatch.config import Service
@@ -45,7 +45,6 @@ async def run_probe(
     limit: float,
     credentials: Credentials | None = None,
 ) -> ProbeResult:
-    started_at = datetime.now(UTC)
     timer = PhaseTimer()
     kind: ErrorKind | None = None
     failure: BaseException | None = None
@@ -63,7 +62,10 @@ async def run_probe(
         failure = exc
     phase = timer.current
     duration = timer.finish()
-    tls = _certificates(timer, failure)
+    # When the transaction began (the timer's first phase, after local set-up): a sample's
+    # started_at + duration is then the moment it ended.
+    started_at = datetime.now(UTC) - timedelta(seconds=duration)
+    tls = _certificates(timer, failure)  # parsing the chain comes after the clock stopped
     if kind is not None and phase is not None:
         detail = f"{detail} (during {phase})"
     return ProbeResult(

@@ -1,0 +1,51 @@
+"""The config file of the deployed daemon (`outagewatch run`) for a benchmark stage: the
+targets as services of one platform, probed every ``interval``, the API on a loopback port,
+SQLite in the stage's folder, no relay (no mail leaves the machine)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from bench.layout import EHLO_NAME, HOST, PASSWORD_ENV, USER, TargetSpec
+
+PLATFORM = "bench"
+VANTAGE = "bench"
+
+
+def service_of(spec: TargetSpec) -> dict[str, Any]:
+    if spec.protocol == "http":
+        return {"protocol": "http", "url": spec.url, "expect_body": "OX App Suite"}
+    service: dict[str, Any] = {
+        "protocol": spec.protocol,
+        "host": HOST,
+        "port": spec.port,
+        "auth": {"username": USER, "password_env": PASSWORD_ENV},
+    }
+    if spec.protocol == "smtp":
+        service["ehlo_name"] = EHLO_NAME
+    return service
+
+
+def write_config(targets: list[TargetSpec], *, interval: float, port: int, folder: Path) -> Path:
+    config = {
+        "vantage": VANTAGE,
+        "database": f"sqlite+aiosqlite:///{folder / 'outagewatch.db'}",
+        "api": {"listen": f"127.0.0.1:{port}"},
+        "rules": {"probe_interval": f"{int(interval * 1000)}ms"},
+        "platforms": {
+            PLATFORM: {
+                "name": "Benchmark platform",
+                "lists": {
+                    "incident": ["incidents@bench.invalid"],
+                    "informational": ["news@bench.invalid"],
+                },
+                "services": {spec.name: service_of(spec) for spec in targets},
+            }
+        },
+    }
+    path = folder / "outagewatch.yaml"
+    path.write_text(yaml.safe_dump(config, sort_keys=False))
+    return path
