@@ -12,7 +12,14 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from outagewatch.incidents.decisions import Incident
 from outagewatch.store.incidents import Stored
-from outagewatch.store.tables import incidents, notifications, rollups, samples, transitions
+from outagewatch.store.tables import (
+    incidents,
+    notifications,
+    rollups,
+    samples,
+    series,
+    transitions,
+)
 
 Interval = tuple[datetime, datetime | None]
 
@@ -48,9 +55,10 @@ async def raw_tails(conn: AsyncConnection, platform: str, after: datetime) -> di
     """Per service, the first raw sample at or after ``after``: where the samples not yet
     rolled up begin (the current hour, and any the housekeeper has still to summarise)."""
     query = (
-        select(samples.c.service, func.min(samples.c.started_at))
-        .where(samples.c.platform == platform, samples.c.started_at >= after)
-        .group_by(samples.c.service)
+        select(series.c.service, func.min(samples.c.started_at))
+        .join_from(samples, series, series.c.id == samples.c.series_id)
+        .where(series.c.platform == platform, samples.c.started_at >= after)
+        .group_by(series.c.service)
     )
     return {service: first for service, first in await conn.execute(query) if first is not None}
 
