@@ -21,7 +21,6 @@ import subprocess
 import sys
 import time
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 
 import aiohttp
@@ -200,19 +199,17 @@ async def _get(session: aiohttp.ClientSession, url: str, *, gzip_ok: bool) -> tu
 def _probes(database: Path, wall_offset: float) -> list[DaemonProbe]:
     """Every sample the daemon stored, its start on the harness's perf_counter clock.
     (The one place that knows the samples table; adapt it when the schema changes.)"""
+    # Compact samples (migration 0009): the start and the duration in whole milliseconds,
+    # the service through the series table, no error kind when the probe succeeded.
     with contextlib.closing(sqlite3.connect(database)) as conn:
-        rows = conn.execute("SELECT service, started_at, duration, ok FROM samples").fetchall()
+        rows = conn.execute(
+            "SELECT r.service, s.started_at, s.duration, s.error_kind IS NULL"
+            " FROM samples s JOIN series r ON r.id = s.series_id"
+        ).fetchall()
     return [
-        DaemonProbe(name, _epoch(started_at) - wall_offset, duration, bool(ok))
-        for name, started_at, duration, ok in rows
+        DaemonProbe(name, started_ms / 1000 - wall_offset, duration_ms / 1000, bool(ok))
+        for name, started_ms, duration_ms, ok in rows
     ]
-
-
-def _epoch(value: str | float | int) -> float:
-    if isinstance(value, int | float):
-        return float(value)
-    at = datetime.fromisoformat(value)  # SQLite keeps naive UTC
-    return (at if at.tzinfo else at.replace(tzinfo=UTC)).timestamp()
 
 
 def _rss_kb(pid: int) -> int:
