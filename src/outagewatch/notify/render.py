@@ -114,8 +114,26 @@ def render(incident: Incident, notice: Notice, audience: Audience, seq: int) -> 
     ]  # fmt: skip
 
 
+# A subject names the affected services up to this many characters, then counts the rest:
+# an outage of a hundred services must still make a one-line subject under RFC 5322's 998
+# characters (the outbox refuses a longer one, and the mail would never be queued). The body
+# lists them all.
+SUBJECT_SERVICES = 120
+
+
+def services_phrase(labels: list[str]) -> str:
+    """``IMAP, SMTP`` or, past SUBJECT_SERVICES characters, ``IMAP, SMTP and 98 more``."""
+    shown: list[str] = []
+    for index, label in enumerate(labels):
+        rest = len(labels) - index
+        if shown and len(", ".join([*shown, label])) > SUBJECT_SERVICES and rest > 1:
+            return f"{', '.join(shown)} and {rest} more"
+        shown.append(label)
+    return ", ".join(shown)
+
+
 def _subject(incident: Incident, notice: Notice, platform: PlatformInfo) -> str:
-    labels = ", ".join(_label(platform, a.service) for a in incident.services)
+    labels = services_phrase([_label(platform, a.service) for a in incident.services])
     kind = {
         "detected": "detected",
         "update": f"update {incident.updates_sent}",
@@ -180,7 +198,8 @@ def render_maintenance(
     labels = ", ".join(_label(platform, s) for s in window.services)
     what = "Emergency maintenance" if window.kind == "emergency" else "Maintenance"
     kind = "finished" if notice.kind == "auto_finished" else notice.kind
-    subject = f"[{platform.name}] {what}: {labels} — maintenance {kind}"
+    phrase = services_phrase([_label(platform, s) for s in window.services])
+    subject = f"[{platform.name}] {what}: {phrase} — maintenance {kind}"
     body = audience.jinja.get_template("maintenance.txt.j2").render(
         window=window, notice=notice, platform=platform, when=audience.when, affected=labels,
         signature=audience.signature,
