@@ -195,3 +195,22 @@ async def test_a_restore_reads_every_service_in_the_same_few_queries(
     finally:
         await other.dispose()
     assert few == many <= 4
+
+
+async def test_vantages_up_as_the_tracks_see_them(engine: AsyncEngine) -> None:
+    """The leader's `outagewatch_vantage_up` comes from what the detector read, not from a
+    walk of every track each round; it must say what the tracks say."""
+    det, target, _ = detector(engine)
+    await feed(det, target, range(0, 300, 30), duration=0.1)
+    max_gap = target.rules.max_gap
+    last = T0 + timedelta(seconds=270)
+    for now in (last, last + max_gap, last + max_gap + timedelta(seconds=1)):
+        by_tracks = {v for track in det.tracks.values() for v in track.active(now)}
+        assert det.vantages_up(now) == by_tracks, now
+    assert det.vantages_up(last + max_gap) == {"fra"}
+    assert det.vantages_up(last + max_gap + timedelta(seconds=1)) == set()
+    later = last + timedelta(seconds=5)
+    await det.restore(later)  # a restart reads the samples again, and sees the same
+    while await det.judge_step(later):
+        pass
+    assert det.vantages_up(later) == {"fra"}
