@@ -1,13 +1,15 @@
 """``python -m bench.engine_runner SPEC OUT``: outagewatch's probe engine under measurement.
 
 The engine is wired as ``Daemon`` wires it (daemon/process.py): the real `Prober` (its timers
-and protocol probes) hands every result to the real `Detector`, which writes the samples
+and protocol probes) on its own loop and thread (`ProbeLoop`) hands every result to the real
+`Detector` on the main loop, which writes the samples
 to a SQLite file, judges them and exports the metrics, woken by each result or by the tick.
 The API, incidents, maintenance and the outbox are left out: they do not scale with targets.
 
 The process measures itself over a window after a warm-up: CPU seconds (all threads),
-event-loop lag, the probes that completed, each with the perf_counter time it was handed
-over (the moment the probe's own clock stopped) and its measured duration. Peak RSS covers
+event-loop lag of the probe loop, the probes that completed, each with the perf_counter time
+its own clock stopped (from its wall-clock end: the result crosses to the main loop later)
+and its measured duration. Peak RSS covers
 the whole life of the process, start-up included.
 """
 
@@ -30,8 +32,8 @@ from bench.layout import EHLO_NAME, PASSWORD, PASSWORD_ENV, USER, TargetSpec, fr
 from outagewatch.config.rules import Rules
 from outagewatch.config.services import Auth, HttpService, ImapService, Pop3Service, SmtpService
 from outagewatch.config.targets import Target
+from outagewatch.daemon.probe_loop import ProbeLoop
 from outagewatch.daemon.process import BATCH_WINDOW
-from outagewatch.daemon.scheduler import Prober
 from outagewatch.detection.detector import Detector
 from outagewatch.logs import configure as configure_logging
 from outagewatch.metrics import Metrics
@@ -134,26 +136,31 @@ async def run(spec: dict[str, Any]) -> dict[str, Any]:
     wake = asyncio.Event()
 
     def sink(target: Target, result: ProbeResult) -> None:
-        handed_over = time.perf_counter()
-        out.probes.append((target.service_id, handed_over, result.duration, result.ok))
+        # When the probe's clock stopped, on the probe thread: its result crosses to this
+        # loop a moment later. The wall clock's offset is taken now, not once, so that a
+        # slewing clock cannot move the probe off its connection record.
+        wall_to_perf = time.time() - time.perf_counter()
+        stopped = result.started_at.timestamp() + result.duration - wall_to_perf
+        out.probes.append((target.service_id, stopped, result.duration, result.ok))
         detector.accept(target, result)
         wake.set()
 
-    prober = Prober(targets, sink)
-    prober.start()
+    prober = ProbeLoop(targets, sink)
+    await prober.start()
+    lag_watch = prober.submit(watch_lag(out))  # the loop that times the probes
     out.startup = time.perf_counter() - started
     window_start = time.perf_counter() + warmup
     out.window = (window_start, window_start + duration)
     tick = min(1.0, max(0.05, interval / 4))  # as Daemon.tick
     helpers = [
         asyncio.create_task(freeze_long_lived_objects(interval)),
-        asyncio.create_task(watch_lag(out)),
         asyncio.create_task(detect_loop(detector, wake, tick)),
     ]
     await asyncio.sleep(warmup)
     cpu_start = time.process_time()
     await asyncio.sleep(duration)
     out.cpu = time.process_time() - cpu_start
+    lag_watch.cancel()
     await prober.stop()
     for task in helpers:
         if task.done():

@@ -54,7 +54,9 @@ class Metrics:
         )
         self.loop_lag = Gauge(
             "outagewatch_event_loop_lag_seconds",
-            "How late the event loop ran a timer at the last check",
+            "How late an event loop ran a timer at the last check: loop=probes is the"
+            " probes' stopwatch, loop=main runs detection, the outbox and the API",
+            ("loop",),
             registry=r,
         )
         self.notifications = Counter(

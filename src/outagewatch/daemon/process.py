@@ -24,8 +24,8 @@ from outagewatch.config import Config, ConfigError, read_secret, secret_problems
 from outagewatch.config.targets import Target, targets_of
 from outagewatch.daemon.housekeeping import Housekeeper
 from outagewatch.daemon.leadership import InstanceConflict, leadership_for
+from outagewatch.daemon.probe_loop import ProbeLoop
 from outagewatch.daemon.reload import Reloader
-from outagewatch.daemon.scheduler import Prober
 from outagewatch.daemon.waiting import until_database_answers
 from outagewatch.detection.detector import Detector
 from outagewatch.incidents.engine import IncidentEngine
@@ -102,7 +102,7 @@ class Daemon:
         self.mail_wake = asyncio.Event()
         self.stopping = asyncio.Event()
         self.leadership = leadership_for(config.database, config.vantage, config.leader_takeover)
-        self.prober: Prober | None = None
+        self.prober: ProbeLoop | None = None
         self.api_context: ApiContext | None = None
         self._helpers: list[asyncio.Task[None]] = []
         self._web: web.AppRunner | None = None
@@ -137,8 +137,9 @@ class Daemon:
         if problem is not None:
             raise ConfigError([f"api.listen: {problem}"])
         probed = [t for t in self.targets if t.probed_here]
-        self.prober = Prober(probed, self._accept)
-        self.prober.start()
+        prober = ProbeLoop(probed, self._accept)
+        await prober.start()
+        self.prober = prober
         log.info(
             "probing %d of %d services from vantage %s (%s); metrics on http://%s/metrics",
             len(probed),
@@ -234,7 +235,7 @@ class Daemon:
             log.warning("%s works again on database %s", what, masked(self.engine.url))
 
     def _export_vantages(self, now: datetime) -> None:
-        up = {v for track in self.detector.tracks.values() for v in track.active(now)}
+        up = self.detector.vantages_up(now)
         for vantage in self.config.all_vantages:
             self.metrics.vantage_up.labels(vantage).set(1 if vantage in up else 0)
 
@@ -304,10 +305,13 @@ class Daemon:
 
     async def _watch_loop_lag(self) -> None:
         interval = 0.5
+        main, probes = self.metrics.loop_lag.labels("main"), self.metrics.loop_lag.labels("probes")
         while True:
             before = time.perf_counter()
             await asyncio.sleep(interval)
-            self.metrics.loop_lag.set(max(0.0, time.perf_counter() - before - interval))
+            main.set(max(0.0, time.perf_counter() - before - interval))
+            if self.prober is not None:
+                probes.set(self.prober.lag)
 
 
 async def run_daemon(

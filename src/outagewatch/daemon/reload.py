@@ -28,7 +28,7 @@ from outagewatch.config import Config, ConfigError, load_config, read_secret, se
 from outagewatch.config.targets import Target, targets_of
 from outagewatch.daemon.housekeeping import Housekeeper
 from outagewatch.daemon.leadership import Leadership
-from outagewatch.daemon.scheduler import Prober
+from outagewatch.daemon.probe_loop import ProbeLoop
 from outagewatch.detection.detector import Detector
 from outagewatch.incidents.engine import IncidentEngine
 from outagewatch.logs import configure as configure_logging
@@ -66,7 +66,7 @@ class Reloadable(Protocol):
     config: Config
     targets: list[Target]
     detector: Detector
-    prober: Prober | None
+    prober: ProbeLoop | None
     metrics: Metrics
     incidents: IncidentEngine
     maintenance: MaintenanceEngine
