@@ -34,7 +34,7 @@ LAYERS: list[set[str]] = [
         "outagewatch.probes",
         "outagewatch.sim",
         "outagewatch.metrics",
-        "outagewatch.metrics_probes",
+        "outagewatch.exposition_details",
         "outagewatch.exposition",
     },
     PURE,

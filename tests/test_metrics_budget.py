@@ -1,22 +1,27 @@
 """/metrics at a given number of services: the series budget of DESIGN section 10 (at most 12
-per service and vantage by default), the histogram's buckets, the opt-in phases, and the body
+per service and vantage by default, 3 more for a TLS service), the histogram's buckets, the
+opt-in phases, all of them rendered as probes come in rather than at a scrape, and the body
 served gzip-compressed to a scraper that asks for it. Nothing here is timed: the speed of a
 scrape is make bench's to measure."""
 
 from __future__ import annotations
 
+import dataclasses
 import gzip
 from collections import Counter
 from datetime import UTC, datetime
 
 import aiohttp
 from aiohttp import web
+from prometheus_client import generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
 from outagewatch.api.app import make_app
 from outagewatch.exposition import DURATION_BUCKETS, SERIES_BUDGET
+from outagewatch.exposition_details import DELIVERY_BUCKETS
 from outagewatch.metrics import Metrics
 from outagewatch.probes.result import ErrorKind, ProbeResult
+from tests.test_metrics_probes import FACTS
 
 SERVICES = 400
 PROTOCOLS = ("http", "smtp", "imap", "pop3")
@@ -126,3 +131,36 @@ async def test_a_scraper_asking_for_gzip_gets_it() -> None:
     assert gzip.decompress(zipped) == plain
     assert len(zipped) * 5 < len(plain)
     assert series_per_service(plain.decode()).total() == SERVICES * SERIES_BUDGET
+
+
+def tls_estate(metrics: Metrics, services: int) -> list[tuple[str, str, str, str]]:
+    """``services`` https services probed with a handshake, and as many round trips."""
+    https = [(f"p{i % 3}", f"web-{i:04d}", "http", "fra") for i in range(services)]
+    trips = [(f"p{i % 3}", f"trip-{i:04d}", "roundtrip", "fra") for i in range(services)]
+    for service in https:
+        metrics.observe_probe(service, dataclasses.replace(result(0.2), tls=FACTS), 30.0)
+        metrics.export_judgement(service, 0.0, False, False)
+    for service in trips:
+        trip = ProbeResult(T0, 8.0, True, None, {"submit": 0.5, "deliver": 7.0}, "")
+        metrics.observe_probe(service, trip, 30.0)
+        metrics.export_judgement(service, 0.0, False, False)
+    return https + trips
+
+
+def test_a_tls_service_adds_its_leaf_chain_and_info_series() -> None:
+    metrics = Metrics()
+    https = tls_estate(metrics, SERVICES // 2)[: SERVICES // 2]
+    counts = series_per_service(metrics.render().decode())
+    assert {counts[p, s, v] for p, s, _, v in https} == {SERIES_BUDGET + 3}
+    delivery = len(DELIVERY_BUCKETS) + 3  # and +Inf, _sum, _count
+    assert set(counts.values()) == {SERIES_BUDGET + 3, SERIES_BUDGET + delivery}
+
+
+def test_no_series_of_a_service_is_rendered_by_prometheus_client_at_a_scrape() -> None:
+    metrics = Metrics()
+    tls_estate(metrics, SERVICES)
+    walked = generate_latest(metrics.registry).decode()
+    assert "service=" not in walked  # all of them in the text rendered as probes came in
+    rendered = series_per_service("".join(metrics.parts()))
+    assert rendered.total() == series_per_service(metrics.render().decode()).total()
+    assert rendered.total() == SERVICES * (2 * SERIES_BUDGET + 3 + len(DELIVERY_BUCKETS) + 3)

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import bisect
 from dataclasses import dataclass, field
+from typing import TypeVar
 
 from outagewatch.probes.result import ProbeResult
 
@@ -26,6 +27,7 @@ DURATION_BUCKETS = (0.25, 1.0, 5.0, 10.0, 30.0, 60.0)
 SERIES_BUDGET = 12  # per service and vantage, without the opt-in phases
 
 Labels = tuple[str, str, str, str]  # platform, service, protocol, vantage
+K = TypeVar("K")  # the labels a family is kept by
 
 DURATION = "outagewatch_probe_duration_seconds"
 SUCCESS = "outagewatch_probe_success"
@@ -166,9 +168,14 @@ class ServiceSeries:
     def parts(self) -> list[str]:
         """The whole text as a list of immutable strings: cheap to take on the loop (one
         reference per service and family), joined later in a thread."""
-        out: list[str] = []
-        for name, lines in self._lines.items():
-            kind, help_text = FAMILIES[name]
-            out.append(f"# HELP {name} {help_text}\n# TYPE {name} {kind}\n")
-            out.extend(lines.values())
-        return out
+        return family_parts(FAMILIES, self._lines)
+
+
+def family_parts(families: dict[str, tuple[str, str]], lines: dict[str, dict[K, str]]) -> list[str]:
+    """Each family's HELP and TYPE, then its services' rendered lines as they are."""
+    out: list[str] = []
+    for name, rendered in lines.items():
+        kind, help_text = families[name]
+        out.append(f"# HELP {name} {help_text}\n# TYPE {name} {kind}\n")
+        out.extend(rendered.values())
+    return out

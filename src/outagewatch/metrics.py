@@ -1,7 +1,8 @@
 """Prometheus collectors of DESIGN section 6, on a registry of their own (no globals).
 
-The series of each service (duration, success, results, judgements) are exposition.py's,
-kept rendered; the registry holds the few series that do not grow with the services."""
+The series of each service (duration, success, results, judgements) are exposition.py's, its
+certificate and delivery series exposition_details.py's, kept rendered; the registry holds the
+few series that do not grow with the services."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, generate_latest
 
 from outagewatch import __version__
 from outagewatch.exposition import Labels, ServiceSeries
-from outagewatch.metrics_probes import ProbeDetailMetrics
+from outagewatch.exposition_details import DetailSeries
 from outagewatch.probes.result import ProbeResult
 
 NOTIFICATION_KINDS = (
@@ -35,6 +36,7 @@ class Metrics:
         r = self.registry
         # The series of every service live outside the registry, rendered as they change.
         self.services = ServiceSeries(phases=phases)
+        self.details = DetailSeries()
         self.incidents_open = Gauge(
             "outagewatch_incidents_open",
             "Incidents open or acknowledged (not yet restored), by platform and severity",
@@ -102,7 +104,6 @@ class Metrics:
             "outagewatch_build_info", "Build information", ("version", "python"), registry=r
         )
         build.labels(__version__, host_platform.python_version()).set(1)
-        self.probe_details = ProbeDetailMetrics(r)
 
     def forget_judgements(self) -> None:
         """A standby judges nothing: drop the leader's series rather than leave stale ones
@@ -115,12 +116,12 @@ class Metrics:
         """A service the config no longer has: its series end rather than go stale."""
         self.services.forget(labels)
         platform, service, _, vantage = labels
-        self.probe_details.forget((platform, service, vantage))
+        self.details.forget((platform, service, vantage))
 
     def observe_probe(self, labels: Labels, result: ProbeResult, slow_after: float) -> None:
         self.services.observe(labels, result, slow_after)
         platform, service, _, vantage = labels
-        self.probe_details.observe((platform, service, vantage), result)
+        self.details.observe((platform, service, vantage), result)
 
     def export_judgement(
         self, labels: Labels, bad_for: float, outage: bool, in_maintenance: bool
@@ -133,7 +134,7 @@ class Metrics:
         works). A single join in a thread held the GIL for milliseconds at a time, and the
         loop queued behind it at every switch: probes overlapping a scrape at 10,000
         services measured up to 160 ms more (docs/BENCHMARKS.md, issue 13)."""
-        parts = self.services.parts()
+        parts = self.parts()
         compressor = zlib.compressobj(1, zlib.DEFLATED, GZIP_WINDOW) if compressed else None
         body: list[bytes] = []
         for start in range(0, len(parts), JOIN_SLICE):
@@ -150,7 +151,11 @@ class Metrics:
 
     def render(self) -> bytes:
         """The uncompressed body, all at once (tests and tools off the loop)."""
-        return "".join(self.services.parts()).encode() + generate_latest(self.registry)
+        return "".join(self.parts()).encode() + generate_latest(self.registry)
+
+    def parts(self) -> list[str]:
+        """The rendered per-service text: taken on the loop, one reference per string."""
+        return [*self.services.parts(), *self.details.parts()]
 
     def count_channels(self, channels: Iterable[str]) -> None:
         """The channels' series at zero from the start, as the mail's."""
