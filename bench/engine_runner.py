@@ -3,7 +3,7 @@
 The engine is wired as ``Daemon`` wires it (daemon/process.py): the real `Prober` (its timers
 and protocol probes) on its own loop and thread (`ProbeLoop`) hands every result to the real
 `Detector` on the main loop, which writes the samples
-to a SQLite file, judges them and exports the metrics, woken by each result or by the tick.
+to a SQLite file, judges them and exports the metrics, in a round every tick.
 The API, incidents, maintenance and the outbox are left out: they do not scale with targets.
 
 The process measures itself over a window after a warm-up: CPU seconds (all threads),
@@ -16,7 +16,6 @@ the whole life of the process, start-up included.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import gc
 import json
 import os
@@ -33,7 +32,6 @@ from outagewatch.config.rules import Rules
 from outagewatch.config.services import Auth, HttpService, ImapService, Pop3Service, SmtpService
 from outagewatch.config.targets import Target
 from outagewatch.daemon.probe_loop import ProbeLoop
-from outagewatch.daemon.process import BATCH_WINDOW
 from outagewatch.detection.detector import Detector
 from outagewatch.logs import configure as configure_logging
 from outagewatch.metrics import Metrics
@@ -100,18 +98,16 @@ async def watch_lag(out: Measurement) -> None:
             out.lags.append(max(0.0, after - before - LAG_PERIOD))
 
 
-async def detect_loop(detector: Detector, wake: asyncio.Event, tick: float) -> None:
+async def detect_loop(detector: Detector, tick: float) -> None:
     """Daemon._detect_until_stopped and Daemon._round of the leader (the one instance on
-    SQLite), less the maintenance, incident, export and housekeeping steps."""
+    SQLite), less the maintenance, incident, export and housekeeping steps: a round every
+    tick."""
     while True:
         while await detector.write_step():
             pass
         while await detector.judge_step(datetime.now(UTC)):
             pass
-        wake.clear()
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(wake.wait(), tick)
-            await asyncio.sleep(BATCH_WINDOW)  # woken by a result: let the next ones join it
+        await asyncio.sleep(tick)
 
 
 async def freeze_long_lived_objects(interval: float) -> None:
@@ -133,7 +129,6 @@ async def run(spec: dict[str, Any]) -> dict[str, Any]:
     await detector.restore(datetime.now(UTC))
     out = Measurement()
     gc.callbacks.append(out.on_gc)
-    wake = asyncio.Event()
 
     def sink(target: Target, result: ProbeResult) -> None:
         # When the probe's clock stopped, on the probe thread: its result crosses to this
@@ -143,7 +138,6 @@ async def run(spec: dict[str, Any]) -> dict[str, Any]:
         stopped = result.started_at.timestamp() + result.duration - wall_to_perf
         out.probes.append((target.service_id, stopped, result.duration, result.ok))
         detector.accept(target, result)
-        wake.set()
 
     prober = ProbeLoop(targets, sink)
     await prober.start()
@@ -154,7 +148,7 @@ async def run(spec: dict[str, Any]) -> dict[str, Any]:
     tick = min(1.0, max(0.05, interval / 4))  # as Daemon.tick
     helpers = [
         asyncio.create_task(freeze_long_lived_objects(interval)),
-        asyncio.create_task(detect_loop(detector, wake, tick)),
+        asyncio.create_task(detect_loop(detector, tick)),
     ]
     await asyncio.sleep(warmup)
     cpu_start = time.process_time()

@@ -41,7 +41,6 @@ from outagewatch.store.migrate import require_head, upgrade
 
 log = logging.getLogger("outagewatch.daemon")
 Clock = Callable[[], datetime]
-BATCH_WINDOW = 0.1  # seconds
 
 
 def utcnow() -> datetime:
@@ -118,8 +117,10 @@ class Daemon:
         return min(1.0, max(0.05, shortest / 4))
 
     def _accept(self, target: Target, result: ProbeResult) -> None:
+        # No wake-up: the next round (at most a tick away) takes it with every other
+        # result of that tick. A round per result (or per 0.1 s) cost half the CPU of a
+        # probe at 100 services, in rounds' fixed costs (docs/BENCHMARKS.md, issue 13).
         self.detector.accept(target, result)
-        self.wake.set()
 
     async def run(self) -> None:
         try:
@@ -190,12 +191,9 @@ class Daemon:
                 busy = False
             if busy:
                 continue
-            self.wake.clear()
+            self.wake.clear()  # set by a stop or a reload
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self.wake.wait(), self.tick)
-                # Woken by a result: let the results of the next moment join it, so that
-                # many services share one write and one judgement (BENCHMARKS finding 2).
-                await asyncio.sleep(BATCH_WINDOW)
 
     async def _round(self) -> bool:
         """Every instance writes its samples; the leader also judges, acts and mails."""
