@@ -60,8 +60,7 @@ def _modules_after(code: str) -> set[str]:
     return set(out.split())
 
 
-def test_the_daemon_imports_no_cryptography_until_tls_is_named() -> None:
-    assert "cryptography" not in _modules_after("import outagewatch.daemon.process")
+def test_preloaded_where_the_config_names_tls() -> None:
     https = "HttpService(protocol='http', url='https://mail.example.net/')"
     preloaded = _modules_after(
         "from outagewatch.config.services import HttpService\n"
