@@ -13,9 +13,7 @@ from pydantic_core import ErrorDetails
 from outagewatch.config.channels import CHANNEL_TYPES
 from outagewatch.config.model import Config
 from outagewatch.config.services import PROTOCOLS, RoundtripService, SecretRef
-
-# libyaml's loader when PyYAML has it: 10,000 services load in 1.6 s instead of 6.9 s.
-SAFE_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+from outagewatch.config.yaml_events import load_yaml
 
 
 class ConfigError(Exception):
@@ -33,7 +31,7 @@ def load_config(path: Path | str) -> Config:
     except OSError as exc:
         raise ConfigError([f"{path}: cannot read the config file: {exc.strerror}"]) from exc
     try:
-        data = yaml.load(text, Loader=SAFE_LOADER)  # noqa: S506 - a safe loader
+        data = load_yaml(text)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         where = f"{path}:{mark.line + 1}:{mark.column + 1}" if mark else str(path)

@@ -19,10 +19,12 @@ import logging
 import os
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import IO
+from typing import IO, TYPE_CHECKING
 
-import asyncpg
 from sqlalchemy.engine import make_url
+
+if TYPE_CHECKING:
+    import asyncpg
 
 log = logging.getLogger("outagewatch.leadership")
 LOCK_KEY = 0x6F77_6C65  # "owle": one advisory lock per database, whatever the schema
@@ -101,6 +103,9 @@ class PostgresLeadership(Leadership):
         if self._next_try is not None and now < self._next_try:
             return False
         self._next_try = now + self.retry
+        # Imported here: a SQLite daemon never loads the PostgreSQL driver (3 MB, issue 13).
+        import asyncpg
+
         try:
             if self._conn is None or self._conn.is_closed():
                 self._conn = await asyncpg.connect(
@@ -122,6 +127,8 @@ class PostgresLeadership(Leadership):
         return False
 
     async def _healthy(self) -> bool:
+        import asyncpg
+
         if self._conn is None or self._conn.is_closed():
             return False
         try:

@@ -35,6 +35,7 @@ from outagewatch.notify.channels import build_all
 from outagewatch.notify.sender import Sender
 from outagewatch.notify.template_check import checked_templates
 from outagewatch.probes import ProbeResult
+from outagewatch.probes.certificates import preload_x509
 from outagewatch.store.engine import open_engine
 from outagewatch.store.errors import classify, masked
 from outagewatch.store.migrate import require_head, upgrade
@@ -138,6 +139,7 @@ class Daemon:
         if problem is not None:
             raise ConfigError([f"api.listen: {problem}"])
         probed = [t for t in self.targets if t.probed_here]
+        preload_x509(t.service for t in probed)
         prober = ProbeLoop(probed, self._accept)
         await prober.start()
         self.prober = prober

@@ -36,6 +36,7 @@ from outagewatch.maintenance.engine import MaintenanceEngine
 from outagewatch.metrics import Metrics
 from outagewatch.notify.sender import Sender
 from outagewatch.notify.template_check import checked_templates
+from outagewatch.probes.certificates import preload_x509
 
 log = logging.getLogger("outagewatch.reload")
 ANSWER_WITHIN = 60.0  # seconds: the reload waits for the current detection round to end
@@ -192,7 +193,9 @@ class Reloader:
         running, daemon.config = daemon.config, new
         daemon.targets = targets
         if daemon.prober is not None:
-            daemon.prober.retarget([t for t in targets if t.probed_here])
+            probed = [t for t in targets if t.probed_here]
+            preload_x509(t.service for t in probed)
+            daemon.prober.retarget(probed)
         for target in changes.removed:
             daemon.metrics.forget_service(daemon.detector.labels(target))
         daemon.incidents.reconfigure(new, templates)

@@ -8,12 +8,19 @@ from __future__ import annotations
 
 import functools
 import hashlib
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from cryptography import x509
-
+from outagewatch.config.services import (
+    HttpService,
+    ImapService,
+    Pop3Service,
+    RoundtripService,
+    Service,
+    SmtpService,
+)
 from outagewatch.probes.text import one_line
 from outagewatch.tls import Handshake
 
@@ -110,6 +117,10 @@ def tls_facts(handshake: Handshake) -> TlsFacts | None:
     A server presents the same chain probe after probe: parsing it again each time would
     cost the event loop a few hundred microseconds per probe, so the facts are cached by
     the handshake (chain, version, cipher, error): 4,096 distinct chains, a few MB at most."""
+    # Imported at the first chain, not with the daemon: cryptography's library is 10 MB of a
+    # daemon's memory, needless where nothing speaks TLS (preload_x509 keeps it off the loop).
+    from cryptography import x509
+
     try:
         chain = [x509.load_der_x509_certificate(der) for der in handshake.chain]
     except ValueError:
@@ -149,3 +160,22 @@ def _named(handshake: Handshake) -> str | None:
 def most_urgent(facts: list[TlsFacts]) -> TlsFacts | None:
     """Of several handshakes (the round trip has two), the one whose chain expires first."""
     return min(facts, key=lambda f: f.chain_not_after, default=None)
+
+
+def names_tls(service: Service) -> bool:
+    """Whether the config says this service speaks TLS (an HTTP redirect may still lead there)."""
+    if isinstance(service, HttpService):
+        urls = [service.url, *([service.login.url] if service.login else [])]
+        return any(url.lower().startswith("https:") for url in urls)
+    if isinstance(service, (SmtpService, ImapService, Pop3Service)):
+        return service.tls != "none"
+    if isinstance(service, RoundtripService):
+        return service.submit.tls != "none" or service.mailbox.tls != "none"
+    return True
+
+
+def preload_x509(services: Iterable[Service]) -> None:
+    """Before the first probe, where the config names TLS: importing cryptography takes tens
+    of milliseconds that, at the first handshake, every probe in flight would measure."""
+    if any(names_tls(service) for service in services):
+        from cryptography import x509  # noqa: F401
