@@ -6,7 +6,9 @@ from typing import Any
 
 from sqlalchemy import Insert, Table, event
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from outagewatch.store.tables import StoredSample
 
 
 def prepare(engine: AsyncEngine) -> None:
@@ -28,6 +30,25 @@ def engine_options() -> dict[str, Any]:
 
 def insert_ignoring_duplicates(table: Table) -> Insert:
     return sqlite_insert(table).on_conflict_do_nothing()
+
+
+INSERT_SAMPLES = """INSERT INTO samples
+    (started_at, series_id, duration, bad, error_kind, detail, phases)
+    VALUES (?, ?, ?, ?, ?, ?, ?)"""
+# A series' newest sample: the greatest start, then the greatest id, found in the index on
+# (series_id, started_at), which holds the rowid too.
+MOVE_NEWEST = """UPDATE series SET newest_started_at = ?2, newest_id =
+    (SELECT max(id) FROM samples WHERE series_id = ?1 AND started_at = ?2)
+    WHERE id = ?1 AND (newest_started_at IS NULL OR newest_started_at <= ?2)"""
+
+
+async def insert_samples(conn: AsyncConnection, stored: list[StoredSample]) -> None:
+    """Two statements for the batch, each run over every row in one call to SQLite."""
+    await conn.exec_driver_sql(INSERT_SAMPLES, stored)
+    newest: dict[int, int] = {}
+    for started_at, series_id, *_ in stored:
+        newest[series_id] = max(started_at, newest.get(series_id, started_at))
+    await conn.exec_driver_sql(MOVE_NEWEST, list(newest.items()))
 
 
 # What migration 0006 (compact samples) does differently here. Frozen with that migration:
