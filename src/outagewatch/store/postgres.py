@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import Insert, Table
+from sqlalchemy import Insert, Integer, Table, bindparam, select
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from outagewatch.store.tables import StoredSample
+from outagewatch.store.tables import NewSample, StoredSample, samples, series
 
 
 def prepare(engine: AsyncEngine) -> None:
@@ -44,6 +44,31 @@ INSERT_SAMPLES = """WITH stored AS (
 async def insert_samples(conn: AsyncConnection, stored: list[StoredSample]) -> None:
     columns = tuple(list(column) for column in zip(*stored, strict=True))
     await conn.exec_driver_sql(INSERT_SAMPLES, columns)
+
+
+# Built once (building a query cost more CPU than running it). Bounded above, so that the
+# BRIN index on id reads ``limit`` rows, not all the rows after the lower bound (the whole
+# backlog after a restore).
+_AFTER = (
+    select(
+        samples.c.id, series.c.platform, series.c.service, series.c.vantage,
+        samples.c.started_at, samples.c.bad,
+    )
+    .join_from(samples, series, samples.c.series_id == series.c.id)
+    .where(samples.c.id > bindparam("low"), samples.c.id <= bindparam("high"))
+    .order_by(samples.c.id)
+    .limit(bindparam("limit", type_=Integer))
+)  # fmt: skip
+NO_BOUND = 2**63 - 1
+
+
+async def samples_after(conn: AsyncConnection, low_id: int, limit: int) -> list[NewSample]:
+    found = await conn.execute(_AFTER, {"low": low_id, "high": low_id + limit, "limit": limit})
+    rows: list[NewSample] = [tuple(row) for row in found]
+    if not rows:  # unbounded past a gap of ``limit`` ids (rolled back, or a restart's)
+        found = await conn.execute(_AFTER, {"low": low_id, "high": NO_BOUND, "limit": limit})
+        rows = [tuple(row) for row in found]
+    return rows
 
 
 # What migration 0006 (compact samples) does differently here. Frozen with that migration:

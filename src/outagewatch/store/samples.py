@@ -16,9 +16,7 @@ from typing import Any
 
 from sqlalchemy import (
     Boolean,
-    Integer,
     Select,
-    bindparam,
     delete,
     func,
     insert,
@@ -33,6 +31,7 @@ from outagewatch.store import series as series_store
 from outagewatch.store.engine import BACKENDS
 from outagewatch.store.series import LOOKUP_CHUNK, Series, SeriesKey
 from outagewatch.store.tables import (
+    NewSample,
     StoredSample,
     error_code,
     millis_of,
@@ -230,32 +229,11 @@ async def last_bad_flags(
     return [bool(bad) for _, _, bad in newest[:count]]
 
 
-# Built once: building a query costs more CPU than running it, and the leader reads after
-# every batch (issue 13). Bounded above too, so that PostgreSQL's BRIN index reads ``limit``
-# rows, not all the rows after ``low`` (the whole backlog after a restore).
-_AFTER = (
-    select(
-        samples.c.id, series.c.platform, series.c.service, series.c.vantage,
-        samples.c.started_at, samples.c.bad,
-    )
-    .join_from(samples, series, samples.c.series_id == series.c.id)
-    .where(samples.c.id > bindparam("low"), samples.c.id <= bindparam("high"))
-    .order_by(samples.c.id)
-    .limit(bindparam("limit", type_=Integer))
-)  # fmt: skip
-NO_BOUND = 2**63 - 1
-
-
-async def samples_after(
-    conn: AsyncConnection, low_id: int, limit: int
-) -> list[tuple[int, str, str, str, datetime, bool]]:
-    """Samples of every vantage by insertion id, for the leader's detector."""
-    found = await conn.execute(_AFTER, {"low": low_id, "high": low_id + limit, "limit": limit})
-    rows = [tuple(row) for row in found]
-    if not rows:  # unbounded past a gap of ``limit`` ids (rolled back, or a restart's)
-        found = await conn.execute(_AFTER, {"low": low_id, "high": NO_BOUND, "limit": limit})
-        rows = [tuple(row) for row in found]
-    return rows
+async def samples_after(conn: AsyncConnection, low_id: int, limit: int) -> list[NewSample]:
+    """Samples of every vantage by insertion id, for the leader's detector: each backend
+    reads them its cheapest way, as the leader does after every batch (issue 13)."""
+    found: list[NewSample] = await BACKENDS[conn.dialect.name].samples_after(conn, low_id, limit)
+    return found
 
 
 async def max_sample_id(conn: AsyncConnection) -> int:

@@ -8,7 +8,7 @@ from sqlalchemy import Insert, Table, event
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from outagewatch.store.tables import StoredSample
+from outagewatch.store.tables import EPOCH, MILLISECOND, NewSample, StoredSample
 
 
 def prepare(engine: AsyncEngine) -> None:
@@ -49,6 +49,23 @@ async def insert_samples(conn: AsyncConnection, stored: list[StoredSample]) -> N
     for started_at, series_id, *_ in stored:
         newest[series_id] = max(started_at, newest.get(series_id, started_at))
     await conn.exec_driver_sql(MOVE_NEWEST, list(newest.items()))
+
+
+# The id is the rowid: the samples after an id are a range of the table's own B-tree, and
+# need no upper bound (PostgreSQL's do).
+SAMPLES_AFTER = """SELECT samples.id, series.platform, series.service, series.vantage,
+    samples.started_at, samples.bad
+    FROM samples JOIN series ON samples.series_id = series.id
+    WHERE samples.id > ? ORDER BY samples.id LIMIT ?"""
+
+
+async def samples_after(conn: AsyncConnection, low_id: int, limit: int) -> list[NewSample]:
+    """In one call to aiosqlite's thread, where SQLAlchemy's cursor took four (the leader
+    reads after every batch); the values converted as EpochMillis and Boolean would."""
+    driver = (await conn.get_raw_connection()).driver_connection
+    assert driver is not None
+    rows = await driver.execute_fetchall(SAMPLES_AFTER, (low_id, limit))
+    return [(i, p, s, v, EPOCH + at * MILLISECOND, bool(bad)) for i, p, s, v, at, bad in rows]
 
 
 # What migration 0006 (compact samples) does differently here. Frozen with that migration:

@@ -159,6 +159,8 @@ samples = Table(
 # started_at, series_id, duration, bad, error_kind, detail, phases, as the types above
 # store them (phases as JSON text).
 StoredSample = tuple[int, int, int, bool, int | None, str | None, str | None]
+# A sample as the leader's detector reads it back: id, platform, service, vantage, start, bad.
+NewSample = tuple[int, str, str, str, datetime, bool]
 
 # Service state changes as immutable rows: one "opened" and at most one "restored" per
 # outage. ``vantage`` is "*" for the service-level verdict across vantages (quorum).
