@@ -1,12 +1,13 @@
 """CPU seconds per 1,000 samples of the store's share of a sample's life, per backend.
 
-A sample is written as the detector writes it (a batch through the writer's
-series cache and ``insert_samples``, one transaction) and read back as the leader reads it
-(``samples_after``, ``READ`` ids at a time). CPU is ``time.process_time``: every thread of
-the process, so SQLite's work in aiosqlite's thread counts too; the database server's
-(PostgreSQL) does not. Each figure is the median of ``--runs`` runs on a fresh database.
+A sample is written as the detector writes it (a batch through the writer's series cache
+and ``insert_samples``, one transaction) and read back as the leader reads it
+(``samples_after``, the detector's READ_BATCH ids at a time). CPU is ``time.process_time``:
+every thread of the process, so SQLite's work in aiosqlite's thread counts too; the
+database server's (PostgreSQL) does not. Each figure is the median of ``--runs`` runs on a
+fresh database.
 
-Run alone: ``python -m bench.store_cpu [--samples N] [--runs N] [--postgres URL]``.
+Run alone: ``python -m bench.store_cpu [--samples N] [--batch N]... [--runs N] [--postgres URL]``.
 """
 
 from __future__ import annotations
