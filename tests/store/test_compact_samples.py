@@ -242,3 +242,21 @@ async def test_written_samples_read_back_equal_and_move_each_series_newest_up(
         mine = [d for d in stored if (d["platform"], d["service"], d["vantage"]) == key]
         assert latest[key] == max(mine, key=lambda d: (d["started_at"], d["id"]))
         assert latest[key]["id"] > max(d["id"] for d in stored[:300])  # one of the ties
+
+
+async def test_a_batch_rolled_back_leaves_no_sample_and_no_newest(engine: AsyncEngine) -> None:
+    """The backends write on the driver's own connection: still inside the caller's
+    transaction."""
+    await upgrade(engine)
+    rows = history(12)
+    async with engine.begin() as conn:
+        await sample_store.insert_samples(conn, rows[:6])
+    before = await read_all(engine)
+    with pytest.raises(RuntimeError):
+        async with engine.begin() as conn:
+            await sample_store.insert_samples(conn, rows[6:])
+            raise RuntimeError("the batch fails after its samples were written")
+    assert await read_all(engine) == before
+    async with engine.connect() as conn:
+        latest = await sample_store.latest_samples(conn)
+    assert sorted(d["id"] for d in latest.values()) == [d["id"] for d in before]

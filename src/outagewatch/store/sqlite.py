@@ -43,12 +43,18 @@ MOVE_NEWEST = """UPDATE series SET newest_started_at = ?2, newest_id =
 
 
 async def insert_samples(conn: AsyncConnection, stored: list[StoredSample]) -> None:
-    """Two statements for the batch, each run over every row in one call to SQLite."""
-    await conn.exec_driver_sql(INSERT_SAMPLES, stored)
+    """Two statements for the batch, each run over every row in one call to SQLite, on
+    aiosqlite's own connection (SQLAlchemy's cursor took a trip to its thread more each),
+    within the transaction of ``conn``."""
     newest: dict[int, int] = {}
     for started_at, series_id, *_ in stored:
         newest[series_id] = max(started_at, newest.get(series_id, started_at))
-    await conn.exec_driver_sql(MOVE_NEWEST, list(newest.items()))
+    driver = (await conn.get_raw_connection()).driver_connection
+    assert driver is not None
+    async with driver.executemany(INSERT_SAMPLES, stored):
+        pass
+    async with driver.executemany(MOVE_NEWEST, list(newest.items())):
+        pass
 
 
 # The id is the rowid: the samples after an id are a range of the table's own B-tree, and
