@@ -210,3 +210,53 @@ async def test_a_sample_costs_under_100_bytes(engine: AsyncEngine) -> None:
         total = await storage.postgres_bytes(engine)
     print(f"{engine.dialect.name}: {total / SIZE_SAMPLES:.1f} bytes per sample")
     assert total / SIZE_SAMPLES < 100
+
+
+async def test_written_samples_read_back_equal_and_move_each_series_newest_up(
+    engine: AsyncEngine,
+) -> None:
+    """insert_samples hands the backend values it converted itself: they read back as the
+    column types would have stored them, and a series' newest is its greatest start, then
+    its greatest id, whatever the order of the batches (a late, older sample moves nothing;
+    an equal start written later does)."""
+    await upgrade(engine)
+    rows = history(300)
+    late = rows[:60]  # older than the newest: must not become newest
+    ties = rows[-12:] + rows[-6:]  # the newest starts again, later, and twice in a batch
+    written = rows + late + ties
+    for start in range(0, len(rows), 100):
+        async with engine.begin() as conn:
+            await sample_store.insert_samples(conn, rows[start : start + 100])
+    for batch in (late, ties):
+        async with engine.begin() as conn:
+            await sample_store.insert_samples(conn, batch)
+    stored = await read_all(engine)
+    without_id = [{k: v for k, v in d.items() if k != "id"} for d in stored]
+    wanted = [{k: v for k, v in expected(r, 0).items() if k != "id"} for r in written]
+    assert sorted(without_id, key=repr) == sorted(wanted, key=repr)
+    async with engine.connect() as conn:
+        latest = await sample_store.latest_samples(conn)
+        after = await sample_store.samples_after(conn, 0, len(written))
+    assert [a[0] for a in after] == [d["id"] for d in stored]
+    for key in {r.key for r in written}:
+        mine = [d for d in stored if (d["platform"], d["service"], d["vantage"]) == key]
+        assert latest[key] == max(mine, key=lambda d: (d["started_at"], d["id"]))
+        assert latest[key]["id"] > max(d["id"] for d in stored[:300])  # one of the ties
+
+
+async def test_a_batch_rolled_back_leaves_no_sample_and_no_newest(engine: AsyncEngine) -> None:
+    """The backends write on the driver's own connection: still inside the caller's
+    transaction."""
+    await upgrade(engine)
+    rows = history(12)
+    async with engine.begin() as conn:
+        await sample_store.insert_samples(conn, rows[:6])
+    before = await read_all(engine)
+    with pytest.raises(RuntimeError):
+        async with engine.begin() as conn:
+            await sample_store.insert_samples(conn, rows[6:])
+            raise RuntimeError("the batch fails after its samples were written")
+    assert await read_all(engine) == before
+    async with engine.connect() as conn:
+        latest = await sample_store.latest_samples(conn)
+    assert sorted(d["id"] for d in latest.values()) == [d["id"] for d in before]

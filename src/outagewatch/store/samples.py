@@ -7,6 +7,7 @@ and the phases only of bad samples (the phases of every sample are in the metric
 
 from __future__ import annotations
 
+import json
 import statistics
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -16,22 +17,29 @@ from typing import Any
 from sqlalchemy import (
     Boolean,
     Select,
-    bindparam,
     delete,
     func,
     insert,
-    or_,
     select,
     type_coerce,
-    update,
 )
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from outagewatch.detection.rule import Observation
 from outagewatch.probes.result import ErrorKind, ProbeResult
 from outagewatch.store import series as series_store
+from outagewatch.store.engine import BACKENDS
 from outagewatch.store.series import LOOKUP_CHUNK, Series, SeriesKey
-from outagewatch.store.tables import rollups, samples, series, to_millis
+from outagewatch.store.tables import (
+    NewSample,
+    StoredSample,
+    error_code,
+    millis_of,
+    rollups,
+    samples,
+    series,
+    to_millis,
+)
 
 __all__ = ["SampleRow", "rollups", "samples", "series"]
 DETAIL_LENGTH = 256
@@ -66,44 +74,27 @@ async def insert_samples(
         return
     if known is None or any(row.key not in known for row in rows):
         known = await series_store.resolve(conn, {row.key: row.good_detail for row in rows})
+    # Converted here, as tables.py's types would, and written by the backend in one or two
+    # prepared statements: SQLAlchemy's INSERT ... RETURNING, ordered, ran one statement per
+    # sample on SQLite, and its per-row processing was most of a batch's CPU (issue 13).
     stored = [_stored(row, known[row.key]) for row in rows]
-    ids = await conn.scalars(
-        insert(samples).returning(samples.c.id, sort_by_parameter_order=True), stored
-    )
-    newest: dict[int, tuple[datetime, int]] = {}
-    for values, sample_id in zip(stored, ids.all(), strict=True):
-        mark = (values["started_at"], sample_id)
-        newest[values["series_id"]] = max(mark, newest.get(values["series_id"], mark))
-    await conn.execute(
-        update(series)
-        .where(
-            series.c.id == bindparam("series_id"),
-            or_(
-                series.c.newest_started_at.is_(None),
-                series.c.newest_started_at <= bindparam("started_at"),
-            ),
-        )
-        .values(newest_id=bindparam("sample_id"), newest_started_at=bindparam("started_at")),
-        [
-            {"series_id": series_id, "started_at": at, "sample_id": sample_id}
-            for series_id, (at, sample_id) in newest.items()
-        ],
-    )
+    await BACKENDS[conn.dialect.name].insert_samples(conn, stored)
 
 
-def _stored(row: SampleRow, of: Series) -> dict[str, Any]:
+def _stored(row: SampleRow, of: Series) -> StoredSample:
     result = row.result
     detail = result.detail[:DETAIL_LENGTH]
     kind = None if result.ok else (result.error_kind or ErrorKind.UNEXPECTED)
-    return {
-        "series_id": of.id,
-        "started_at": result.started_at,
-        "duration": result.duration,
-        "bad": row.bad,
-        "error_kind": None if kind is None else str(kind),
-        "detail": None if result.ok and detail == of.usual_detail else detail,
-        "phases": {k: to_millis(v) for k, v in result.phases.items()} if row.bad else None,
-    }
+    phases = {k: to_millis(v) for k, v in result.phases.items()} if row.bad else None
+    return (
+        millis_of(result.started_at),
+        of.id,
+        to_millis(result.duration),
+        row.bad,
+        None if kind is None else error_code(kind),
+        None if result.ok and detail == of.usual_detail else detail,
+        None if phases is None else json.dumps(phases),
+    )
 
 
 def readable() -> Select[Any]:
@@ -238,25 +229,11 @@ async def last_bad_flags(
     return [bool(bad) for _, _, bad in newest[:count]]
 
 
-async def samples_after(
-    conn: AsyncConnection, low_id: int, limit: int
-) -> list[tuple[int, str, str, str, datetime, bool]]:
-    """Samples of every vantage by insertion id, for the leader's detector."""
-    query = (
-        select(
-            samples.c.id, series.c.platform, series.c.service, series.c.vantage,
-            samples.c.started_at, samples.c.bad,
-        )
-        .join_from(samples, series, samples.c.series_id == series.c.id)
-        .where(samples.c.id > low_id)
-        .order_by(samples.c.id)
-        .limit(limit)
-    )  # fmt: skip
-    # Bounded above too, so that PostgreSQL's BRIN index reads ``limit`` rows, not all the
-    # rows after ``low_id`` (the whole backlog after a restore); unbounded past a gap.
-    found = await conn.execute(query.where(samples.c.id <= low_id + limit))
-    rows = [tuple(row) for row in found] or [tuple(row) for row in await conn.execute(query)]
-    return rows
+async def samples_after(conn: AsyncConnection, low_id: int, limit: int) -> list[NewSample]:
+    """Samples of every vantage by insertion id, for the leader's detector: each backend
+    reads them its cheapest way, as the leader does after every batch (issue 13)."""
+    found: list[NewSample] = await BACKENDS[conn.dialect.name].samples_after(conn, low_id, limit)
+    return found
 
 
 async def max_sample_id(conn: AsyncConnection) -> int:

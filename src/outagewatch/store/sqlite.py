@@ -6,7 +6,9 @@ from typing import Any
 
 from sqlalchemy import Insert, Table, event
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from outagewatch.store.tables import EPOCH, MILLISECOND, NewSample, StoredSample
 
 
 def prepare(engine: AsyncEngine) -> None:
@@ -28,6 +30,48 @@ def engine_options() -> dict[str, Any]:
 
 def insert_ignoring_duplicates(table: Table) -> Insert:
     return sqlite_insert(table).on_conflict_do_nothing()
+
+
+INSERT_SAMPLES = """INSERT INTO samples
+    (started_at, series_id, duration, bad, error_kind, detail, phases)
+    VALUES (?, ?, ?, ?, ?, ?, ?)"""
+# A series' newest sample: the greatest start, then the greatest id, found in the index on
+# (series_id, started_at), which holds the rowid too.
+MOVE_NEWEST = """UPDATE series SET newest_started_at = ?2, newest_id =
+    (SELECT max(id) FROM samples WHERE series_id = ?1 AND started_at = ?2)
+    WHERE id = ?1 AND (newest_started_at IS NULL OR newest_started_at <= ?2)"""
+
+
+async def insert_samples(conn: AsyncConnection, stored: list[StoredSample]) -> None:
+    """Two statements for the batch, each run over every row in one call to SQLite, on
+    aiosqlite's own connection (SQLAlchemy's cursor took a trip to its thread more each),
+    within the transaction of ``conn``."""
+    newest: dict[int, int] = {}
+    for started_at, series_id, *_ in stored:
+        newest[series_id] = max(started_at, newest.get(series_id, started_at))
+    driver = (await conn.get_raw_connection()).driver_connection
+    assert driver is not None
+    async with driver.executemany(INSERT_SAMPLES, stored):
+        pass
+    async with driver.executemany(MOVE_NEWEST, list(newest.items())):
+        pass
+
+
+# The id is the rowid: the samples after an id are a range of the table's own B-tree, and
+# need no upper bound (PostgreSQL's do).
+SAMPLES_AFTER = """SELECT samples.id, series.platform, series.service, series.vantage,
+    samples.started_at, samples.bad
+    FROM samples JOIN series ON samples.series_id = series.id
+    WHERE samples.id > ? ORDER BY samples.id LIMIT ?"""
+
+
+async def samples_after(conn: AsyncConnection, low_id: int, limit: int) -> list[NewSample]:
+    """In one call to aiosqlite's thread, where SQLAlchemy's cursor took four (the leader
+    reads after every batch); the values converted as EpochMillis and Boolean would."""
+    driver = (await conn.get_raw_connection()).driver_connection
+    assert driver is not None
+    rows = await driver.execute_fetchall(SAMPLES_AFTER, (low_id, limit))
+    return [(i, p, s, v, EPOCH + at * MILLISECOND, bool(bad)) for i, p, s, v, at, bad in rows]
 
 
 # What migration 0006 (compact samples) does differently here. Frozen with that migration:

@@ -62,9 +62,7 @@ class EpochMillis(TypeDecorator[datetime]):
     def process_bind_param(self, value: Any, dialect: Dialect) -> int | None:
         if value is None:
             return None
-        if not isinstance(value, datetime) or value.tzinfo is None:
-            raise ValueError(f"timestamps must be timezone-aware, got {value!r}")
-        return (value - EPOCH) // MILLISECOND
+        return millis_of(value)
 
     def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
         return None if value is None else EPOCH + int(value) * MILLISECOND
@@ -87,9 +85,21 @@ def to_millis(seconds: float) -> int:
     return int(seconds * 1000 + 0.5)  # half up, as the migration's SQL rounds
 
 
+def millis_of(value: Any) -> int:
+    """What EpochMillis stores: also for writers that hand the store plain numbers."""
+    if not isinstance(value, datetime) or value.tzinfo is None:
+        raise ValueError(f"timestamps must be timezone-aware, got {value!r}")
+    return (value - EPOCH) // MILLISECOND
+
+
 # A probe's error kind as a small number. Append only: the number stored is the position + 1,
 # and migrations/versions/0006 converted the old text with this very order.
 ERROR_KINDS = ("timeout", "refused", "dns", "tls", "protocol", "auth", "unexpected")
+
+
+def error_code(kind: Any) -> int:
+    """What ErrorCode stores: also for writers that hand the store plain numbers."""
+    return ERROR_KINDS.index(str(kind)) + 1
 
 
 class ErrorCode(TypeDecorator[str]):
@@ -97,7 +107,7 @@ class ErrorCode(TypeDecorator[str]):
     cache_ok = True
 
     def process_bind_param(self, value: Any, dialect: Dialect) -> int | None:
-        return None if value is None else ERROR_KINDS.index(str(value)) + 1
+        return None if value is None else error_code(value)
 
     def process_result_value(self, value: Any, dialect: Dialect) -> str | None:
         return None if value is None else ERROR_KINDS[int(value) - 1]
@@ -145,6 +155,12 @@ samples = Table(
     Column("phases", JSON(none_as_null=True)),  # milliseconds per phase, of bad samples only
     # Indexes: per dialect, SAMPLE_INDEXES_0006 in store/sqlite.py and store/postgres.py.
 )
+# A sample as a writer hands it to the backend's own INSERT (sqlite.py, postgres.py):
+# started_at, series_id, duration, bad, error_kind, detail, phases, as the types above
+# store them (phases as JSON text).
+StoredSample = tuple[int, int, int, bool, int | None, str | None, str | None]
+# A sample as the leader's detector reads it back: id, platform, service, vantage, start, bad.
+NewSample = tuple[int, str, str, str, datetime, bool]
 
 # Service state changes as immutable rows: one "opened" and at most one "restored" per
 # outage. ``vantage`` is "*" for the service-level verdict across vantages (quorum).
