@@ -98,11 +98,12 @@ async def watch_lag(out: Measurement) -> None:
             out.lags.append(max(0.0, after - before - LAG_PERIOD))
 
 
-async def detect_loop(detector: Detector, tick: float) -> None:
+async def detect_loop(detector: Detector, probes: ProbeLoop, tick: float) -> None:
     """Daemon._detect_until_stopped and Daemon._round of the leader (the one instance on
     SQLite), less the maintenance, incident, export and housekeeping steps: a round every
-    tick."""
+    tick, taking the probe loop's results."""
     while True:
+        probes.drain()
         while await detector.write_step():
             pass
         while await detector.judge_step(datetime.now(UTC)):
@@ -148,7 +149,7 @@ async def run(spec: dict[str, Any]) -> dict[str, Any]:
     tick = min(1.0, max(0.05, interval / 4))  # as Daemon.tick
     helpers = [
         asyncio.create_task(freeze_long_lived_objects(interval)),
-        asyncio.create_task(detect_loop(detector, tick)),
+        asyncio.create_task(detect_loop(detector, prober, tick)),
     ]
     await asyncio.sleep(warmup)
     cpu_start = time.process_time()

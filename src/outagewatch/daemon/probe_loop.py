@@ -8,9 +8,11 @@ the probe engine alone (docs/BENCHMARKS.md, issue 13). Here the probe loop does 
 probe; the main loop's work reaches it only through the GIL, which the main thread hands
 over at least every ``SWITCH_INTERVAL``.
 
-Results cross to the main loop in batches: the probe thread appends to a deque and wakes the
-main loop once for all that arrived before it ran (``call_soon_threadsafe`` costs a write to
-the loop's self-pipe; once per result was a measurable share of a probe's CPU).
+Results cross to the main loop without waking it: the probe thread appends them to a deque,
+and the main loop's detection round (once a tick) takes what is there with ``drain``. A
+wake-up per result (``call_soon_threadsafe``, a write to the loop's self-pipe and a turn of
+the main loop) cost about 0.2 ms of CPU on these machines, a sixth of a probe's
+(docs/BENCHMARKS.md, issue 13).
 """
 
 from __future__ import annotations
@@ -41,15 +43,14 @@ LAG_PERIOD = 0.5
 
 class ProbeLoop:
     """Runs a `Prober` on a loop in a thread and hands its results to ``sink`` on the loop
-    that started it. ``start`` and ``stop`` are awaited on that (main) loop."""
+    that started it, when that loop calls ``drain``. ``start`` and ``stop`` are awaited on
+    that (main) loop."""
 
     def __init__(self, targets: list[Target], sink: Sink) -> None:
         self.targets = targets
         self.sink = sink
         self.lag = 0.0  # how late the probe loop last ran a timer, seconds
         self._results: collections.deque[tuple[Target, ProbeResult]] = collections.deque()
-        self._waking = threading.Lock()
-        self._wake_due = False
         self._main: asyncio.AbstractEventLoop | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._prober: Prober | None = None
@@ -96,22 +97,16 @@ class ProbeLoop:
             loop.close()
 
     def _hand_over(self, target: Target, result: ProbeResult) -> None:
-        """On the probe thread: queue the result, wake the main loop if it is not already
-        due to drain."""
+        """On the probe thread: queue the result (a deque's append is atomic)."""
         self._results.append((target, result))
-        with self._waking:
-            if self._wake_due:
-                return
-            self._wake_due = True
-        assert self._main is not None
-        self._main.call_soon_threadsafe(self._drain)
 
-    def _drain(self) -> None:
-        """On the main loop: hand every queued result to the sink."""
-        with self._waking:
-            self._wake_due = False  # a result appended from now on wakes us again
+    def drain(self) -> int:
+        """On the main loop: hand every queued result to the sink; how many there were."""
+        count = 0
         while self._results:
             self.sink(*self._results.popleft())
+            count += 1
+        return count
 
     async def _watch_lag(self) -> None:
         while True:
@@ -138,7 +133,7 @@ class ProbeLoop:
         await asyncio.wrap_future(asyncio.run_coroutine_threadsafe(prober.stop(), loop))
         loop.call_soon_threadsafe(loop.stop)
         await asyncio.to_thread(thread.join)
-        self._drain()
+        self.drain()
 
 
 def _settle(future: asyncio.Future[None], failure: Exception | None) -> None:

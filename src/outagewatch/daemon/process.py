@@ -118,9 +118,9 @@ class Daemon:
         return min(1.0, max(0.05, shortest / 4))
 
     def _accept(self, target: Target, result: ProbeResult) -> None:
-        # No wake-up: the next round (at most a tick away) takes it with every other
-        # result of that tick. A round per result (or per 0.1 s) cost half the CPU of a
-        # probe at 100 services, in rounds' fixed costs (docs/BENCHMARKS.md, issue 13).
+        # Called as a round drains the probe loop: a round per tick takes every result of
+        # that tick. A round per result (or per 0.1 s) cost half the CPU of a probe at 100
+        # services, in rounds' fixed costs (docs/BENCHMARKS.md, issue 13).
         self.detector.accept(target, result)
 
     async def run(self) -> None:
@@ -200,6 +200,8 @@ class Daemon:
     async def _round(self) -> bool:
         """Every instance writes its samples; the leader also judges, acts and mails."""
         await self._lead(self.clock())
+        if self.prober is not None:
+            self.prober.drain()  # the probe loop's results since the last round
         while await self.detector.write_step():
             pass
         if not self.leadership.is_leader:
