@@ -17,7 +17,7 @@ from datetime import timedelta
 from outagewatch.config import ImapService, Rules
 from outagewatch.config.targets import Target
 from outagewatch.daemon.probe_loop import ProbeLoop
-from outagewatch.daemon.scheduler import Prober
+from outagewatch.daemon.scheduler import Prober, Sink
 from outagewatch.probes import ProbeResult
 from outagewatch.sim import ImapServer
 
@@ -79,6 +79,18 @@ def hold_the_loop(seconds: float) -> None:
         pass
 
 
+def collecting() -> tuple[list[tuple[ProbeResult, int]], asyncio.Event, Sink]:
+    """A sink that keeps each result with the thread it arrived on, and says when one did."""
+    results: list[tuple[ProbeResult, int]] = []
+    arrived = asyncio.Event()
+
+    def sink(_: Target, result: ProbeResult) -> None:
+        results.append((result, threading.get_ident()))
+        arrived.set()
+
+    return results, arrived, sink
+
+
 async def one_result(results: list[tuple[ProbeResult, int]], arrived: asyncio.Event) -> ProbeResult:
     await asyncio.wait_for(arrived.wait(), timeout=10)
     return results[0][0]
@@ -96,12 +108,7 @@ async def drained(probes: ProbeLoop, arrived: asyncio.Event) -> None:
 
 
 async def test_a_busy_main_loop_is_not_in_the_duration_of_a_probe_on_the_probe_loop() -> None:
-    results: list[tuple[ProbeResult, int]] = []
-    arrived = asyncio.Event()
-
-    def sink(_: Target, result: ProbeResult) -> None:
-        results.append((result, threading.get_ident()))
-        arrived.set()
+    results, arrived, sink = collecting()
 
     with server_in_thread(greeting_delay=GREETING) as running:
         probes = ProbeLoop([target(running.server.port)], sink)
@@ -122,12 +129,7 @@ async def test_on_the_main_loop_the_same_probe_measures_the_hold() -> None:
     """The control: without a loop of its own, the probe's clock runs on while the loop is
     held (this is what the probe loop is for; if this ever measured less, the test above
     would prove nothing)."""
-    results: list[tuple[ProbeResult, int]] = []
-    arrived = asyncio.Event()
-
-    def sink(_: Target, result: ProbeResult) -> None:
-        results.append((result, threading.get_ident()))
-        arrived.set()
+    results, arrived, sink = collecting()
 
     with server_in_thread(greeting_delay=GREETING) as running:
         prober = Prober([target(running.server.port)], sink)

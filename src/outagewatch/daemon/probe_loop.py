@@ -20,7 +20,6 @@ from __future__ import annotations
 import asyncio
 import collections
 import concurrent.futures
-import logging
 import sys
 import threading
 import time
@@ -31,7 +30,6 @@ from outagewatch.config.targets import Target
 from outagewatch.daemon.scheduler import Prober, Sink
 from outagewatch.probes import ProbeResult
 
-log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 # How long a thread holding the GIL may keep it while another waits: CPython's default of
