@@ -199,9 +199,11 @@ class Daemon:
 
     async def _round(self) -> bool:
         """Every instance writes its samples; the leader also judges, acts and mails."""
-        await self._lead(self.clock())
         if self.prober is not None:
-            self.prober.drain()  # the probe loop's results since the last round
+            # The probe loop's results since the last round, first: a round that fails on
+            # the database below must still move them into the detector's bounded queue.
+            self.prober.drain()
+        await self._lead(self.clock())
         while await self.detector.write_step():
             pass
         if not self.leadership.is_leader:
