@@ -174,3 +174,14 @@ async def test_detection_sees_the_windows(world: MaintenanceWorld) -> None:
     spans = await world.windows.windows(MONDAY)
     assert spans[("eu-de-1", "imap")] == [window.window()]
     assert ("eu-de-1", "smtp") not in spans
+
+
+async def test_the_lookback_follows_a_reloaded_config(world: MaintenanceWorld) -> None:
+    # Worked out once per config, not per round; a reload replaces the config it came from.
+    default = world.windows.lookback()
+    assert default == 2 * world.config.rules_for("eu-de-1", "imap").outage_after + timedelta(
+        hours=1
+    )
+    world.windows.config = config_for(9, Path("unused.db"), outage_after="2h")
+    assert world.windows.lookback() == timedelta(hours=5)
+    assert world.windows.lookback() != default
