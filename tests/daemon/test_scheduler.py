@@ -17,6 +17,7 @@ from outagewatch.config.targets import Target, targets_of
 from outagewatch.daemon.scheduler import Prober, next_due
 from outagewatch.probes import ProbeResult
 from outagewatch.sim import ImapServer
+from tests.daemon.test_probe_loop import hold_the_loop
 
 
 def target(port: int, *, overlap: int) -> Target:
@@ -190,3 +191,25 @@ async def test_stop_cancels_probes_in_flight_and_nothing_reaches_the_sink() -> N
     await prober.stop()
     assert not prober.in_flight and not sunk
     assert all(slot.timer is not None and slot.timer.cancelled() for slot in prober.slots)
+
+
+async def test_a_probe_started_late_says_how_late() -> None:
+    """The probe loop's lag is the lateness of its probes' starts: no watcher wakes it."""
+    [target] = estate(1)
+    told: list[float] = []
+    first = asyncio.Event()
+
+    async def probe(service: Service, rules: Rules) -> ProbeResult:
+        return result()
+
+    def on_late(lateness: float) -> None:
+        told.append(lateness)
+        first.set()
+
+    prober = Prober([target], lambda *_: None, probe, on_late=on_late)
+    prober.start()  # the first probe is due now
+    hold_the_loop(0.15)  # the probe cannot start on time
+    async with asyncio.timeout(10):
+        await first.wait()
+    await prober.stop()
+    assert told[0] >= 0.15

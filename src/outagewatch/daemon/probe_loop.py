@@ -19,41 +19,34 @@ from __future__ import annotations
 
 import asyncio
 import collections
-import concurrent.futures
 import sys
 import threading
-import time
-from collections.abc import Coroutine
-from typing import Any, TypeVar
 
 from outagewatch.config.targets import Target
-from outagewatch.daemon.scheduler import Prober, Sink
+from outagewatch.daemon.scheduler import Lateness, Prober, Sink
 from outagewatch.probes import ProbeResult
-
-T = TypeVar("T")
 
 # How long a thread holding the GIL may keep it while another waits: CPython's default of
 # 5 ms would be the probes' error each time the main thread computes (a judgement, a
 # scrape slice); 1 ms costs a few more switches while both threads are busy.
 SWITCH_INTERVAL = 0.001
-LAG_PERIOD = 0.5
 
 
 class ProbeLoop:
     """Runs a `Prober` on a loop in a thread and hands its results to ``sink`` on the loop
     that started it, when that loop calls ``drain``. ``start`` and ``stop`` are awaited on
-    that (main) loop."""
+    that (main) loop. ``on_late`` (on the probe thread) is told how late each probe started."""
 
-    def __init__(self, targets: list[Target], sink: Sink) -> None:
+    def __init__(self, targets: list[Target], sink: Sink, on_late: Lateness | None = None) -> None:
         self.targets = targets
         self.sink = sink
-        self.lag = 0.0  # how late the probe loop last ran a timer, seconds
+        self.on_late = on_late
+        self.lag = 0.0  # how late the probe loop started the last probe, seconds
         self._results: collections.deque[tuple[Target, ProbeResult]] = collections.deque()
         self._main: asyncio.AbstractEventLoop | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._prober: Prober | None = None
         self._thread: threading.Thread | None = None
-        self._lag_watch: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
         self._main = asyncio.get_running_loop()
@@ -70,7 +63,7 @@ class ProbeLoop:
         """The probe thread: its loop runs until ``stop``."""
         loop = self._loop = asyncio.new_event_loop()
         asyncio.set_event_loop(loop)
-        self._prober = Prober(self.targets, self._hand_over)
+        self._prober = Prober(self.targets, self._hand_over, on_late=self._late)
         main = self._main
         assert main is not None
 
@@ -82,7 +75,6 @@ class ProbeLoop:
                 main.call_soon_threadsafe(_settle, started, exc)
                 loop.stop()
                 return
-            self._lag_watch = loop.create_task(self._watch_lag())
             main.call_soon_threadsafe(_settle, started, None)
 
         loop.call_soon(begin)
@@ -106,16 +98,12 @@ class ProbeLoop:
             count += 1
         return count
 
-    async def _watch_lag(self) -> None:
-        while True:
-            before = time.perf_counter()
-            await asyncio.sleep(LAG_PERIOD)
-            self.lag = max(0.0, time.perf_counter() - before - LAG_PERIOD)
-
-    def submit(self, coro: Coroutine[Any, Any, T]) -> concurrent.futures.Future[T]:
-        """Run ``coro`` on the probe loop (tests and the benchmark watch its lag there)."""
-        assert self._loop is not None, "start() first"
-        return asyncio.run_coroutine_threadsafe(coro, self._loop)
+    def _late(self, lateness: float) -> None:
+        """On the probe thread: a probe started ``lateness`` seconds after its time. A float's
+        assignment is atomic; the main loop reads the last one."""
+        self.lag = lateness
+        if self.on_late is not None:
+            self.on_late(lateness)
 
     def retarget(self, targets: list[Target]) -> None:
         """A reloaded config (see `Prober.retarget`), applied on the probe loop."""

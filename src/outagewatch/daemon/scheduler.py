@@ -24,6 +24,7 @@ log = logging.getLogger(__name__)
 
 Sink = Callable[[Target, ProbeResult], None]
 ProbeFn = Callable[[Service, Rules], Awaitable[ProbeResult]]
+Lateness = Callable[[float], None]
 
 
 def next_due(due: float, interval: float, now: float) -> float:
@@ -50,9 +51,18 @@ class _Slot:
 class Prober:
     """Runs the probes on schedule and hands every result to ``sink`` (the batcher)."""
 
-    def __init__(self, targets: list[Target], sink: Sink, probe: ProbeFn | None = None) -> None:
+    def __init__(
+        self,
+        targets: list[Target],
+        sink: Sink,
+        probe: ProbeFn | None = None,
+        on_late: Lateness | None = None,
+    ) -> None:
         self.targets = targets
         self.sink = sink
+        # Told how late each probe started (seconds): the loop's lag where it matters, the
+        # start of a stopwatch, without a watcher that wakes the loop for nothing.
+        self.on_late = on_late
         self.http = HttpClient()
         self.probe = probe or self._probe_service
         self.in_flight: set[asyncio.Task[None]] = set()
@@ -91,6 +101,8 @@ class Prober:
     def _fire(self, slot: _Slot) -> None:
         loop = asyncio.get_running_loop()
         now = loop.time()
+        if self.on_late is not None:
+            self.on_late(max(0.0, now - slot.due))
         if now - slot.due > slot.interval:
             pass  # the loop stood still for more than an interval: this run is stale
         elif slot.running < slot.target.rules.max_overlap:
