@@ -32,6 +32,7 @@ from bench.layout import EHLO_NAME, PASSWORD, PASSWORD_ENV, USER, TargetSpec, fr
 from outagewatch.config.rules import Rules
 from outagewatch.config.services import Auth, HttpService, ImapService, Pop3Service, SmtpService
 from outagewatch.config.targets import Target
+from outagewatch.daemon.pacing import BATCH, Pace
 from outagewatch.daemon.probe_loop import ProbeLoop
 from outagewatch.detection.detector import Detector
 from outagewatch.logs import configure as configure_logging
@@ -94,17 +95,22 @@ class Measurement:
             self.gc_pauses.append(now - self._gc_started)
 
 
-async def detect_loop(detector: Detector, probes: ProbeLoop, tick: float) -> None:
+async def detect_loop(
+    detector: Detector, probes: ProbeLoop, pace: Pace, wake: asyncio.Event
+) -> None:
     """Daemon._detect_until_stopped and Daemon._round of the leader (the one instance on
-    SQLite), less the maintenance, incident, export and housekeeping steps: a round every
-    tick, taking the probe loop's results."""
+    SQLite), less the maintenance, incident, export and housekeeping steps: rounds paced as
+    the daemon paces them (daemon/pacing.py), taking the probe loop's results."""
+    loop = asyncio.get_running_loop()
     while True:
+        started = loop.time()
+        wake.clear()
         probes.drain()
         while await detector.write_step():
             pass
         while await detector.judge_step(datetime.now(UTC)):
             pass
-        await asyncio.sleep(tick)
+        await pace.next_round(started, wake, asyncio.Event())
 
 
 async def freeze_long_lived_objects(interval: float) -> None:
@@ -136,15 +142,15 @@ async def run(spec: dict[str, Any]) -> dict[str, Any]:
         out.probes.append((target.service_id, stopped, result.duration, result.ok))
         detector.accept(target, result)
 
-    prober = ProbeLoop(targets, sink, on_late=out.on_late)
+    wake = asyncio.Event()
+    prober = ProbeLoop(targets, sink, on_late=out.on_late, on_batch=wake.set, batch=BATCH)
     await prober.start()
     out.startup = time.perf_counter() - started
     window_start = time.perf_counter() + warmup
     out.window = (window_start, window_start + duration)
-    tick = min(1.0, max(0.05, interval / 4))  # as Daemon.tick
     helpers = [
         asyncio.create_task(freeze_long_lived_objects(interval)),
-        asyncio.create_task(detect_loop(detector, prober, tick)),
+        asyncio.create_task(detect_loop(detector, prober, Pace.of(targets), wake)),
     ]
     await asyncio.sleep(warmup)
     cpu_start = time.process_time()

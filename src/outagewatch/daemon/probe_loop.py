@@ -8,11 +8,12 @@ the probe engine alone (docs/BENCHMARKS.md, issue 13). Here the probe loop does 
 probe; the main loop's work reaches it only through the GIL, which the main thread hands
 over at least every ``SWITCH_INTERVAL``.
 
-Results cross to the main loop without waking it: the probe thread appends them to a deque,
-and the main loop's detection round (once a tick) takes what is there with ``drain``. A
-wake-up per result (``call_soon_threadsafe``, a write to the loop's self-pipe and a turn of
-the main loop) cost about 0.2 ms of CPU on these machines, a sixth of a probe's
-(docs/BENCHMARKS.md, issue 13).
+Results cross to the main loop without waking it for each: the probe thread appends them to
+a deque, and the main loop's detection round takes what is there with ``drain``. A wake-up
+per result (``call_soon_threadsafe``, a write to the loop's self-pipe and a turn of the main
+loop) cost about 0.2 ms of CPU on these machines, a sixth of a probe's (docs/BENCHMARKS.md,
+issue 13); ``on_batch`` is called on the main loop once ``batch`` results wait
+(daemon/pacing.py).
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ import asyncio
 import collections
 import sys
 import threading
+from collections.abc import Callable
 
 from outagewatch.config.targets import Target
 from outagewatch.daemon.scheduler import Lateness, Prober, Sink
@@ -35,12 +37,23 @@ SWITCH_INTERVAL = 0.001
 class ProbeLoop:
     """Runs a `Prober` on a loop in a thread and hands its results to ``sink`` on the loop
     that started it, when that loop calls ``drain``. ``start`` and ``stop`` are awaited on
-    that (main) loop. ``on_late`` (on the probe thread) is told how late each probe started."""
+    that (main) loop. ``on_late`` (on the probe thread) is told how late each probe started;
+    ``on_batch`` (on the main loop) that ``batch`` results wait."""
 
-    def __init__(self, targets: list[Target], sink: Sink, on_late: Lateness | None = None) -> None:
+    def __init__(
+        self,
+        targets: list[Target],
+        sink: Sink,
+        *,
+        on_late: Lateness | None = None,
+        on_batch: Callable[[], None] | None = None,
+        batch: int = 0,
+    ) -> None:
         self.targets = targets
         self.sink = sink
         self.on_late = on_late
+        self.on_batch = on_batch
+        self.batch = batch
         self.lag = 0.0  # how late the probe loop started the last probe, seconds
         self._results: collections.deque[tuple[Target, ProbeResult]] = collections.deque()
         self._main: asyncio.AbstractEventLoop | None = None
@@ -89,6 +102,9 @@ class ProbeLoop:
     def _hand_over(self, target: Target, result: ProbeResult) -> None:
         """On the probe thread: queue the result (a deque's append is atomic)."""
         self._results.append((target, result))
+        if self.on_batch is not None and len(self._results) == self.batch:
+            assert self._main is not None
+            self._main.call_soon_threadsafe(self.on_batch)
 
     def drain(self) -> int:
         """On the main loop: hand every queued result to the sink; how many there were."""

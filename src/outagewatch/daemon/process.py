@@ -24,6 +24,7 @@ from outagewatch.config import Config, ConfigError, read_secret, secret_problems
 from outagewatch.config.targets import Target, targets_of
 from outagewatch.daemon.housekeeping import Housekeeper
 from outagewatch.daemon.leadership import InstanceConflict, leadership_for
+from outagewatch.daemon.pacing import BATCH, Pace
 from outagewatch.daemon.probe_loop import ProbeLoop
 from outagewatch.daemon.reload import Reloader
 from outagewatch.daemon.waiting import until_database_answers
@@ -107,20 +108,14 @@ class Daemon:
         self._helpers: list[asyncio.Task[None]] = []
         self._web: web.AppRunner | None = None
         self._trouble: dict[str, str] = {}  # loop -> the database failure it last logged
-        self.tick = self.judging_tick(self.targets)
+        self.pace = Pace.of(self.targets)
         self.reloader = Reloader(self, config_path)
         self.reloader.loaded(clock())
 
-    @staticmethod
-    def judging_tick(targets: list[Target]) -> float:
-        """Judge at least this often: time alone turns a bad run into an outage."""
-        shortest = min(t.rules.probe_interval.total_seconds() for t in targets)
-        return min(1.0, max(0.05, shortest / 4))
-
     def _accept(self, target: Target, result: ProbeResult) -> None:
-        # Called as a round drains the probe loop: a round per tick takes every result of
-        # that tick. A round per result (or per 0.1 s) cost half the CPU of a probe at 100
-        # services, in rounds' fixed costs (docs/BENCHMARKS.md, issue 13).
+        # Called as a round drains the probe loop: a round takes every result since the one
+        # before. A round per result (or per 0.1 s) cost half the CPU of a probe at 100
+        # services, in rounds' fixed costs (docs/BENCHMARKS.md, issue 13; daemon/pacing.py).
         self.detector.accept(target, result)
 
     async def run(self) -> None:
@@ -140,7 +135,7 @@ class Daemon:
             raise ConfigError([f"api.listen: {problem}"])
         probed = [t for t in self.targets if t.probed_here]
         preload_x509(t.service for t in probed)
-        prober = ProbeLoop(probed, self._accept)
+        prober = ProbeLoop(probed, self._accept, on_batch=self.wake.set, batch=BATCH)
         await prober.start()
         self.prober = prober
         log.info(
@@ -183,7 +178,11 @@ class Daemon:
         self.metrics.leader.set(1 if self.leadership.is_leader else 0)
 
     async def _detect_until_stopped(self) -> None:
+        loop = asyncio.get_running_loop()
         while not self.stopping.is_set():
+            started = loop.time()
+            # Cleared before the round: a batch, a reload or a stop during it calls the next.
+            self.wake.clear()
             try:
                 await self.reloader.step()  # between rounds: nothing is judging
                 busy = await self._round()
@@ -191,11 +190,8 @@ class Daemon:
             except Exception as exc:  # the database went away: keep probing, try again
                 self._failed("detection round", exc)
                 busy = False
-            if busy:
-                continue
-            self.wake.clear()  # set by a stop or a reload
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self.wake.wait(), self.tick)
+            if not busy:
+                await self.pace.next_round(started, self.wake, self.stopping)
 
     async def _round(self) -> bool:
         """Every instance writes its samples; the leader also judges, acts and mails."""

@@ -28,6 +28,7 @@ from outagewatch.config import Config, ConfigError, load_config, read_secret, se
 from outagewatch.config.targets import Target, targets_of
 from outagewatch.daemon.housekeeping import Housekeeper
 from outagewatch.daemon.leadership import Leadership
+from outagewatch.daemon.pacing import Pace
 from outagewatch.daemon.probe_loop import ProbeLoop
 from outagewatch.detection.detector import Detector
 from outagewatch.incidents.engine import IncidentEngine
@@ -75,12 +76,10 @@ class Reloadable(Protocol):
     api_context: ApiContext | None
     housekeeper: Housekeeper
     leadership: Leadership
-    tick: float
+    pace: Pace
     wake: asyncio.Event
     mail_wake: asyncio.Event
     clock: Callable[[], datetime]
-
-    def judging_tick(self, targets: list[Target]) -> float: ...
 
 
 @dataclass(frozen=True)
@@ -212,7 +211,7 @@ class Reloader:
                                         for t in targets)  # fmt: skip
         if (new.log_format, new.log_level) != (running.log_format, running.log_level):
             configure_logging(new.log_format, new.log_level)
-        daemon.tick = daemon.judging_tick(targets)
+        daemon.pace = Pace.of(targets)
         # Last, as the only step that waits (new services' history from the database): the
         # tracks are in place before it does, so should it fail, they start from nothing.
         await daemon.detector.retarget(targets, now, daemon.leadership.is_leader)
