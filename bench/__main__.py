@@ -14,7 +14,7 @@ from pathlib import Path
 
 from bench import harness, report, results_file, roundtrip, status_page, storage
 from bench.blackbox import find_binary
-from bench.environment import describe
+from bench.environment import cpu_ticks, describe, steal_between
 
 BIG_SCALE = 10_000
 DAEMON_FROM = 1000  # the deployed daemon runs at the scales from this one up
@@ -141,11 +141,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     out = args.out or Path(tempfile.mkdtemp(prefix="outagewatch-bench-"))
     out.mkdir(parents=True, exist_ok=True)
     machine = describe(blackbox)
+    ticks = cpu_ticks()
     started = time.monotonic()
     results = harness.run(plan, out, harness.stderr_say(started))
     stored = storage.render(asyncio.run(storage.measure()))  # bytes per sample, both dialects
     machine["load average at end"] = " ".join(f"{x:.2f}" for x in os.getloadavg())
     machine["run took"] = f"{time.monotonic() - started:.0f} s"
+    machine["CPU time stolen by the hypervisor"] = steal_between(ticks, cpu_ticks())
     text = f"{_text(machine, results)}\n\n{stored}\n\n{status_page.report()}"
     text += "\n\n" + roundtrip.section(20 if args.quick else roundtrip.PROBES_PER_KIND)
     print(f"{text}\n\nresults and logs in {out}")

@@ -47,3 +47,29 @@ def describe(blackbox: str | None) -> dict[str, str]:
         "blackbox_exporter": _run(blackbox, "--version").splitlines()[0] if blackbox else "not run",
         "load average at start": load,
     }
+
+
+def cpu_ticks() -> dict[str, tuple[int, int]]:
+    """Per CPU (``cpu0``, ``cpu1``, ...): (steal, all) in USER_HZ ticks from /proc/stat. Steal
+    is time the hypervisor ran another guest on this CPU: a probe in flight then waits,
+    whatever the tool does, so tail figures of a run with steal say more about the host."""
+    found: dict[str, tuple[int, int]] = {}
+    try:
+        lines = Path("/proc/stat").read_text().splitlines()
+    except OSError:
+        return found
+    for line in lines:
+        name, *fields = line.split()
+        if name.startswith("cpu") and name != "cpu" and len(fields) >= 8:
+            ticks = [int(f) for f in fields]
+            found[name] = (ticks[7], sum(ticks[:8]))
+    return found
+
+
+def steal_between(before: dict[str, tuple[int, int]], after: dict[str, tuple[int, int]]) -> str:
+    shares = []
+    for name, (steal, total) in after.items():
+        if name in before and total > before[name][1]:
+            stolen = (steal - before[name][0]) / (total - before[name][1])
+            shares.append(f"{name} {stolen:.1%}")
+    return ", ".join(shares) or "unknown"
