@@ -32,7 +32,7 @@ from bench.layout import EHLO_NAME, PASSWORD, PASSWORD_ENV, USER, TargetSpec, fr
 from outagewatch.config.rules import Rules
 from outagewatch.config.services import Auth, HttpService, ImapService, Pop3Service, SmtpService
 from outagewatch.config.targets import Target
-from outagewatch.daemon.pacing import BATCH, Pace
+from outagewatch.daemon.pacing import Pace
 from outagewatch.daemon.probe_loop import ProbeLoop
 from outagewatch.detection.detector import Detector
 from outagewatch.logs import configure as configure_logging
@@ -143,7 +143,7 @@ async def run(spec: dict[str, Any]) -> dict[str, Any]:
         detector.accept(target, result)
 
     wake = asyncio.Event()
-    prober = ProbeLoop(targets, sink, on_late=out.on_late, on_batch=wake.set, batch=BATCH)
+    prober = ProbeLoop(targets, sink, on_late=out.on_late, on_batch=wake.set)
     await prober.start()
     out.startup = time.perf_counter() - started
     window_start = time.perf_counter() + warmup

@@ -25,6 +25,7 @@ import threading
 from collections.abc import Callable
 
 from outagewatch.config.targets import Target
+from outagewatch.daemon.pacing import BATCH
 from outagewatch.daemon.scheduler import Lateness, Prober, Sink
 from outagewatch.probes import ProbeResult
 
@@ -47,7 +48,7 @@ class ProbeLoop:
         *,
         on_late: Lateness | None = None,
         on_batch: Callable[[], None] | None = None,
-        batch: int = 0,
+        batch: int = BATCH,
     ) -> None:
         self.targets = targets
         self.sink = sink

@@ -24,7 +24,7 @@ from outagewatch.config import Config, ConfigError, read_secret, secret_problems
 from outagewatch.config.targets import Target, targets_of
 from outagewatch.daemon.housekeeping import Housekeeper
 from outagewatch.daemon.leadership import InstanceConflict, leadership_for
-from outagewatch.daemon.pacing import BATCH, Pace
+from outagewatch.daemon.pacing import Pace
 from outagewatch.daemon.probe_loop import ProbeLoop
 from outagewatch.daemon.reload import Reloader
 from outagewatch.daemon.waiting import until_database_answers
@@ -135,7 +135,7 @@ class Daemon:
             raise ConfigError([f"api.listen: {problem}"])
         probed = [t for t in self.targets if t.probed_here]
         preload_x509(t.service for t in probed)
-        prober = ProbeLoop(probed, self._accept, on_batch=self.wake.set, batch=BATCH)
+        prober = ProbeLoop(probed, self._accept, on_batch=self.wake.set)
         await prober.start()
         self.prober = prober
         log.info(
