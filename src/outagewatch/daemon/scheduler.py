@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from outagewatch.config.rules import Rules
 from outagewatch.config.services import Service
 from outagewatch.config.targets import Target
-from outagewatch.probes import HttpClient, ProbeResult, probe_service
+from outagewatch.probes import ProbeResult, probe_service
 
 log = logging.getLogger(__name__)
 
@@ -63,8 +63,7 @@ class Prober:
         # Told how late each probe started (seconds): the loop's lag where it matters, the
         # start of a stopwatch, without a watcher that wakes the loop for nothing.
         self.on_late = on_late
-        self.http = HttpClient()
-        self.probe = probe or self._probe_service
+        self.probe = probe or probe_service
         self.in_flight: set[asyncio.Task[None]] = set()
         self.slots: list[_Slot] = []
         self.running = False
@@ -119,9 +118,6 @@ class Prober:
         slot.due = next_due(slot.due, slot.interval, now)
         slot.timer = loop.call_at(slot.due, self._fire, slot)
 
-    async def _probe_service(self, service: Service, rules: Rules) -> ProbeResult:
-        return await probe_service(service, rules, self.http)
-
     async def _probe(self, slot: _Slot) -> None:
         slot.running += 1
         try:
@@ -145,4 +141,3 @@ class Prober:
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
-        await self.http.close()

@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import dataclasses
-import functools
 
 from outagewatch.config import Auth, Config, RoundtripService, Rules, Service, read_secret
-from outagewatch.probes.http import HttpClient, probe_http
+from outagewatch.probes.http import probe_http
 from outagewatch.probes.imap import probe_imap
 from outagewatch.probes.pop3 import probe_pop3
 from outagewatch.probes.result import ErrorKind, PhaseTimer, ProbeFailure, ProbeResult
@@ -39,15 +38,9 @@ def _credentials(auth: Auth | None) -> Credentials | None:
     return Credentials(auth.username, read_secret(auth), auth.mechanism)
 
 
-async def probe_service(
-    service: Service, rules: Rules, http: HttpClient | None = None
-) -> ProbeResult:
-    """One probe of ``service``; the daemon's HTTP probes share ``http`` (see HttpClient)."""
-    probe = PROBES[service.protocol]
-    if http is not None and service.protocol == "http":
-        probe = functools.partial(probe_http, client=http)
+async def probe_service(service: Service, rules: Rules) -> ProbeResult:
     return await run_probe(
-        probe,
+        PROBES[service.protocol],
         service,
         limit=rules.probe_timeout.total_seconds(),
         credentials=credentials_for(service),
@@ -64,7 +57,6 @@ __all__ = [
     "PROBES",
     "Credentials",
     "ErrorKind",
-    "HttpClient",
     "PhaseTimer",
     "ProbeFailure",
     "ProbeFn",
