@@ -4,6 +4,7 @@ allows, and in ways it does not: each answer is bytes on a real loopback socket.
 from __future__ import annotations
 
 import asyncio
+import gc
 import gzip
 import ssl
 from collections.abc import AsyncIterator, Callable
@@ -13,7 +14,7 @@ import pytest
 
 from outagewatch.config import HttpService, Rules
 from outagewatch.probes import ErrorKind, PhaseTimer, ProbeFailure, probe_service
-from outagewatch.probes.http_get import MAX_BODY, MAX_REDIRECTS, get
+from outagewatch.probes.http_get import MAX_BODY, MAX_REDIRECTS, _Response, get
 
 PAGE = b"<html><title>OX App Suite</title></html>"
 Answer = Callable[[bytes], bytes | None]  # the request's head -> what to send (None: nothing)
@@ -188,3 +189,20 @@ async def test_probe_judges_the_page() -> None:
         result = await probe_service(service, Rules())
     assert result.error_kind is ErrorKind.UNEXPECTED
     assert "status 503, expected 200" in result.detail and "(during body)" in result.detail
+
+
+async def test_a_probe_leaves_no_cycle_for_the_collector() -> None:
+    """A probe's response goes with its last reference: cycles that outlive a young
+    collection wait for a full one, which stops every probe in flight (docs/BENCHMARKS.md)."""
+    ok = response("200 OK", {"Content-Length": str(len(PAGE))}, PAGE)
+    gc.collect()
+    gc.disable()
+    try:
+        async with canned(fixed(ok)) as server:
+            await fetch(f"http://127.0.0.1:{server.port}/")
+            for _ in range(3):  # the aborted transport lets go of its protocol in a callback
+                await asyncio.sleep(0)
+        left = [o for o in gc.get_objects() if isinstance(o, _Response)]
+    finally:
+        gc.enable()
+    assert left == []

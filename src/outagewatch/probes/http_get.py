@@ -106,6 +106,7 @@ async def _get_once(target: _Target, tls: ssl.SSLContext, timer: PhaseTimer) -> 
         return response
     finally:
         transport.abort()  # a probe never waits on a server to say goodbye
+        response.release()
 
 
 class _Response(asyncio.Protocol):
@@ -121,7 +122,12 @@ class _Response(asyncio.Protocol):
         self._framed = False  # a Content-Length or chunked: the body's end is known
         self._body = bytearray()
         self._interim = False
-        self._parser = httptools.HttpResponseParser(self)
+        # The parser calls back into this protocol: a cycle, broken by ``release`` so that
+        # a probe's garbage goes with its last reference, not with a full collection.
+        self._parser: httptools.HttpResponseParser | None = httptools.HttpResponseParser(self)
+
+    def release(self) -> None:
+        self._parser = None
 
     def decoded(self) -> bytes:
         body = bytes(self._body)
@@ -136,6 +142,8 @@ class _Response(asyncio.Protocol):
     # asyncio.Protocol
 
     def data_received(self, data: bytes) -> None:
+        if self._parser is None:
+            return  # the probe is over
         try:
             self._parser.feed_data(data)
         except (httptools.HttpParserError, httptools.HttpParserUpgrade) as exc:
@@ -163,6 +171,7 @@ class _Response(asyncio.Protocol):
             self._framed = True
 
     def on_headers_complete(self) -> None:
+        assert self._parser is not None  # it is the caller
         self.status = self._parser.get_status_code()
         # 1xx are interim answers; the response the request gets follows them.
         self._interim = 100 <= self.status < 200
