@@ -24,7 +24,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m bench",
         description="Benchmarks outagewatch's probe engine beside blackbox_exporter, and the "
-        "deployed daemon under scrapes, on loopback simulators (about 15 minutes; --full adds "
+        "deployed daemon under scrapes, on loopback simulators (about 18 minutes; --full adds "
         "10,000 targets).",
     )
     plan = harness.Plan()
@@ -39,6 +39,12 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--duration", type=float, default=plan.duration, help="measured seconds")
     parser.add_argument(
         "--warmup", type=float, default=plan.warmup, help="seconds (default: one interval + 2 s)"
+    )
+    parser.add_argument(
+        "--daemon-duration",
+        type=float,
+        default=plan.daemon_duration,
+        help="measured seconds of each deployed-daemon run",
     )
     parser.add_argument("--latency", type=float, default=plan.latency, help="injected seconds")
     parser.add_argument("--servers-per-protocol", type=int, default=plan.servers_per_protocol)
@@ -102,6 +108,7 @@ def plan_of(args: argparse.Namespace, blackbox: str | None) -> harness.Plan:
         blackbox=blackbox,
         daemon_scales=daemon_scales if args.daemon else (),
         scrape_every=args.scrape_every,
+        daemon_duration=args.daemon_duration,
     )
     if args.quick:
         plan = dataclasses.replace(
@@ -117,6 +124,7 @@ def plan_of(args: argparse.Namespace, blackbox: str | None) -> harness.Plan:
             daemon_scales=(100,) if args.daemon else (),
             scrape_every=5.0,
             fast_scrape_every=None,
+            daemon_duration=6.0,
         )
     return plan
 
