@@ -45,7 +45,6 @@ def _phase_tracing() -> aiohttp.TraceConfig:
 
 
 PHASES = _phase_tracing()
-UNEXPECTED = ErrorKind.UNEXPECTED  # the page is not the one expected
 
 
 class _RecordingConnector(aiohttp.TCPConnector):
@@ -73,13 +72,13 @@ async def probe_http(
     login = service.login
     if login is None or credentials is None:
         page = await http_get.get(service.url, tls, timer)
-        _expect(page.status, page.body, service.expect_status, service.expect_body, UNEXPECTED)
+        _expect_page(service, page.status, page.body)
         return f"GET {page.status}"
     timer.phase("dns")
     try:
         async with _session(timer, tls) as session:
             got, body = await _fetch(session, "GET", service.url, None, tls, timer)
-            _expect(got, body, service.expect_status, service.expect_body, UNEXPECTED)
+            _expect_page(service, got, body)
             timer.phase("login")
             form = {
                 login.username_field: credentials.username,
@@ -129,6 +128,11 @@ async def _fetch(
         method, url, data=form, ssl=tls, trace_request_ctx=timer
     ) as response:
         return response.status, await response.content.read(MAX_BODY)
+
+
+def _expect_page(service: HttpService, status: int, body: bytes) -> None:
+    """The login page as configured: a failure of the page itself, not of the protocol."""
+    _expect(status, body, service.expect_status, service.expect_body, ErrorKind.UNEXPECTED)
 
 
 def _expect(

@@ -2,7 +2,7 @@
 
 aiohttp's client is built for sessions of many requests (a pool, cookies, tracing hooks,
 per-request timeouts, request and response objects); for a probe of one GET that machinery
-was a third of the probe's CPU. This speaks the one request itself over the socket probes'
+was over a quarter of the probe's CPU. This speaks the one request itself over the socket probes'
 own timed connect, and leaves the parsing of the response to httptools (llhttp, the parser
 of Node.js): status, headers, Content-Length, chunked and close-delimited bodies.
 
