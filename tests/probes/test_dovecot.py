@@ -13,11 +13,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-import aioimaplib
 import pytest
 
 from outagewatch.config import ImapService, Pop3Service
 from outagewatch.probes.imap import probe_imap
+from outagewatch.probes.imap_client import quoted
 from outagewatch.probes.pop3 import probe_pop3
 from outagewatch.probes.result import ErrorKind, ProbeResult
 from outagewatch.probes.runner import Credentials, ProbeFn, run_probe
@@ -106,7 +106,7 @@ IMAP = Mail(
     logged_in=imap_logged_in,
     greeted=imap_greeted,
     login_rejected=imap_login_rejected,
-    quotings=(aioimaplib.quoted,),
+    quotings=(quoted,),
     masked_in_log=("LOGIN ***",),  # the commands were logged, without their arguments
 )
 POP3 = Mail(

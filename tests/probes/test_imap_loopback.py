@@ -20,12 +20,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import aioimaplib
 import pytest
 
 from outagewatch.config import ImapService
 from outagewatch.probes.imap import probe_imap
-from outagewatch.probes.imap_client import MAX_LINE, MAX_LINES, MAX_RECEIVED
+from outagewatch.probes.imap_client import MAX_LINE, MAX_LINES, MAX_RECEIVED, quoted
 from outagewatch.probes.result import ErrorKind, ProbeResult
 from outagewatch.probes.runner import Credentials, run_probe
 from outagewatch.tls import TlsMode
@@ -154,7 +153,7 @@ def secret_forms(creds: Credentials) -> list[str]:
     plain = f"\0{creds.username}\0{creds.password}".encode()
     return [
         creds.password,
-        aioimaplib.quoted(creds.password),
+        quoted(creds.password),
         base64.b64encode(plain).decode(),
         max(re.findall(r"[\w-]+", creds.password), key=len),
     ]
@@ -219,8 +218,8 @@ async def test_login_rejected() -> None:
         ("IMAP4rev1", b"{tag} OK in\r\n"),
         ("IMAP4rev1 LOGINDISABLED AUTH=PLAIN SASL-IR", b"{tag} OK in\r\n"),
         ("IMAP4rev1 LOGINDISABLED AUTH=PLAIN", b"{tag} OK in\r\n"),
-        ("IMAP4rev1", b"+ go on\r\n"),  # aioimaplib would log the pending LOGIN
-        ("IMAP4rev1", b"XYZ9 OK not your tag\r\n"),  # its error message quotes the LOGIN
+        ("IMAP4rev1", b"+ go on\r\n"),  # a continuation request in the middle of LOGIN
+        ("IMAP4rev1", b"XYZ9 OK not your tag\r\n"),  # an answer to no command sent
         ("IMAP4rev1", b"{tag} NO wrong\r\n"),
     ],
 )
@@ -236,6 +235,17 @@ async def test_password_never_logged(
     for form in secret_forms(CREDS):
         assert form not in caplog.text
         assert form not in result.detail
+
+
+async def test_id_answered_with_a_literal() -> None:
+    identity = b'* ID ("name" {7}\r\nDovecot "version" "2.3")\r\n{tag} OK ID completed\r\n'
+    server = FakeImap(caps="IMAP4rev1 ID AUTH=PLAIN", answers={"ID": identity})
+
+    result = await probe(server)
+
+    assert result.ok, result.detail
+    names = [line.split(" ")[1] for line in server.received]
+    assert names == ["CAPABILITY", "LOGIN", "ID", "SELECT", "LOGOUT"]
 
 
 async def test_preauth_skips_login() -> None:

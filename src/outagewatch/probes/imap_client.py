@@ -1,19 +1,20 @@
-"""aioimaplib's client, made fit for a probe facing servers that may be broken or hostile.
+"""The IMAP client of the probes: the few commands they send (RFC 9051, RFC 3501), spoken
+over the socket ``net.connect`` connected and timed.
 
-aioimaplib does the parsing and the command bookkeeping, on a socket we connected ourselves
-so that DNS and connect are timed on their own. What it lacks or does loosely is done here,
-in subclasses:
+It replaced aioimaplib, whose machinery (a Command object with its own events and timeout
+per command, a parser fed line by line) was the largest part of an IMAP probe's CPU, and
+much of whose behaviour a probe had to override anyway (docs/BENCHMARKS.md, issue 13). What
+a probe facing broken or hostile servers needs is built in:
 
-* STARTTLS: it has no call for it; ``loop.start_tls`` upgrades its transport.
-* The greeting is checked strictly; aioimaplib's ``welcome`` task accepts any line that
-  contains "OK" and, on anything else, dies unobserved while the client waits forever.
-* A failure (the server closes, sends what the parser rejects, or too much) wakes the
-  command in progress at once instead of leaving it to the probe timeout.
-* Received data is bounded, and fed to aioimaplib's parser line by line: the parser
-  recurses once per line of a chunk and keeps an unterminated line without limit.
-* Logging never shows a credential: aioimaplib's ``scrub`` masks the raw password only,
-  not the quoted form it actually sends when the password holds ``"`` or ``\\``, and it
-  logs a pending command (LOGIN with its arguments) when a continuation request arrives.
+* Input is bounded: the length of a line, the lines and the bytes of one connection. A
+  literal (``{n}``) is read whole, within the same byte budget.
+* A failure (the server closes, sends what does not parse, or too much) wakes the command
+  in progress at once instead of leaving it to the probe timeout.
+* Bytes that follow STARTTLS's OK in clear text are refused: read as if they came through
+  TLS they would be a response injection ("Why TLS is better without STARTTLS", USENIX
+  Security 2021).
+* Logs never show a credential: LOGIN and AUTHENTICATE are logged without their arguments,
+  the SASL response not at all.
 """
 
 from __future__ import annotations
@@ -23,14 +24,12 @@ import logging
 import re
 import socket
 import ssl
-from typing import Any
-
-import aioimaplib
+from dataclasses import dataclass
 
 from outagewatch.probes.result import ErrorKind, ProbeFailure
 from outagewatch.probes.text import decode, one_line
 
-log = logging.getLogger("outagewatch.probes.imap")  # the name it logged under before the split
+log = logging.getLogger("outagewatch.probes.imap")
 
 # A probe's whole transaction is a few short answers (Dovecot: about 1 KiB). The bounds
 # only stop a server that would grow our memory or keep the event loop parsing.
@@ -41,177 +40,247 @@ MAX_LINES = 10_000
 SECRET_COMMANDS = frozenset({"LOGIN", "AUTHENTICATE"})
 GREETING = re.compile(rb"\* (OK|PREAUTH|BYE)(?: |$)", re.IGNORECASE)
 RESP_CODE = re.compile(r"^\[[^\]]*\]\s*")
+TAGGED = re.compile(rb"(\S+) (OK|NO|BAD)(?: |$)", re.IGNORECASE)
+LITERAL = re.compile(rb"\{(\d{1,10})\+?\}\r?\n")  # RFC 7888's {n+} too
 
 
-class ImapProtocol(aioimaplib.IMAP4ClientProtocol):  # type: ignore[misc]
-    """aioimaplib's protocol with a strict greeting, bounded input and failures that wake."""
-
-    state: str
-
-    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
-        super().__init__(loop)
-        self.greeting: asyncio.Future[str] = loop.create_future()
-        self.failure: BaseException | None = None
-        self.sasl_response: bytes | None = None
-        self.upgrading = False  # between STARTTLS's OK and the handshake: the server must wait
-        self._received = 0
-        self._lines = 0
-
-    def command(self, name: str, *args: str) -> Any:
-        return aioimaplib.Command(name, self.new_tag(), *args, loop=self.loop)
-
-    async def wait_greeting(self) -> str:
-        greeting = await self.greeting
-        self.raise_failure()
-        return greeting
-
-    async def execute(self, command: Any, scrub: str | None = None) -> Any:
-        self.raise_failure()
-        return await super().execute(command)
-
-    def raise_failure(self) -> None:
-        if self.failure is not None:
-            raise self.failure
-
-    def fail(self, failure: BaseException) -> None:
-        """Keep the first failure, drop the connection and wake whoever waits on the server."""
-        if self.failure is None:
-            self.failure = failure
-        if self.transport is not None and not self.transport.is_closing():
-            self.transport.abort()
-        if not self.greeting.done():
-            self.greeting.set_result("")
-        for command in (self.pending_sync_command, *self.pending_async_commands.values()):
-            if command is not None:
-                command._exception = self.failure  # Command.wait() raises it
-                command.close(b"", "KO")
-
-    def data_received(self, data: bytes) -> None:
-        self._received += len(data)
-        if self._received > MAX_RECEIVED:
-            self.fail(_protocol_error(f"the server sent more than {MAX_RECEIVED} bytes"))
-            return
-        start = 0
-        while start < len(data) and self.failure is None:
-            if self.upgrading:
-                # It would be read as if it came through TLS: STARTTLS response injection
-                # ("Why TLS is better without STARTTLS", USENIX Security 2021).
-                self.fail(_protocol_error("the server sent clear text after accepting STARTTLS"))
-                return
-            end = data.find(b"\n", start) + 1 or len(data)
-            try:
-                super().data_received(data[start:end])
-            except Exception:
-                # Not shown: aioimaplib's messages may quote the pending command (a LOGIN).
-                self.fail(_protocol_error("the server's answer does not parse as IMAP"))
-            start = end
-        if len(self.incomplete_line) > MAX_LINE:
-            self.fail(_protocol_error(f"the server sent a line longer than {MAX_LINE} bytes"))
-
-    def connection_lost(self, exc: Exception | None) -> None:
-        super().connection_lost(exc)
-        if isinstance(exc, ssl.SSLError):
-            self.fail(exc)
-            return
-        partial = self.incomplete_line
-        got = f" after {decode(partial, 60)!r}" if partial else ""
-        self.fail(_protocol_error(f"the server closed the connection{got}"))
-
-    def _handle_line(self, line: bytes, current_cmd: Any) -> Any:
-        self._lines += 1
-        if self._lines > MAX_LINES:
-            self.fail(_protocol_error(f"the server sent more than {MAX_LINES} lines"))
-            return None
-        if self.state != aioimaplib.CONNECTED:
-            return super()._handle_line(line, current_cmd)
-        match = GREETING.match(line)
-        kind = match.group(1).upper() if match else b""
-        text = RESP_CODE.sub("", line[match.end() :].decode("utf-8", "replace")) if match else ""
-        if kind == b"OK":
-            self.state = aioimaplib.NONAUTH
-        elif kind == b"PREAUTH":
-            self.state = aioimaplib.AUTH
-        elif kind == b"BYE":
-            self.fail(_protocol_error(f"the server refused the session: {one_line(text, 120)}"))
-            return None
-        else:
-            self.fail(_protocol_error(f"not an IMAP greeting: {decode(line, 80)!r}"))
-            return None
-        self.greeting.set_result(one_line(text, 80))
-        return None
-
-    def _response_done(self, line: bytes) -> None:
-        command = self.pending_sync_command
-        super()._response_done(line)
-        if command is not None and command.name == "STARTTLS" and command.response.result == "OK":
-            self.upgrading = True
-
-    def _continuation(self, line: bytes) -> None:
-        command = self.pending_sync_command
-        if command is None or command.name not in SECRET_COMMANDS:
-            super()._continuation(line)
-        elif command.name == "AUTHENTICATE" and self.sasl_response is not None:
-            response, self.sasl_response = self.sasl_response, None
-            log.debug("Sending : (SASL PLAIN response, not logged)")
-            self.transport.write(response + aioimaplib.CRLF)
-        else:
-            self.fail(_protocol_error(f"unexpected continuation request during {command.name}"))
-
-    def send(self, line: str, scrub: str | None = None) -> None:
-        tag, _, rest = line.partition(" ")
-        name = rest.partition(" ")[0]
-        log.debug("Sending : %s", f"{tag} {name} ***" if name in SECRET_COMMANDS else line)
-        self.transport.write(f"{line}\r\n".encode())
+@dataclass(frozen=True)
+class Response:
+    result: str  # OK, NO or BAD
+    text: str  # what the server said with it (response code included), one line
+    untagged: list[bytes]  # the untagged lines before it, without their "* "
 
 
-def _protocol_error(detail: str) -> ProbeFailure:
+def quoted(text: str) -> str:
+    """An IMAP quoted string (RFC 9051 4.3). A line break would end the command early."""
+    if "\r" in text or "\n" in text:
+        raise ProbeFailure(ErrorKind.PROTOCOL, "a line break cannot be sent in an IMAP string")
+    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def protocol_error(detail: str) -> ProbeFailure:
     return ProbeFailure(ErrorKind.PROTOCOL, detail)
 
 
-class ImapClient(aioimaplib.IMAP4):  # type: ignore[misc]
-    """aioimaplib's client on a socket already connected (and timed) by ``net.connect``."""
+class ImapConnection(asyncio.Protocol):
+    """One client connection: sends tagged commands and reads their answers."""
 
-    protocol: ImapProtocol
+    def __init__(self, host: str) -> None:
+        self.host = host
+        self.loop = asyncio.get_running_loop()
+        self.transport: asyncio.Transport | None = None
+        self.preauth = False  # the greeting was PREAUTH: already logged in
+        self.said_bye = False
+        self._buffer = bytearray()
+        self._received = 0
+        self._lines = 0
+        self._tags = 0
+        self._lost = False
+        self._failure: BaseException | None = None
+        self._waiter: asyncio.Future[None] | None = None
 
-    def __init__(self, sock: socket.socket, host: str, tls: ssl.SSLContext | None) -> None:
-        self._sock = sock
-        super().__init__(host=host, port=0, timeout=None, ssl_context=tls)
-
-    def create_client(
-        self,
-        host: str,
-        port: int,
-        loop: asyncio.AbstractEventLoop | None,
-        conn_lost_cb: Any = None,
-        ssl_context: ssl.SSLContext | None = None,
-    ) -> None:
-        running = asyncio.get_running_loop()
-        self.protocol = ImapProtocol(running)
-        # With implicit TLS the handshake happens here, before any byte reaches the protocol.
-        self._client_task = running.create_task(
-            running.create_connection(
-                lambda: self.protocol,
-                sock=self._sock,
-                ssl=ssl_context,
-                server_hostname=host if ssl_context is not None else None,
+    @classmethod
+    async def open(
+        cls, sock: socket.socket, host: str, tls: ssl.SSLContext | None
+    ) -> ImapConnection:
+        """Take over ``sock``; with implicit TLS the handshake is done when this returns."""
+        loop = asyncio.get_running_loop()
+        try:
+            _, connection = await loop.create_connection(
+                lambda: cls(host), sock=sock, ssl=tls, server_hostname=host if tls else None
             )
-        )
+        except BaseException:
+            sock.close()
+            raise
+        return connection
 
-    async def connected(self) -> None:
-        await self._client_task
+    async def greeting(self) -> str:
+        """The server's first line, checked: its text, or a failure naming what came."""
+        line = await self.next_line()
+        match = GREETING.match(line)
+        if match is None:
+            raise self._fail(protocol_error(f"not an IMAP greeting: {decode(line, 80)!r}"))
+        kind = match.group(1).upper()
+        text = RESP_CODE.sub("", line[match.end() :].decode("utf-8", "replace"))
+        if kind == b"BYE":
+            refused = f"the server refused the session: {one_line(text, 120)}"
+            raise self._fail(protocol_error(refused))
+        self.preauth = kind == b"PREAUTH"
+        return one_line(text, 80)
+
+    async def command(self, name: str, *args: str, sasl: bytes | None = None) -> Response:
+        """Send one command and read up to its tagged answer. ``sasl`` answers the one
+        continuation request an AUTHENTICATE without an initial response gets."""
+        tag = self.send(name, *args)
+        return await self.completion(tag, name, sasl)
+
+    def send(self, name: str, *args: str) -> str:
+        self._tags += 1
+        tag = f"A{self._tags}"
+        line = " ".join((tag, name, *args))
+        log.debug("Sending : %s", f"{tag} {name} ***" if name in SECRET_COMMANDS else line)
+        self.write(line.encode())
+        return tag
+
+    def write(self, line: bytes) -> None:
+        assert self.transport is not None  # set by connection_made before open returns
+        self.transport.write(line + b"\r\n")
+
+    async def completion(self, tag: str, name: str, sasl: bytes | None = None) -> Response:
+        untagged: list[bytes] = []
+        while True:
+            line = await self.next_line()
+            if line[:2] == b"* ":
+                self._untagged(line, untagged)
+            elif line[:1] == b"+":
+                if sasl is None:
+                    raise self._fail(
+                        protocol_error(f"unexpected continuation request during {name}")
+                    )
+                log.debug("Sending : (SASL response, not logged)")
+                self.write(sasl)
+                sasl = None
+            else:
+                return self._tagged(line, tag, untagged)
+
+    async def idle(self, wait: float) -> bool | None:
+        """RFC 2177: IDLE until the server pushes something or ``wait`` passes, then DONE.
+        Whether something was pushed; None when the server refused to IDLE."""
+        tag = self.send("IDLE")
+        untagged: list[bytes] = []
+        while (line := await self.next_line())[:1] != b"+":
+            if line[:2] != b"* ":
+                self._tagged(line, tag, untagged)
+                return None
+            self._untagged(line, untagged)
+        try:
+            line = await asyncio.wait_for(self.next_line(), wait)
+        except TimeoutError:
+            line = b""
+        if line and line[:2] != b"* ":  # the server ended the IDLE itself
+            expect_ok(self._tagged(line, tag, untagged), "IDLE")
+            return True
+        self.write(b"DONE")
+        expect_ok(await self.completion(tag, "IDLE"), "IDLE")
+        return bool(line or untagged)
 
     async def start_tls(self, tls: ssl.SSLContext) -> None:
-        loop = asyncio.get_running_loop()
-        # start_tls takes the transport away from the protocol before its first await.
-        self.protocol.upgrading = False
-        transport = await loop.start_tls(
-            self.protocol.transport, self.protocol, tls, server_hostname=self.host
-        )
-        # connection_made is not called again: point aioimaplib at the TLS transport.
-        self.protocol.transport = transport
+        """After STARTTLS's OK: nothing may have come in clear text since."""
+        if self._buffer:
+            raise self._fail(protocol_error("the server sent clear text after accepting STARTTLS"))
+        assert self.transport is not None
+        upgraded = await self.loop.start_tls(self.transport, self, tls, server_hostname=self.host)
+        # connection_made is not called again: this protocol now reads through TLS.
+        assert upgraded is not None
+        self.transport = upgraded
 
     def abort(self) -> None:
         """Drop the connection at once: a probe never waits on a server to say goodbye."""
-        transport = self.protocol.transport
-        if transport is not None and not transport.is_closing():
-            transport.abort()
+        if self.transport is not None and not self.transport.is_closing():
+            self.transport.abort()
+
+    async def next_line(self) -> bytes:
+        """The next response line, its literals included, without CRLF. Cancelling it
+        loses nothing: a line is only taken from the buffer whole."""
+        while True:
+            line = self._take()
+            if line is None:
+                await self._more()
+            elif line:  # stray empty lines are tolerated, and counted
+                return line
+
+    # asyncio.Protocol
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self.transport = transport
+
+    def data_received(self, data: bytes) -> None:
+        if self._failure is not None:
+            return
+        self._received += len(data)
+        if self._received > MAX_RECEIVED:
+            self._fail(protocol_error(f"the server sent more than {MAX_RECEIVED} bytes"))
+            return
+        self._buffer += data
+        self._wake()
+
+    def eof_received(self) -> bool | None:
+        return None  # close the transport: the reader says what the end means
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._lost = True
+        if isinstance(exc, ssl.SSLError) and self._failure is None:
+            self._failure = exc
+        self._wake()
+
+    # reading
+
+    def _take(self) -> bytes | None:
+        buffer, start = self._buffer, 0
+        while True:
+            end = buffer.find(b"\n", start)
+            if (end if end >= 0 else len(buffer)) - start > MAX_LINE:
+                raise self._fail(
+                    protocol_error(f"the server sent a line longer than {MAX_LINE} bytes")
+                )
+            if end < 0:
+                return None
+            literal = LITERAL.search(buffer, max(start, end - 15), end + 1)
+            if literal is None:
+                line = bytes(buffer[: end + 1]).rstrip(b"\r\n")
+                del buffer[: end + 1]
+                self._lines += 1
+                if self._lines > MAX_LINES:
+                    raise self._fail(protocol_error(f"the server sent more than {MAX_LINES} lines"))
+                return line
+            start = end + 1 + int(literal.group(1))
+            if start > len(buffer):
+                return None  # the literal is still coming (within MAX_RECEIVED)
+
+    async def _more(self) -> None:
+        if self._failure is not None:
+            raise self._failure
+        if self._lost:
+            partial = bytes(self._buffer)
+            got = f" after {decode(partial, 60)!r}" if partial else ""
+            raise protocol_error(f"the server closed the connection{got}")
+        self._waiter = self.loop.create_future()
+        try:
+            await self._waiter
+        finally:
+            self._waiter = None
+
+    def _wake(self) -> None:
+        if self._waiter is not None and not self._waiter.done():
+            self._waiter.set_result(None)
+
+    def _fail(self, failure: BaseException) -> BaseException:
+        """Keep the first failure, drop the connection and wake the reader."""
+        if self._failure is None:
+            self._failure = failure
+        self.abort()
+        self._wake()
+        return self._failure
+
+    def _untagged(self, line: bytes, into: list[bytes]) -> None:
+        body = line[2:]
+        if body[:3].upper() == b"BYE":
+            self.said_bye = True
+        into.append(body)
+
+    def _tagged(self, line: bytes, tag: str, untagged: list[bytes]) -> Response:
+        match = TAGGED.match(line)
+        if match is None or match.group(1) != tag.encode():
+            # Not shown: the line may be the server echoing what we sent (a LOGIN).
+            raise self._fail(protocol_error("the server's answer does not parse as IMAP"))
+        text = decode(line[match.end() :], 120)
+        return Response(match.group(2).upper().decode(), text, untagged)
+
+
+def expect_ok(response: Response, step: str, kind: ErrorKind = ErrorKind.PROTOCOL) -> None:
+    if response.result == "OK":
+        return
+    if response.result == "NO":
+        raise ProbeFailure(kind, f"{step} rejected: {response.text}")
+    raise ProbeFailure(ErrorKind.PROTOCOL, f"{step} answered {response.result} {response.text}")

@@ -12,12 +12,9 @@ from __future__ import annotations
 import asyncio
 import re
 from dataclasses import dataclass
-from typing import Any
 
-import aioimaplib
-
-from outagewatch.probes.imap import Session, expect_ok
-from outagewatch.probes.imap_client import ImapClient, ImapProtocol
+from outagewatch.probes.imap import Session
+from outagewatch.probes.imap_client import ImapConnection, expect_ok, quoted
 from outagewatch.probes.result import ErrorKind, ProbeFailure
 from outagewatch.probes.text import one_line
 
@@ -37,9 +34,8 @@ class Found:
 
 
 class Mailbox:
-    def __init__(self, client: ImapClient, session: Session, folder: str, junk: str | None):
-        self.client = client
-        self.imap: ImapProtocol = client.protocol
+    def __init__(self, imap: ImapConnection, session: Session, folder: str, junk: str | None):
+        self.imap = imap
         self.caps = session.capabilities
         self.folder = folder
         self.junk = junk
@@ -68,33 +64,31 @@ class Mailbox:
                 news = await self._idle(min(wait, IDLE_RENEW))
             else:
                 await asyncio.sleep(wait)
-                expect_ok(await self.imap.execute(self.imap.command("NOOP")), "NOOP", _P)
+                expect_ok(await self.imap.command("NOOP"), "NOOP")
                 news = False
             wait = min(wait * 2, MAX_WAIT)
 
     async def internaldate(self, found: Found) -> str:
         await self._select(found.folder)
-        response = await self.imap.execute(_uid(self.imap, "FETCH", found.uid, "(INTERNALDATE)"))
-        expect_ok(response, "UID FETCH", _P)
-        for line in response.lines:
+        response = await self.imap.command("UID", "FETCH", found.uid, "(INTERNALDATE)")
+        expect_ok(response, "UID FETCH")
+        for line in response.untagged:
             match = INTERNALDATE.search(line)
             if match:
                 return match.group(1).decode("ascii", "replace")
-        raise ProbeFailure(_P, "UID FETCH gave no INTERNALDATE")
+        raise ProbeFailure(ErrorKind.PROTOCOL, "UID FETCH gave no INTERNALDATE")
 
     async def delete(self, found: Found) -> int:
         """Its own message and stale probe mails, by UID; returns how many."""
         await self._select(found.folder)
         uids = {found.uid, *await self._stale()}
         listed = ",".join(sorted(uids, key=int))
-        flag = _uid(self.imap, "STORE", listed, "+FLAGS.SILENT", "(\\Deleted)")
-        expect_ok(await self.imap.execute(flag), "UID STORE", _P)
+        flag = await self.imap.command("UID", "STORE", listed, "+FLAGS.SILENT", "(\\Deleted)")
+        expect_ok(flag, "UID STORE")
         if "UIDPLUS" in self.caps:
-            expect_ok(
-                await self.imap.execute(_uid(self.imap, "EXPUNGE", listed)), "UID EXPUNGE", _P
-            )
+            expect_ok(await self.imap.command("UID", "EXPUNGE", listed), "UID EXPUNGE")
         elif set(await self._search("DELETED")) <= uids:
-            expect_ok(await self.imap.execute(self.imap.command("EXPUNGE")), "EXPUNGE", _P)
+            expect_ok(await self.imap.command("EXPUNGE"), "EXPUNGE")
         return len(uids)
 
     async def _look_in_junk(self, token: str) -> Found | None:
@@ -113,11 +107,15 @@ class Mailbox:
         return await self._search("HEADER", PROBE_HEADER, '""', "OLDER", str(STALE_AFTER))
 
     async def _search(self, *criteria: str) -> list[str]:
-        response = await self.imap.execute(_uid(self.imap, "SEARCH", *criteria))
-        expect_ok(response, "UID SEARCH", _P)
-        # aioimaplib hands the untagged "* SEARCH 4 7" over as b"4 7".
-        return [word for line in response.lines[:-1] for word in line.decode().split()
-                if word.isdigit()]  # fmt: skip
+        response = await self.imap.command("UID", "SEARCH", *criteria)
+        expect_ok(response, "UID SEARCH")
+        return [
+            word
+            for line in response.untagged
+            if line[:7].upper() == b"SEARCH "
+            for word in line[7:].decode("ascii", "replace").split()
+            if word.isdigit()
+        ]
 
     async def _select(
         self, folder: str, *, readonly: bool = False, missing_ok: bool = False
@@ -126,50 +124,23 @@ class Mailbox:
         if self.selected == want:
             return True
         verb = "EXAMINE" if readonly else "SELECT"
-        response = await self.imap.execute(self.imap.command(verb, aioimaplib.quoted(folder)))
+        response = await self.imap.command(verb, quoted(folder))
         if response.result == "NO" and missing_ok:
             self.selected = None
             return False
-        expect_ok(response, f"{verb} {one_line(folder, 40)}", _P)
-        self.imap.state = aioimaplib.SELECTED
+        expect_ok(response, f"{verb} {one_line(folder, 40)}")
         self.selected = want
         return True
 
     async def _idle(self, wait: float) -> bool:
-        """IDLE until the server pushes something or ``wait`` passes, then DONE; True when
-        something was pushed."""
-        imap = self.imap
-        idle = aioimaplib.IdleCommand(imap.new_tag(), imap.idle_queue, loop=imap.loop)
-        running = asyncio.ensure_future(imap.execute(idle))
-        accepted = asyncio.ensure_future(imap.wait_for_idle_response())
-        try:
-            await asyncio.wait({running, accepted}, return_when=asyncio.FIRST_COMPLETED)
-            if running.done():  # refused: poll from now on
-                self.uses_idle = False
-                expect_ok(running.result(), "IDLE", _P)
-                return False
-            news = True
-            try:
-                await asyncio.wait_for(imap.idle_queue.get(), wait)
-            except TimeoutError:
-                news = False
-            imap.idle_done()
-            expect_ok(await running, "IDLE", _P)
-            return news
-        finally:
-            for task in (running, accepted):
-                task.cancel()
-            await asyncio.gather(running, accepted, return_exceptions=True)
-            while not imap.idle_queue.empty():  # pushes of this IDLE are spent
-                imap.idle_queue.get_nowait()
-
-
-_P = ErrorKind.PROTOCOL
+        """IDLE for up to ``wait``; True when the server pushed something. A server that
+        refuses IDLE though it announced it is polled from then on."""
+        news = await self.imap.idle(wait)
+        if news is None:
+            self.uses_idle = False
+            return False
+        return news
 
 
 def _criteria(token: str) -> tuple[str, ...]:
     return ("OR", "HEADER", PROBE_HEADER, token, "HEADER", "Message-ID", token)
-
-
-def _uid(imap: ImapProtocol, name: str, *args: str) -> Any:
-    return aioimaplib.Command(name, imap.new_tag(), *args, prefix="UID", loop=imap.loop)

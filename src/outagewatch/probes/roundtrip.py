@@ -46,9 +46,9 @@ async def probe_roundtrip(
     token = secrets.token_hex(12)
     inner = _Within(timer)
     timer.phase("fetch")
-    async with imap_session(service.imap, inner) as client:
-        session = await open_session(client, service.imap, credentials, inner)
-        mailbox = Mailbox(client, session, service.mailbox.folder, service.mailbox.junk)
+    async with imap_session(service.imap, inner) as imap:
+        session = await open_session(imap, service.imap, credentials, inner)
+        mailbox = Mailbox(imap, session, service.mailbox.folder, service.mailbox.junk)
         await mailbox.open()
         timer.phase("submit")
         submitted_with = await _submit(service, credentials, token, inner)
@@ -58,7 +58,7 @@ async def probe_roundtrip(
         arrived = await mailbox.internaldate(found)
         timer.phase("cleanup")
         removed = await mailbox.delete(found)
-        await logout(client.protocol)
+        await logout(imap)
     how = "IDLE" if mailbox.uses_idle else "polling"
     place = f"junk: in {found.folder}" if found.junk else f"in {found.folder}"
     extra = f", {removed - 1} stale probe mail(s) removed" if removed > 1 else ""
