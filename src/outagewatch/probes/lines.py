@@ -30,7 +30,15 @@ class LineConnection:
         )
         return cls(reader, writer)
 
-    async def start_tls(self, tls: ssl.SSLContext, host: str) -> None:
+    async def start_tls(self, tls: ssl.SSLContext, host: str, command: str) -> None:
+        """Upgrade after the server's go-ahead to ``command``. What it sent after that, in
+        clear text, would be read as if it came through TLS: a response injection ("Why TLS
+        is better without STARTTLS", USENIX Security 2021). StreamReader has no public view
+        of what it holds, hence its ``_buffer``."""
+        if getattr(self.reader, "_buffer", None):
+            raise ProbeFailure(
+                ErrorKind.PROTOCOL, f"the server sent clear text after accepting {command}"
+            )
         await self.writer.start_tls(tls, server_hostname=host)
 
     async def readline(self) -> str:

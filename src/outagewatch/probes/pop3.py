@@ -50,7 +50,7 @@ async def _transaction(
         timer.phase("tls")
         await conn.send("STLS")
         await _expect_ok(conn, "STLS", ErrorKind.TLS)
-        await conn.start_tls(tls, service.host)
+        await conn.start_tls(tls, service.host, "STLS")
         timer.saw_tls(handshake_of_transport(conn.writer.transport))
     detail = f"greeting {greeting!r}"
     if credentials is not None:
