@@ -32,6 +32,7 @@ from bench.layout import EHLO_NAME, PASSWORD, PASSWORD_ENV, USER, TargetSpec, fr
 from outagewatch.config.rules import Rules
 from outagewatch.config.services import Auth, HttpService, ImapService, Pop3Service, SmtpService
 from outagewatch.config.targets import Target
+from outagewatch.daemon.collector import freeze_long_lived_objects
 from outagewatch.daemon.pacing import Pace
 from outagewatch.daemon.probe_loop import ProbeLoop
 from outagewatch.detection.detector import Detector
@@ -113,11 +114,10 @@ async def detect_loop(
         await pace.next_round(started, wake, asyncio.Event())
 
 
-async def freeze_long_lived_objects(interval: float) -> None:
+async def freeze_after(interval: float) -> None:
     """Daemon._freeze_long_lived_objects: once every service has its job, track and series."""
     await asyncio.sleep(interval)
-    gc.collect()
-    gc.freeze()
+    freeze_long_lived_objects()
 
 
 async def run(spec: dict[str, Any]) -> dict[str, Any]:
@@ -149,7 +149,7 @@ async def run(spec: dict[str, Any]) -> dict[str, Any]:
     window_start = time.perf_counter() + warmup
     out.window = (window_start, window_start + duration)
     helpers = [
-        asyncio.create_task(freeze_long_lived_objects(interval)),
+        asyncio.create_task(freeze_after(interval)),
         asyncio.create_task(detect_loop(detector, prober, Pace.of(targets), wake)),
     ]
     await asyncio.sleep(warmup)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import gc
 import logging
 import os
 import signal
@@ -22,6 +21,7 @@ from outagewatch.api.context import ApiContext
 from outagewatch.certificates.engine import CertificateEngine
 from outagewatch.config import Config, ConfigError, read_secret, secret_problems
 from outagewatch.config.targets import Target, targets_of
+from outagewatch.daemon.collector import freeze_long_lived_objects
 from outagewatch.daemon.housekeeping import Housekeeper
 from outagewatch.daemon.leadership import InstanceConflict, leadership_for
 from outagewatch.daemon.pacing import Pace
@@ -41,12 +41,6 @@ from outagewatch.store.engine import open_engine
 from outagewatch.store.errors import classify, masked
 from outagewatch.store.migrate import require_head, upgrade
 
-# Middle-generation passes between two full ones (CPython's default: 10). What survives
-# after the freeze is mostly renewed every interval (each service's next-run timer and its
-# judgement, some 66,000 objects at 10,000 services), so a full pass keeps finding that many
-# to walk, 50-70 ms with every probe stopped, every 10-15 s; now every minute or two. Cycles
-# that became garbage wait as long for it: a few MB at most (docs/BENCHMARKS.md, issue 13).
-FULL_PASS_AFTER = 100
 log = logging.getLogger("outagewatch.daemon")
 Clock = Callable[[], datetime]
 
@@ -301,15 +295,9 @@ class Daemon:
         log.info("stopped")
 
     async def _freeze_long_lived_objects(self) -> None:
-        """Once every service has its job, track and metric series (one interval after the
-        start), move them out of the collector's full passes: each full pass walked them all
-        and stopped the loop for 70-340 ms, which every probe in flight then measured
-        (docs/BENCHMARKS.md, finding 4). Then full passes are made rarer (FULL_PASS_AFTER)."""
+        """One interval after the start: every service has its job, track and series."""
         await asyncio.sleep(max(t.rules.probe_interval for t in self.targets).total_seconds())
-        gc.collect()
-        gc.freeze()
-        young, middle, _ = gc.get_threshold()
-        gc.set_threshold(young, middle, FULL_PASS_AFTER)
+        freeze_long_lived_objects()
 
     async def _watch_loop_lag(self) -> None:
         interval = 0.5
