@@ -114,12 +114,7 @@ async def open_session(
 async def _capability(imap: ImapConnection) -> frozenset[str]:
     response = await imap.command("CAPABILITY")
     expect_ok(response, "CAPABILITY")
-    words = [
-        word.upper()
-        for line in response.untagged
-        if line[:11].upper() == b"CAPABILITY "
-        for word in line[11:].decode("ascii", "replace").split()
-    ]
+    words = [word.upper() for word in response.words(b"CAPABILITY")]
     if not words:
         raise ProbeFailure(ErrorKind.PROTOCOL, "CAPABILITY answered without capabilities")
     return frozenset(words)

@@ -50,6 +50,16 @@ class Response:
     text: str  # what the server said with it (response code included), one line
     untagged: list[bytes]  # the untagged lines before it, without their "* "
 
+    def words(self, keyword: bytes) -> list[str]:
+        """The words after ``keyword`` in its untagged answers ("* SEARCH 4 7": 4 and 7)."""
+        head = keyword + b" "
+        return [
+            word
+            for line in self.untagged
+            if line[: len(head)].upper() == head
+            for word in line[len(head) :].decode("ascii", "replace").split()
+        ]
+
 
 def quoted(text: str) -> str:
     """An IMAP quoted string (RFC 9051 4.3). A line break would end the command early."""

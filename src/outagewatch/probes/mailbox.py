@@ -109,13 +109,7 @@ class Mailbox:
     async def _search(self, *criteria: str) -> list[str]:
         response = await self.imap.command("UID", "SEARCH", *criteria)
         expect_ok(response, "UID SEARCH")
-        return [
-            word
-            for line in response.untagged
-            if line[:7].upper() == b"SEARCH "
-            for word in line[7:].decode("ascii", "replace").split()
-            if word.isdigit()
-        ]
+        return [word for word in response.words(b"SEARCH") if word.isdigit()]
 
     async def _select(
         self, folder: str, *, readonly: bool = False, missing_ok: bool = False
