@@ -42,6 +42,7 @@ GREETING = re.compile(rb"\* (OK|PREAUTH|BYE)(?: |$)", re.IGNORECASE)
 RESP_CODE = re.compile(r"^\[[^\]]*\]\s*")
 TAGGED = re.compile(rb"(\S+) (OK|NO|BAD)(?: |$)", re.IGNORECASE)
 LITERAL = re.compile(rb"\{(\d{1,10})\+?\}\r?\n")  # RFC 7888's {n+} too
+LITERAL_LONGEST = len(b"{9999999999+}\r\n")  # how far back from a line's end to look
 
 
 @dataclass(frozen=True)
@@ -236,7 +237,7 @@ class ImapConnection(asyncio.Protocol):
                 )
             if end < 0:
                 return None
-            literal = LITERAL.search(buffer, max(start, end - 15), end + 1)
+            literal = LITERAL.search(buffer, max(start, end + 1 - LITERAL_LONGEST), end + 1)
             if literal is None:
                 line = bytes(buffer[: end + 1]).rstrip(b"\r\n")
                 del buffer[: end + 1]
