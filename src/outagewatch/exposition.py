@@ -24,7 +24,7 @@ from outagewatch.probes.result import ProbeResult
 
 # Around the rule: a fast answer, a slow one, and the 30 s outage line below the 60 s timeout.
 DURATION_BUCKETS = (0.25, 1.0, 5.0, 10.0, 30.0, 60.0)
-SERIES_BUDGET = 12  # per service and vantage, without the opt-in phases
+SERIES_BUDGET = 14  # per service and vantage, without the opt-in phases
 
 Labels = tuple[str, str, str, str]  # platform, service, protocol, vantage
 K = TypeVar("K")  # the labels a family is kept by
@@ -149,11 +149,10 @@ class ServiceSeries:
         probed = self._probed.get(labels)
         names = probed.names if probed is not None else _Names.of(labels)
         self._lines[BAD_SINCE][labels] = names.line(BAD_SINCE, number(bad_for))
+        # At 0 too: `outagewatch_service_outage == 0` selects the healthy services, and an
+        # absent series would not tell "healthy" from "not monitored".
         for name, flag in ((OUTAGE, outage), (IN_MAINTENANCE, in_maintenance)):
-            if flag:
-                self._lines[name][labels] = names.line(name, "1")
-            else:
-                self._lines[name].pop(labels, None)
+            self._lines[name][labels] = names.line(name, "1" if flag else "0")
 
     def forget_judgements(self) -> None:
         for name in JUDGEMENTS:

@@ -125,6 +125,28 @@ def test_contradictory_rules_are_named(example: dict[str, Any]) -> None:
     assert len(problems) == 4  # once per service of the platform
 
 
+def test_max_gap_defaults_from_the_schedule_and_the_timeout(example: dict[str, Any]) -> None:
+    """Probed every 10 s with the default 60 s timeout and 3 overlapping probes, a hanging
+    server's probes start up to 50 s apart: three intervals (30 s) would break every bad run."""
+    example["rules"] = {"probe_interval": "10s"}
+    rules = parse_config(example).rules_for("eu-de-1", "imap")
+    assert rules.hang_gap == timedelta(seconds=50)
+    assert rules.max_gap == timedelta(seconds=60)
+
+
+def test_a_max_gap_that_a_hanging_server_would_break_is_refused(example: dict[str, Any]) -> None:
+    example["rules"] = {"probe_interval": "1s", "probe_timeout": "3s", "max_gap": "2s"}
+    example["rules"]["slow_after"] = "1s"
+    example["rules"]["max_overlap"] = 1
+    problems = problems_of(example)
+    assert (
+        "platforms.eu-de-1.services.imap.rules.max_gap: must be longer than 4s: with"
+        " probe_interval 1s, probe_timeout 3s and max_overlap 1, the probes of a hanging server"
+        " start up to 4s apart, and a shorter max_gap would break every bad run of a hanging"
+        " server (leave max_gap out to have it derived)"
+    ) in problems
+
+
 def test_protocol_defaults(example: dict[str, Any]) -> None:
     config = parse_config(example)
     de1 = config.platforms["eu-de-1"].services

@@ -11,6 +11,7 @@ import sqlite3
 import sys
 import time
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -82,30 +83,28 @@ async def wait_ready(port: int, within: float = 60) -> None:
             await asyncio.sleep(0.05)
 
 
-@pytest.fixture
-async def setup(tmp_path: Path) -> AsyncIterator[tuple[HttpServer, Daemon, str, Path]]:
+@asynccontextmanager
+async def webmail_daemon(
+    tmp_path: Path, rules: dict[str, str]
+) -> AsyncIterator[tuple[HttpServer, Daemon, str, Path]]:
+    """The daemon as a subprocess on a SQLite file, watching one sim webmail with ``rules``;
+    yields the sim, the daemon, its /metrics URL and the database file."""
     port = free_port()
     db = tmp_path / "ow.db"
-    config = {
-        "vantage": "test",
-        "database": f"sqlite+aiosqlite:///{db}",
-        "api": {"listen": f"127.0.0.1:{port}"},
-        "rules": {
-            "slow_after": "1s", "outage_after": "6s", "probe_interval": "500ms",
-            # max_gap outlasts the restart below however slow this machine is: a restart
-            # is not the gap in the data that breaks a bad run.
-            "probe_timeout": "3s", "max_gap": "60s",
-        },
-        "platforms": {
-            "eu-de-1": {
-                "name": "OX Cloud EU de-1",
-                "lists": {"incident": ["i@example.net"], "informational": ["n@example.net"]},
-                "services": {"webmail": {"protocol": "http", "url": "PLACEHOLDER"}},
-            }
-        },
-    }  # fmt: skip
     async with HttpServer() as web:
-        config["platforms"]["eu-de-1"]["services"]["webmail"]["url"] = web.url  # type: ignore[index]
+        config = {
+            "vantage": "test",
+            "database": f"sqlite+aiosqlite:///{db}",
+            "api": {"listen": f"127.0.0.1:{port}"},
+            "rules": rules,
+            "platforms": {
+                "eu-de-1": {
+                    "name": "OX Cloud EU de-1",
+                    "lists": {"incident": ["i@example.net"], "informational": ["n@example.net"]},
+                    "services": {"webmail": {"protocol": "http", "url": web.url}},
+                }
+            },
+        }
         path = tmp_path / "ow.yaml"
         path.write_text(yaml.safe_dump(config))
         daemon = Daemon(path)
@@ -114,6 +113,18 @@ async def setup(tmp_path: Path) -> AsyncIterator[tuple[HttpServer, Daemon, str, 
             yield web, daemon, f"http://127.0.0.1:{port}/metrics", db
         finally:
             await daemon.stop(signal.SIGKILL)
+
+
+@pytest.fixture
+async def setup(tmp_path: Path) -> AsyncIterator[tuple[HttpServer, Daemon, str, Path]]:
+    rules = {
+        "slow_after": "1s", "outage_after": "6s", "probe_interval": "500ms",
+        # max_gap outlasts the restart below however slow this machine is: a restart
+        # is not the gap in the data that breaks a bad run.
+        "probe_timeout": "3s", "max_gap": "60s",
+    }  # fmt: skip
+    async with webmail_daemon(tmp_path, rules) as running:
+        yield running
 
 
 async def metric(session: aiohttp.ClientSession, url: str, prefix: str) -> float | None:
@@ -146,8 +157,8 @@ async def wait_for_bad_run(session: aiohttp.ClientSession, url: str) -> None:
 async def wait_for_gauge(
     session: aiohttp.ClientSession, url: str, value: float | None, within: float
 ) -> float:
-    """Poll until the outage gauge shows ``value`` (None: no series, the service is not in
-    outage); return the wall-clock time it was seen."""
+    """Poll until the outage gauge shows ``value`` (None: no series yet); return the
+    wall-clock time it was seen."""
     async with asyncio.timeout(within):
         while await metric(session, url, "outagewatch_service_outage{") != value:  # noqa: ASYNC110
             await asyncio.sleep(0.05)
@@ -194,7 +205,7 @@ async def test_outage_is_declared_outage_after_its_first_bad_sample_and_clears(
         # the latency is measured by `make bench`, not asserted here).
         assert seen >= detected
         web.faults.greeting_delay = 0
-        await wait_for_gauge(session, url, None, within=10)
+        await wait_for_gauge(session, url, 0.0, within=10)
     assert await daemon.stop() == 0  # SIGTERM: a clean stop
 
 

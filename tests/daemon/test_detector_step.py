@@ -89,15 +89,17 @@ async def test_slow_answers_for_15_minutes_open_an_outage(engine: AsyncEngine) -
     await feed(det, target, range(0, 870, 30), duration=31.0)  # slower than 30 s
     assert await opened_rows(engine) == []
     assert gauge(metrics, "outagewatch_service_bad_since_seconds") == pytest.approx(840 + 31)
-    assert gauge(metrics, "outagewatch_service_outage") is None  # only while in outage
-    await det.step(T0 + timedelta(seconds=900))
+    assert gauge(metrics, "outagewatch_service_outage") == 0
+    # Declared once every probe that started by the deadline has reported.
+    await det.step(T0 + timedelta(seconds=900) + target.rules.lateness)
     assert gauge(metrics, "outagewatch_service_outage") == 1
     detected = T0 + timedelta(minutes=15)
     assert sorted(await opened_rows(engine)) == [("*", T0, detected), ("fra", T0, detected)]
     async with engine.connect() as conn:
         assert await conn.scalar(select(samples.c.id).limit(1)) is not None
     await feed(det, target, range(900, 990, 30), duration=0.2)
-    assert gauge(metrics, "outagewatch_service_outage") is None
+    await det.step(T0 + timedelta(seconds=990) + target.rules.lateness)
+    assert gauge(metrics, "outagewatch_service_outage") == 0
 
 
 async def test_a_restart_mid_run_declares_at_the_same_moment(engine: AsyncEngine) -> None:
@@ -107,6 +109,7 @@ async def test_a_restart_mid_run_declares_at_the_same_moment(engine: AsyncEngine
     det2, target2, metrics2 = detector(engine)
     await det2.restore(T0 + timedelta(seconds=640))
     await feed(det2, target2, range(660, 960, 30), duration=31.0)
+    await det2.step(T0 + timedelta(seconds=900) + target2.rules.lateness)  # all reported
     assert sorted(await opened_rows(engine)) == [
         ("*", T0, T0 + timedelta(minutes=15)),
         ("fra", T0, T0 + timedelta(minutes=15)),
@@ -202,13 +205,14 @@ async def test_vantages_up_as_the_tracks_see_them(engine: AsyncEngine) -> None:
     walk of every track each round; it must say what the tracks say."""
     det, target, _ = detector(engine)
     await feed(det, target, range(0, 300, 30), duration=0.1)
-    max_gap = target.rules.max_gap
+    # A vantage is up while its newest sample may still be followed by one in flight.
+    silence = target.rules.max_gap + target.rules.lateness
     last = T0 + timedelta(seconds=270)
-    for now in (last, last + max_gap, last + max_gap + timedelta(seconds=1)):
+    for now in (last, last + silence, last + silence + timedelta(seconds=1)):
         by_tracks = {v for track in det.tracks.values() for v in track.active(now)}
         assert det.vantages_up(now) == by_tracks, now
-    assert det.vantages_up(last + max_gap) == {"fra"}
-    assert det.vantages_up(last + max_gap + timedelta(seconds=1)) == set()
+    assert det.vantages_up(last + silence) == {"fra"}
+    assert det.vantages_up(last + silence + timedelta(seconds=1)) == set()
     later = last + timedelta(seconds=5)
     await det.restore(later)  # a restart reads the samples again, and sees the same
     while await det.judge_step(later):

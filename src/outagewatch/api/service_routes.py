@@ -17,6 +17,7 @@ from outagewatch.api.schemas import (
     ServiceOut,
     VantageState,
 )
+from outagewatch.detection.judgement import run_rules
 from outagewatch.detection.rule import RunRules, State
 from outagewatch.probes.certificates import TlsFacts
 from outagewatch.store import certificates as certificate_store
@@ -44,7 +45,7 @@ async def list_services(request: web.Request) -> web.Response:
     for pid, platform in ctx.config.platforms.items():
         for sid, service in platform.services.items():
             rules = ctx.config.rules_for(pid, sid)
-            run = RunRules(rules.outage_after, rules.max_gap, rules.restore_after)
+            run = run_rules(rules)
             live = ctx.detector.live.get((pid, sid), {}) if ctx.detector else {}
             seen = {v for (p, s, v) in latest if (p, s) == (pid, sid)} | set(live)
             vantages = {}

@@ -18,6 +18,7 @@ from outagewatch import __version__
 from outagewatch.cli import channels as channels_cli
 from outagewatch.cli import client_commands as client_cli
 from outagewatch.config import Config, ConfigError, load_config, secret_problems
+from outagewatch.durations import format_duration
 from outagewatch.store.errors import DatabaseProblem, masked, said_in_one_line
 
 if TYPE_CHECKING:
@@ -141,8 +142,11 @@ def _check_config(args: argparse.Namespace) -> int:
             rules = config.rules_for(pid, sid)
             print(
                 f"  service {sid}: {service.protocol} {service.target}"
-                f" (severity {service.severity}, slow after {rules.slow_after.total_seconds():g}s,"
-                f" outage after {rules.outage_after.total_seconds():g}s)"
+                f" (severity {service.severity}, slow after {format_duration(rules.slow_after)},"
+                f" outage after {format_duration(rules.outage_after)}, every"
+                f" {format_duration(rules.probe_interval)}, timeout"
+                f" {format_duration(rules.probe_timeout)},"
+                f" max gap {format_duration(rules.max_gap)})"
             )
     for name, channel in config.all_channels.items():
         kind = "paging" if channel.paging else "chat"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 from dataclasses import dataclass
 from datetime import timedelta
@@ -9,7 +10,7 @@ from typing import Annotated
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
-from outagewatch.durations import parse_duration
+from outagewatch.durations import format_duration, parse_duration
 
 
 def _duration(value: object) -> object:
@@ -21,6 +22,9 @@ def _duration(value: object) -> object:
 
 
 Duration = Annotated[timedelta, BeforeValidator(_duration)]
+
+
+LATENESS_MARGIN_CAP = timedelta(seconds=15)
 
 
 class RulesOverride(BaseModel):
@@ -55,27 +59,68 @@ class Rules:
     # sampling keeps its pace, "overlapping probes are allowed, bounded").
     max_overlap: int = 3
 
+    @property
+    def hang_gap(self) -> timedelta:
+        """The longest time between the starts of two probes while the server hangs.
+
+        A hanging server holds every probe for ``probe_timeout``; once ``max_overlap`` of them
+        wait, the schedule skips runs until the oldest gives up. A probe started ``m``
+        intervals ago still runs at a tick while ``m * probe_interval <= probe_timeout`` (it
+        ends just after its deadline), so after ``max_overlap`` starts the next one comes
+        ``probe_timeout // probe_interval + 1`` ticks after the first of them.
+        """
+        running = self.probe_timeout // self.probe_interval  # earlier runs still waiting
+        return self.probe_interval * max(1, running + 2 - self.max_overlap)
+
+    @property
+    def lateness(self) -> timedelta:
+        """How long after its start a sample may still arrive: a probe ends by its timeout,
+        and its result reaches the judgement within two detection rounds after (a round
+        comes at most a quarter interval, and at most 5 s, after the one before:
+        daemon/pacing.py), one to write it and, on another vantage's leader, one to read it."""
+        return self.probe_timeout + min(self.probe_interval, LATENESS_MARGIN_CAP)
+
     def problems(self) -> list[tuple[str, str]]:
-        """Combinations that are each valid alone but make no sense together."""
+        """Combinations that are each valid alone but cannot honour the outage rule together."""
         found: list[tuple[str, str]] = []
         for name in ("slow_after", "outage_after", "probe_interval", "probe_timeout", "max_gap"):
             if getattr(self, name) <= timedelta(0):
                 found.append((name, "must be longer than 0s"))
+        if found:
+            return found
         if self.probe_timeout < self.slow_after:
             found.append(("probe_timeout", "must not be shorter than slow_after"))
         if self.outage_after < self.probe_interval:
             found.append(("outage_after", "must not be shorter than probe_interval"))
-        if self.max_gap < self.probe_interval:
-            found.append(("max_gap", "must not be shorter than probe_interval"))
+        schedule = (
+            f"with probe_interval {format_duration(self.probe_interval)}, probe_timeout"
+            f" {format_duration(self.probe_timeout)} and max_overlap {self.max_overlap}, the"
+            f" probes of a hanging server start up to {format_duration(self.hang_gap)} apart"
+        )
+        if self.max_gap <= self.hang_gap:
+            found.append((
+                "max_gap",
+                f"must be longer than {format_duration(self.hang_gap)}: {schedule}, and a"
+                " shorter max_gap would break every bad run of a hanging server (leave max_gap"
+                " out to have it derived)",
+            ))  # fmt: skip
         return found
+
+
+def default_max_gap(rules: Rules) -> timedelta:
+    """Three probe intervals, or one interval more than a hanging server's probes can be
+    apart (``Rules.hang_gap``): a probe still running is not a hole in the data, and only a
+    probe that should have started and did not (or whose result was lost) is."""
+    return max(3 * rules.probe_interval, rules.hang_gap + rules.probe_interval)
 
 
 @functools.lru_cache(maxsize=4096)
 def merge_rules(*levels: RulesOverride | None) -> Rules:
     """Apply overrides from the most general level to the most specific.
 
-    ``max_gap`` defaults to three probe intervals of the *effective* interval, so a service
-    probed every 10 s gets a 30 s gap limit without saying so.
+    ``max_gap`` defaults from the *effective* schedule and timeout (``default_max_gap``), so a
+    service probed every 10 s gets a 30 s gap limit without saying so, and one whose hanging
+    probes are skipped past ``max_overlap`` a limit longer than the skips.
 
     Cached (the levels are frozen, the result too): 10,000 services mostly share a few
     combinations, and merging them one by one took a fifth of the config's start-up.
@@ -84,8 +129,7 @@ def merge_rules(*levels: RulesOverride | None) -> Rules:
     for level in levels:
         if level is not None:
             values.update(level.model_dump(exclude_none=True))
+    rules = Rules(**values)  # type: ignore[arg-type]
     if "max_gap" not in values:
-        interval = values.get("probe_interval", Rules.probe_interval)
-        assert isinstance(interval, timedelta)
-        values["max_gap"] = interval * 3
-    return Rules(**values)  # type: ignore[arg-type]
+        rules = dataclasses.replace(rules, max_gap=default_max_gap(rules))
+    return rules

@@ -69,7 +69,7 @@ class Daemon:
         self.engine = open_engine(config.database)
         self.targets = targets_of(config)
         self.detector = Detector(self.engine, self.targets, config.vantage, self.metrics)
-        settle = max(t.rules.probe_timeout + t.rules.probe_interval for t in self.targets)
+        settle = max(t.rules.lateness for t in self.targets)
         self.housekeeper = Housekeeper(self.engine, config.retention, settle)
         self.incidents = IncidentEngine(self.engine, config, templates)
         self.certificates = CertificateEngine(self.engine, config)

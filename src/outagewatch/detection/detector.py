@@ -15,7 +15,8 @@ from datetime import datetime, timedelta
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from outagewatch.config.targets import Target
-from outagewatch.detection.rule import Event, Observation, Opened, RunRules, State, Window
+from outagewatch.detection.judgement import Judgement
+from outagewatch.detection.rule import Event, Observation, Opened, State, Window
 from outagewatch.detection.tracking import ServiceTrack, VantageTrack
 from outagewatch.durations import format_duration
 from outagewatch.logs import hhmmss
@@ -53,11 +54,6 @@ class Slices:
             self.end = time.perf_counter() + JUDGE_SLICE
 
 
-def run_rules(target: Target) -> RunRules:
-    rules = target.rules
-    return RunRules(rules.outage_after, rules.max_gap, rules.restore_after)
-
-
 @dataclass
 class Detector:
     engine: AsyncEngine
@@ -65,20 +61,10 @@ class Detector:
     vantage: str
     metrics: Metrics
     queue: list[tuple[Target, ProbeResult]] = field(default_factory=list)
-    tracks: dict[tuple[str, str], ServiceTrack] = field(default_factory=dict)
-    watching: set[tuple[str, str]] = field(default_factory=set)  # judged even without samples
     bad_logged: dict[tuple[str, str], datetime | None] = field(default_factory=dict)
-    # The latest judgement of every vantage, for the API's view of the services.
-    live: dict[tuple[str, str], dict[str, State]] = field(default_factory=dict)
-    # Maintenance windows per service, refreshed by the daemon before each round.
-    windows: dict[tuple[str, str], list[Window]] = field(default_factory=dict)
     # The certificate facts last stored per service (of this vantage): written on change.
     tls_stored: dict[tuple[str, str], TlsFacts] = field(default_factory=dict)
     tls_news: bool = False  # a stored certificate changed since the daemon last looked
-    # Until when each vantage counts as reporting: its newest observation of any service
-    # plus that service's max_gap (as ServiceTrack.active), kept as samples are read:
-    # asking all 10,000 tracks every round held the loop for 20 ms (issue 13).
-    vantage_until: dict[str, datetime] = field(default_factory=dict)
 
     # Samples are read back by id (every vantage writes them); ids of concurrent writers
     # may commit out of order, so ids skipped over are remembered as holes and read again
@@ -89,15 +75,34 @@ class Detector:
     holes: set[int] = field(default_factory=set)
 
     def __post_init__(self) -> None:
-        self.by_key = {t.key: t for t in self.targets}
+        self.judgement = Judgement(self.targets)
         self.series = SeriesCache(self.engine)  # ids of this vantage's series, kept for good
         self.reset()
 
+    @property
+    def by_key(self) -> dict[tuple[str, str], Target]:
+        return self.judgement.by_key
+
+    @property
+    def tracks(self) -> dict[tuple[str, str], ServiceTrack]:
+        return self.judgement.tracks
+
+    @property
+    def live(self) -> dict[tuple[str, str], dict[str, State]]:
+        return self.judgement.live
+
+    @property
+    def windows(self) -> dict[tuple[str, str], list[Window]]:
+        return self.judgement.windows
+
+    @windows.setter
+    def windows(self, windows: dict[tuple[str, str], list[Window]]) -> None:
+        self.judgement.windows = windows
+
     def reset(self) -> None:
         """Forget every judgement (this instance is no longer the leader)."""
-        self.tracks = {target.key: _new_track(target) for target in self.targets}
-        self.watching, self.bad_logged, self.live = set(), {}, {}
-        self.vantage_until = {}
+        self.judgement.reset()
+        self.bad_logged = {}
         self.watermark, self.watermark_floor, self.seen, self.holes = 0, 0, set(), set()
 
     def accept(self, target: Target, result: ProbeResult) -> None:
@@ -116,6 +121,12 @@ class Detector:
             self.watermark = await sample_store.first_id_since(conn, oldest)
         self.seen, self.holes = set(), set()
         self.watermark_floor = self.watermark  # nothing at or below it is read again
+        self._export_known(self.targets, now)
+
+    def _export_known(self, targets: list[Target], now: datetime) -> None:
+        """Every service's state gauges from the start, at 0 where nothing is wrong yet."""
+        for target in targets:
+            self._export(target, State(), now)
 
     def _seed_track(
         self, target: Target, now: datetime, reporting: Reporting, last: LastEvents
@@ -124,7 +135,7 @@ class Detector:
         samples must be read again."""
         track = self.tracks[target.key]
         rules = target.rules
-        lookback = now - (2 * rules.outage_after + rules.max_gap + rules.probe_timeout)
+        lookback = now - (2 * rules.outage_after + rules.max_gap + rules.lateness)
         seen = reporting.get(target.key, {})
         vantages = {v for v, at in seen.items() if at > lookback}
         if target.probed_here:
@@ -133,10 +144,10 @@ class Detector:
             seed = _seed(last.get((*target.key, vantage)))
             track.vantages[vantage] = VantageTrack(checkpoint=seed)
             if seed.last_at is not None:
-                self._reported(vantage, seed.last_at + rules.max_gap)
+                self.judgement.reported(vantage, seed.last_at, track)
         service_last = last.get((*target.key, SERVICE_LEVEL))
         track.in_outage = service_last if isinstance(service_last, Opened) else None
-        self.watching.add(target.key)
+        self.judgement.watching.add(target.key)
         return lookback
 
     async def retarget(self, targets: list[Target], now: datetime, leading: bool) -> None:
@@ -144,27 +155,15 @@ class Detector:
         from now on; a new service starts from what the store knows of it (a leader's view);
         a removed one is forgotten."""
         self.targets = targets
-        self.by_key = {t.key: t for t in targets}
-        for key in set(self.tracks) - set(self.by_key):
-            del self.tracks[key]
-            self.watching.discard(key)
-            self.bad_logged.pop(key, None)
-            self.live.pop(key, None)
-        added = []
-        for target in targets:
-            track = self.tracks.get(target.key)
-            if track is None:
-                added.append(target)
-                self.tracks[target.key] = _new_track(target)
-            else:
-                track.rules = run_rules(target)
-                track.settle = _settle(target)
-                track.quorum = target.quorum
+        added = self.judgement.retarget(targets)
+        for key in set(self.bad_logged) - set(self.by_key):
+            del self.bad_logged[key]
         if added and leading:
             async with self.engine.connect() as conn:
                 reporting, last = await _stored_state(conn)
             for target in added:
                 self._seed_track(target, now, reporting, last)
+            self._export_known(added, now)
 
     async def step(self, now: datetime) -> bool:
         """Write and judge (one instance alone); True when there was any work."""
@@ -194,7 +193,7 @@ class Detector:
         while full:
             more, full = await self._ingest()
             touched |= more
-        decided = await self._judge(touched | self.watching, now)
+        decided = await self._judge(self.judgement.to_judge(touched), now)
         return decided or bool(touched)
 
     async def _ingest(self) -> tuple[set[tuple[str, str]], bool]:
@@ -212,11 +211,9 @@ class Detector:
                 continue
             self.seen.add(sample_id)
             self.holes.discard(sample_id)
-            track = self.tracks.get((platform, service))
-            if track is not None:
-                track.add(vantage, Observation.of(started_at, bad))
-                touched.add((platform, service))
-                self._reported(vantage, started_at + track.rules.max_gap)
+            key = (platform, service)
+            if self.judgement.observe(key, vantage, Observation.of(started_at, bad)):
+                touched.add(key)
         if rows:
             newest = rows[-1][0]
             if newest > self.watermark:
@@ -227,14 +224,9 @@ class Detector:
             self.holes = {i for i in self.holes if i > oldest}
         return touched, len(rows) >= READ_BATCH
 
-    def _reported(self, vantage: str, until: datetime) -> None:
-        known = self.vantage_until.get(vantage)
-        if known is None or until > known:
-            self.vantage_until[vantage] = until
-
     def vantages_up(self, now: datetime) -> set[str]:
-        """The vantages that reported within max_gap of any service (the leader's view)."""
-        return {vantage for vantage, until in self.vantage_until.items() if until >= now}
+        """The vantages whose data may still be whole (the leader's view)."""
+        return self.judgement.vantages_up(now)
 
     async def _write(self, batch: list[tuple[Target, ProbeResult]]) -> None:
         rows = [
@@ -267,16 +259,14 @@ class Detector:
             slow_after = target.rules.slow_after.total_seconds()
             self.metrics.observe_probe(self.labels(target), result, slow_after)
 
-    async def _judge(self, keys: set[tuple[str, str]], now: datetime) -> bool:
+    async def _judge(self, keys: list[tuple[str, str]], now: datetime) -> bool:
         decided = False
         slices = Slices()
-        for key in sorted(keys | set(self.windows)):
+        for key in keys:
             await slices.pause()
-            target, track = self.by_key.get(key), self.tracks.get(key)
-            if target is None or track is None:
+            verdict = self.judgement.evaluate(key, now)
+            if verdict is None:
                 continue  # a window of a service no longer configured
-            windows = self.windows.get(key, [])
-            verdict = track.evaluate(now, windows)
             if verdict.events or any(verdict.vantage_events.values()):
                 async with self.engine.begin() as conn:
                     for vantage, events in verdict.vantage_events.items():
@@ -284,28 +274,24 @@ class Detector:
                             await transition_store.record(conn, *key, vantage, event, now)
                     for event in verdict.events:
                         await transition_store.record(conn, *key, SERVICE_LEVEL, event, now)
-            for event in track.commit(verdict, now, windows):
+            target = self.by_key[key]
+            for event in self.judgement.commit(key, verdict, now):
                 decided = True
                 self._log_decision(target, event)
-            self.live[key] = dict(verdict.states)
-            own = verdict.states.get(self.vantage, State())
-            self._export(target, track, own, now, windows)
+            self._export(target, verdict.states.get(self.vantage, State()), now)
         return decided
 
-    def _export(
-        self, target: Target, track: ServiceTrack, own: State, now: datetime, windows: list[Window]
-    ) -> None:
-        bad_for = own.bad_for(now, track.rules)
-        inside = any(w.start <= now < w.end for w in windows)
-        self.metrics.export_judgement(
-            self.labels(target), bad_for.total_seconds(), track.in_outage is not None, inside
-        )
-        # Keep judging a service while time alone can change its verdict.
-        if bad_for > timedelta(0) or track.in_outage is not None:
-            self.watching.add(target.key)
-            since = own.outage.started_at if own.outage else own.bad_since
-            if since is not None and self.bad_logged.get(target.key) != since:
-                self.bad_logged[target.key] = since
+    def _export(self, target: Target, own: State, now: datetime) -> None:
+        key = target.key
+        bad_for = self.judgement.bad_for(key, own, now)
+        in_outage = self.tracks[key].in_outage is not None
+        inside = self.judgement.in_window(key, now)
+        labels = self.labels(target)
+        self.metrics.export_judgement(labels, bad_for.total_seconds(), in_outage, inside)
+        since = own.outage.started_at if own.outage else own.bad_since
+        if (bad_for > timedelta(0) or in_outage) and since is not None:
+            if self.bad_logged.get(key) != since:
+                self.bad_logged[key] = since
                 log.warning(
                     "service %s on %s bad since %s",
                     target.service_id,
@@ -313,9 +299,8 @@ class Detector:
                     hhmmss(since),
                     extra=_fields(target),
                 )
-        else:
-            self.watching.discard(target.key)
-            self.bad_logged.pop(target.key, None)
+        elif not (bad_for > timedelta(0) or in_outage):
+            self.bad_logged.pop(key, None)
 
     def _log_decision(self, target: Target, event: Event) -> None:
         if isinstance(event, Opened):
@@ -356,15 +341,6 @@ async def _stored_state(conn: AsyncConnection) -> tuple[Reporting, LastEvents]:
     for (platform, service, vantage), at in (await sample_store.newest_starts(conn)).items():
         reporting.setdefault((platform, service), {})[vantage] = at
     return reporting, await transition_store.last_events(conn)
-
-
-def _new_track(target: Target) -> ServiceTrack:
-    return ServiceTrack(rules=run_rules(target), settle=_settle(target), quorum=target.quorum)
-
-
-def _settle(target: Target) -> timedelta:
-    # A sample is settled once no probe that started before it can still report.
-    return target.rules.probe_timeout + target.rules.probe_interval
 
 
 def _seed(last: Event | None) -> State:

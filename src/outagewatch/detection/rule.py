@@ -48,6 +48,9 @@ class RunRules:
     outage_after: timedelta
     max_gap: timedelta
     restore_after: int
+    # How long after its start a sample may still arrive (a probe ends by its timeout): until
+    # then, silence after the last sample is a probe still running, not a hole in the data.
+    lateness: timedelta = timedelta(0)
 
 
 @dataclass(frozen=True)
@@ -92,7 +95,9 @@ class State:
         """
         if self.outage is not None:
             return now - self.outage.started_at
-        if self.bad_since is None or self.last_bad is None or now > self.last_bad + rules.max_gap:
+        if self.bad_since is None or self.last_bad is None:
+            return timedelta(0)
+        if now > self.last_bad + rules.max_gap + rules.lateness:
             return timedelta(0)
         return now - self.bad_since
 

@@ -47,7 +47,6 @@ class ServiceTrack:
     """Everything the detector remembers about one service across its vantages."""
 
     rules: RunRules
-    settle: timedelta  # probe_timeout plus a margin: no sample older than this is still on its way
     quorum: int = 1
     vantages: dict[str, VantageTrack] = field(default_factory=dict)
     in_outage: Opened | None = None
@@ -56,22 +55,29 @@ class ServiceTrack:
         self.vantages.setdefault(vantage, VantageTrack()).add(obs)
 
     def active(self, now: datetime) -> set[str]:
-        """Vantages that reported within ``max_gap``: one that stopped reporting (its
-        instance died) is left out of the quorum rather than holding it up."""
+        """Vantages whose data may still be whole: their newest sample started within
+        ``max_gap`` plus the lateness of a result (a probe still running is not a hole).
+        One that stopped reporting (its instance died) is left out of the quorum rather than
+        holding it up."""
+        oldest = now - self.rules.max_gap - self.rules.lateness
         return {
             v for v, t in self.vantages.items()
-            if (t.latest() or datetime.min.replace(tzinfo=now.tzinfo)) >= now - self.rules.max_gap
+            if (t.latest() or datetime.min.replace(tzinfo=now.tzinfo)) >= oldest
         }  # fmt: skip
 
     def evaluate(self, now: datetime, windows: list[Window]) -> Verdict:
-        """Judge what is known at ``now``. The caller records the verdict's events, then
-        calls ``commit`` with it."""
+        """Judge what is settled at ``now``: the samples that started ``lateness`` ago or
+        earlier, all of which have reported by now. Judging the newer ones too would let a
+        fast answer overtake a slow one that started before it (an outage declared while a
+        good answer is on its way, a restoration that a hung probe would have refuted).
+        The caller records the verdict's events, then calls ``commit`` with it."""
+        cut = now - self.rules.lateness
         active = self.active(now)
         tracks = {v: t for v, t in self.vantages.items() if v in active}
         seeds = {v: t.checkpoint for v, t in tracks.items()}
-        marks = {v: _marks(t, windows) for v, t in tracks.items()}
+        marks = {v: [m for m in _marks(t, windows) if m.at <= cut] for v, t in tracks.items()}
         quorum = max(1, min(self.quorum, len(active)))
-        return judge(seeds, marks, self.rules, now, quorum, service=self.in_outage)
+        return judge(seeds, marks, self.rules, cut, quorum, service=self.in_outage)
 
     def commit(self, verdict: Verdict, now: datetime, windows: list[Window]) -> list[Event]:
         """Make the verdict's transitions final and move each vantage's checkpoint up to
@@ -89,7 +95,7 @@ class ServiceTrack:
             if vantage not in verdict.states:
                 continue  # left out of this judgement: its data waits for the next one
             events = verdict.vantage_events.get(vantage)
-            cut = events[-1].at if events else _settled(now - self.settle, windows)
+            cut = events[-1].at if events else _settled(now - self.rules.lateness, windows)
             done = [o for o in track.pending if o.at <= cut]
             if done or events:
                 marks = [m for m in apply_windows(done, windows) if m.at <= cut]

@@ -15,7 +15,7 @@ from typing import Any, Literal
 
 from outagewatch.config import Config
 from outagewatch.detection.detector import Detector
-from outagewatch.detection.rule import RunRules
+from outagewatch.detection.judgement import run_rules
 from outagewatch.incidents.decisions import Incident
 from outagewatch.maintenance.decisions import Maintenance
 
@@ -73,7 +73,7 @@ def _bad_since(
 ) -> tuple[datetime | None, bool]:
     """The earliest start of a bad run any vantage sees now, and whether anything was measured."""
     rules = config.rules_for(pid, sid)
-    run = RunRules(rules.outage_after, rules.max_gap, rules.restore_after)
+    run = run_rules(rules)
     starts = []
     live = detector.live.get((pid, sid), {}) if detector is not None else {}
     for state in live.values():
@@ -84,7 +84,6 @@ def _bad_since(
     mine = [s for (p, s_, _), s in latest.items() if (p, s_) == (pid, sid)]
     if not starts:
         # Without a live judgement (not the leader): a last sample that was bad and recent.
-        starts = [
-            s["started_at"] for s in mine if s["bad"] and now - s["started_at"] <= rules.max_gap
-        ]
+        recent = rules.max_gap + rules.lateness
+        starts = [s["started_at"] for s in mine if s["bad"] and now - s["started_at"] <= recent]
     return (min(starts) if starts else None), bool(mine or live)
