@@ -45,6 +45,7 @@ LAYERS: list[set[str]] = [
         "outagewatch.maintenance",
         "outagewatch.reporting",
         "outagewatch.certificates",
+        "outagewatch.states",
     },
     {"outagewatch.api", "outagewatch.web"},
     {"outagewatch.daemon"},

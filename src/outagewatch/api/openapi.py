@@ -87,6 +87,21 @@ def _action(
     return {"post": _operation(summary, result, body=body, errors=WRITE_ERRORS, params=[key])}
 
 
+PAGE_PARAMS: list[dict[str, Any]] = [
+    {
+        "name": "limit",
+        "in": "query",
+        "description": "Items per page (default 100)",
+        "schema": {"type": "integer", "minimum": 1, "maximum": 1000},
+    },
+    {
+        "name": "cursor",
+        "in": "query",
+        "description": "The next_cursor of the previous page",
+        "schema": {"type": "string", "maxLength": 512},
+    },
+]
+
 MAINTENANCE_ID = {
     "name": "id",
     "in": "path",
@@ -168,7 +183,14 @@ def document() -> dict[str, Any]:
             "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
         },
         "paths": {
-            "/api/v1/services": {"get": _operation("Services and their state", s.ServiceList)},
+            "/api/v1/services": {
+                "get": _operation(
+                    "Services and their state, a page at a time",
+                    s.ServiceList,
+                    errors=(400, 401, 403),
+                    params=PAGE_PARAMS,
+                )
+            },
             "/api/v1/incidents": {
                 "get": _operation(
                     "Incidents", s.IncidentList, errors=(401, 403, 422), params=[state]

@@ -169,12 +169,13 @@ class ServiceOut(BaseModel):
     label: str
     target: str
     severity: int
-    state: Literal["ok", "bad", "outage", "unknown"]
+    state: Literal["ok", "bad", "outage", "maintenance", "unknown"]
     vantages: dict[str, VantageState]
 
 
 class ServiceList(BaseModel):
     items: list[ServiceOut]
+    next_cursor: str | None = None  # pass as ?cursor= for the next page; null on the last
 
 
 class Problem(BaseModel):

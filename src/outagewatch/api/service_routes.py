@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
+import bisect
 from datetime import datetime
-from typing import Any
 
 from aiohttp import web
 
 from outagewatch.api.auth import requires
 from outagewatch.api.context import context
-from outagewatch.api.problems import json_response
+from outagewatch.api.paging import Page, PagingError, encode
+from outagewatch.api.problems import json_response, problem
 from outagewatch.api.schemas import (
     Certificate,
     LastSample,
@@ -17,66 +18,68 @@ from outagewatch.api.schemas import (
     ServiceOut,
     VantageState,
 )
-from outagewatch.detection.judgement import run_rules
-from outagewatch.detection.rule import RunRules, State
+from outagewatch.config import Config
 from outagewatch.probes.certificates import TlsFacts
+from outagewatch.states.facts import current_states
 from outagewatch.store import certificates as certificate_store
-from outagewatch.store import samples as sample_store
 
-
-def _state(state: State | None, sample: dict[str, Any] | None, rules: RunRules, now: Any) -> str:
-    if state is not None and state.outage is not None:
-        return "outage"
-    if sample is None:
-        return "unknown"
-    if state is not None and state.bad_for(now, rules).total_seconds() > 0:
-        return "bad"
-    return "bad" if sample["bad"] else "ok"
+WORDS = {"ok": "ok", "bad": "bad", "outage": "outage", "no data": "unknown"}
+OVERALL = {**WORDS, "maintenance": "maintenance"}
 
 
 @requires("viewer")
 async def list_services(request: web.Request) -> web.Response:
+    """The services in (platform, service) order, a page at a time; each page reads the
+    stored facts of its own services only."""
     ctx = context(request)
+    try:
+        page = Page.of(request)
+    except PagingError as exc:
+        return problem(400, "Bad request", str(exc))
     now = ctx.clock()
+    keys = sorted_keys(ctx.config)
+    start = bisect.bisect_right(keys, page.after) if page.after is not None else 0
+    chosen = keys[start : start + page.limit]
+    judged = ctx.detector.states if ctx.detector is not None else None
     async with ctx.engine.connect() as conn:
-        latest = await sample_store.latest_samples(conn)
-        certificates = await certificate_store.all_seen(conn)
+        states, latest = await current_states(conn, ctx.config, judged, chosen, now)
+        certificates = await certificate_store.seen_of(conn, chosen)
     items = []
-    for pid, platform in ctx.config.platforms.items():
-        for sid, service in platform.services.items():
-            rules = ctx.config.rules_for(pid, sid)
-            run = run_rules(rules)
-            live = ctx.detector.live.get((pid, sid), {}) if ctx.detector else {}
-            seen = {v for (p, s, v) in latest if (p, s) == (pid, sid)} | set(live)
-            vantages = {}
-            for vantage in sorted(seen):
-                sample = latest.get((pid, sid, vantage))
-                state = live.get(vantage)
-                since = (
-                    state.outage.started_at
-                    if state and state.outage
-                    else (state.bad_since if state else None)
-                )
-                vantages[vantage] = VantageState(
-                    state=_state(state, sample, run, now),  # type: ignore[arg-type]
-                    bad_since=since
-                    if _state(state, sample, run, now) in ("bad", "outage")
-                    else None,
-                    last_sample=LastSample(**{k: sample[k] for k in LastSample.model_fields})
-                    if sample
-                    else None,
-                    tls=_certificate(certificates.get((pid, sid, vantage))),
-                )
-            track = ctx.detector.tracks.get((pid, sid)) if ctx.detector else None
-            overall = "outage" if track and track.in_outage else _worst(vantages)
-            items.append(
-                ServiceOut(
-                    id=f"{pid}/{sid}", platform=pid, service=sid, protocol=service.protocol,
-                    label=service.display, target=service.target, severity=service.severity,
-                    state=overall, vantages=vantages,  # type: ignore[arg-type]
-                )
-            )  # fmt: skip
-    return json_response(ServiceList(items=items))
+    for state in states:
+        pid, sid = state.key
+        service = ctx.config.platforms[pid].services[sid]
+        vantages = {}
+        for vantage, seen in sorted(state.vantages.items()):
+            sample = latest.get((pid, sid, vantage))
+            vantages[vantage] = VantageState(
+                state=WORDS[seen.state],  # type: ignore[arg-type]
+                bad_since=seen.since if seen.state in ("bad", "outage") else None,
+                last_sample=LastSample(**{k: sample[k] for k in LastSample.model_fields})
+                if sample
+                else None,
+                tls=_certificate(certificates.get((pid, sid, vantage))),
+            )
+        items.append(
+            ServiceOut(
+                id=f"{pid}/{sid}", platform=pid, service=sid, protocol=service.protocol,
+                label=service.display, target=service.target, severity=service.severity,
+                state=OVERALL[state.state], vantages=vantages,  # type: ignore[arg-type]
+            )
+        )  # fmt: skip
+    more = start + page.limit < len(keys)
+    next_cursor = encode(chosen[-1]) if more and chosen else None
+    return json_response(ServiceList(items=items, next_cursor=next_cursor))
+
+
+_SORTED: list[tuple[object, list[tuple[str, str]]]] = []
+
+
+def sorted_keys(config: Config) -> list[tuple[str, str]]:
+    """Every service's key in order, sorted once per config (a reload makes a new one)."""
+    if not _SORTED or _SORTED[0][0] is not config:
+        keys = sorted((p, s) for p, v in config.platforms.items() for s in v.services)
+        _SORTED[:] = [(config, keys)]
+    return _SORTED[0][1]
 
 
 def _certificate(seen: tuple[TlsFacts, datetime] | None) -> Certificate | None:
@@ -84,14 +87,6 @@ def _certificate(seen: tuple[TlsFacts, datetime] | None) -> Certificate | None:
         return None
     facts, at = seen
     return Certificate(**facts.as_dict(), seen_at=at)
-
-
-def _worst(vantages: dict[str, VantageState]) -> str:
-    states = {v.state for v in vantages.values()}
-    for state in ("bad", "ok"):
-        if state in states:
-            return state
-    return "unknown"
 
 
 def add_routes(app: web.Application) -> None:

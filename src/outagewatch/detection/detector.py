@@ -23,6 +23,7 @@ from outagewatch.logs import hhmmss
 from outagewatch.metrics import Metrics
 from outagewatch.probes import ProbeResult
 from outagewatch.probes.certificates import TlsFacts
+from outagewatch.states import ServiceStates
 from outagewatch.store import certificates as certificate_store
 from outagewatch.store import samples as sample_store
 from outagewatch.store import transitions as transition_store
@@ -65,6 +66,8 @@ class Detector:
     # The certificate facts last stored per service (of this vantage): written on change.
     tls_stored: dict[tuple[str, str], TlsFacts] = field(default_factory=dict)
     tls_news: bool = False  # a stored certificate changed since the daemon last looked
+    # The read model every face reads: this detector's judgement, while it leads.
+    states: ServiceStates = field(default_factory=ServiceStates)
 
     # Samples are read back by id (every vantage writes them); ids of concurrent writers
     # may commit out of order, so ids skipped over are remembered as holes and read again
@@ -76,6 +79,7 @@ class Detector:
 
     def __post_init__(self) -> None:
         self.judgement = Judgement(self.targets)
+        self.states.monitor(t.key for t in self.targets)
         self.series = SeriesCache(self.engine)  # ids of this vantage's series, kept for good
         self.reset()
 
@@ -88,10 +92,6 @@ class Detector:
         return self.judgement.tracks
 
     @property
-    def live(self) -> dict[tuple[str, str], dict[str, State]]:
-        return self.judgement.live
-
-    @property
     def windows(self) -> dict[tuple[str, str], list[Window]]:
         return self.judgement.windows
 
@@ -102,6 +102,7 @@ class Detector:
     def reset(self) -> None:
         """Forget every judgement (this instance is no longer the leader)."""
         self.judgement.reset()
+        self.states.forget()
         self.bad_logged = {}
         self.watermark, self.watermark_floor, self.seen, self.holes = 0, 0, set(), set()
 
@@ -156,6 +157,7 @@ class Detector:
         a removed one is forgotten."""
         self.targets = targets
         added = self.judgement.retarget(targets)
+        self.states.monitor(t.key for t in targets)
         for key in set(self.bad_logged) - set(self.by_key):
             del self.bad_logged[key]
         if added and leading:
@@ -279,6 +281,7 @@ class Detector:
                 decided = True
                 self._log_decision(target, event)
             self._export(target, verdict.states.get(self.vantage, State()), now)
+            self.states.judged(key, self.judgement.view(key, verdict, now))
         return decided
 
     def _export(self, target: Target, own: State, now: datetime) -> None:

@@ -9,11 +9,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from itertools import takewhile
 
 from outagewatch.config.rules import Rules
 from outagewatch.config.targets import Target
-from outagewatch.detection.rule import Event, Observation, RunRules, State, Verdict, Window
+from outagewatch.detection.rule import Event, Mark, Observation, RunRules, State, Verdict, Window
 from outagewatch.detection.tracking import ServiceTrack
+from outagewatch.states import Judged, VantageState
 
 Key = tuple[str, str]  # (platform, service)
 
@@ -33,8 +35,6 @@ class Judgement:
     tracks: dict[Key, ServiceTrack] = field(default_factory=dict)
     # Judged every round even without new samples: time alone can change their verdict.
     watching: set[Key] = field(default_factory=set)
-    # The latest judgement of every vantage, per service.
-    live: dict[Key, dict[str, State]] = field(default_factory=dict)
     # Maintenance windows per service, refreshed by the daemon before each round.
     windows: dict[Key, list[Window]] = field(default_factory=dict)
     # Until when each vantage counts as reporting: its newest sample of any service plus that
@@ -49,7 +49,7 @@ class Judgement:
     def reset(self) -> None:
         """Forget every judgement (this instance is no longer the leader)."""
         self.tracks = {target.key: new_track(target) for target in self.targets}
-        self.watching, self.live, self.vantage_until = set(), {}, {}
+        self.watching, self.vantage_until = set(), {}
 
     def retarget(self, targets: list[Target]) -> list[Target]:
         """New rules for kept services (their judgement stays), fresh tracks for new ones, and
@@ -59,7 +59,6 @@ class Judgement:
         for key in set(self.tracks) - set(self.by_key):
             del self.tracks[key]
             self.watching.discard(key)
-            self.live.pop(key, None)
         added = []
         for target in targets:
             track = self.tracks.get(target.key)
@@ -104,9 +103,7 @@ class Judgement:
     def commit(self, key: Key, verdict: Verdict, now: datetime) -> list[Event]:
         """Make the verdict final; returns the service-level events that are new."""
         track = self.tracks[key]
-        events = track.commit(verdict, now, self.windows.get(key, []))
-        self.live[key] = dict(verdict.states)
-        return events
+        return track.commit(verdict, now, self.windows.get(key, []))
 
     def bad_for(self, key: Key, state: State, now: datetime) -> timedelta:
         """How long the service's bad run has lasted at ``now``, and keep judging it while
@@ -123,3 +120,23 @@ class Judgement:
 
     def in_window(self, key: Key, now: datetime) -> bool:
         return any(w.start <= now < w.end for w in self.windows.get(key, []))
+
+    def view(self, key: Key, verdict: Verdict, now: datetime) -> Judged:
+        """The judgement as the read model keeps it. A vantage's newest samples wait to be
+        settled before the rule judges them, but a bad one already shows as bad."""
+        track = self.tracks[key]
+        vantages = {}
+        for vantage, state in verdict.states.items():
+            pending = track.vantages[vantage].pending
+            if state.outage is not None:
+                vantages[vantage] = VantageState("outage", state.outage.started_at)
+            elif state.bad_for(now, track.rules) > timedelta(0):
+                vantages[vantage] = VantageState("bad", state.bad_since)
+            elif pending and pending[-1].mark is Mark.BAD:
+                run = list(takewhile(lambda o: o.mark is Mark.BAD, reversed(pending)))
+                vantages[vantage] = VantageState("bad", run[-1].at)
+            elif pending or state.last_at is not None:
+                vantages[vantage] = VantageState("ok")
+            else:
+                vantages[vantage] = VantageState("no data")
+        return Judged(vantages, track.in_outage is not None, self.in_window(key, now))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 
 from sqlalchemy import insert, select, update
@@ -36,6 +37,22 @@ async def all_seen(conn: AsyncConnection) -> dict[Key, tuple[TlsFacts, datetime]
     t = tls_certificates.c
     rows = await conn.execute(select(t.platform, t.service, t.vantage, t.facts, t.seen_at))
     return {(p, s, v): (TlsFacts.from_dict(facts), at) for p, s, v, facts, at in rows}
+
+
+async def seen_of(
+    conn: AsyncConnection, keys: Sequence[tuple[str, str]]
+) -> dict[Key, tuple[TlsFacts, datetime]]:
+    """The certificates last seen of the services ``keys`` names, per vantage."""
+    t = tls_certificates.c
+    query = select(t.platform, t.service, t.vantage, t.facts, t.seen_at).where(
+        t.platform.in_({p for p, _ in keys})
+    )
+    wanted = set(keys)
+    return {
+        (p, s, v): (TlsFacts.from_dict(facts), at)
+        for p, s, v, facts, at in await conn.execute(query)
+        if (p, s) in wanted
+    }
 
 
 async def all_told(conn: AsyncConnection) -> dict[tuple[str, str], Told]:

@@ -186,9 +186,20 @@ async def latest_sample_time(conn: AsyncConnection) -> datetime | None:
     return value
 
 
-async def latest_samples(conn: AsyncConnection) -> dict[tuple[str, str, str], dict[str, Any]]:
-    """The newest sample (by start, then by id) of every (platform, service, vantage)."""
-    newest = sorted(i for i in await conn.scalars(select(series.c.newest_id)) if i is not None)
+async def latest_samples(
+    conn: AsyncConnection, keys: Sequence[tuple[str, str]] | None = None
+) -> dict[tuple[str, str, str], dict[str, Any]]:
+    """The newest sample (by start, then by id) of every (platform, service, vantage), or
+    only of the services ``keys`` names: a page pays for what it shows."""
+    query = select(series.c.platform, series.c.service, series.c.newest_id)
+    if keys is not None:
+        query = query.where(series.c.platform.in_({p for p, _ in keys}))
+    wanted = set(keys) if keys is not None else None
+    newest = sorted(
+        i
+        for p, s, i in await conn.execute(query)
+        if i is not None and (wanted is None or (p, s) in wanted)
+    )
     found: dict[tuple[str, str, str], dict[str, Any]] = {}
     for start in range(0, len(newest), LOOKUP_CHUNK):
         chunk = newest[start : start + LOOKUP_CHUNK]

@@ -113,7 +113,8 @@ async def _home_data(request: web.Request) -> dict[str, Any]:
     # Not acknowledged first (someone must act), then by start, oldest first.
     active.sort(key=lambda i: (i.state != "open", i.started_at))
     restored = [i for i in everything if i.state == "restored"][:10]
-    states = service_states(ctx.config, ctx.detector, latest, active, windows, now)
+    judged = ctx.detector.states if ctx.detector is not None else None
+    states = service_states(ctx.config, judged, latest, active, windows, now)
     return {
         "active": active, "restored": restored, "windows": windows, "now": now,
         "bad": [s for s in states if s.state == "degraded"], "labels": _labels(request),

@@ -141,13 +141,12 @@ async def load_platform(
         incidents = await store.incidents_since(conn, pid, since)
         mails = await store.customer_mails(conn, [i.id for i in incidents if i.id is not None])
         windows = [w for w in await maintenance_store.listing(conn, pid) if w.ends_at >= since]
-        latest = await sample_store.latest_samples(conn)
+        latest = await sample_store.latest_samples(conn, [(pid, s) for s in platform.services])
     labels = {sid: s.display for sid, s in platform.services.items()}
     active = [i for i in incidents if i.state in ACTIVE]
+    judged = detector.states if detector is not None else None
     states = {
-        s.service: s
-        for s in service_states(config, detector, latest, active, windows, now)
-        if s.platform == pid
+        s.service: s for s in service_states(config, judged, latest, active, windows, now, [pid])
     }
     services = [
         ServiceView(

@@ -1,0 +1,53 @@
+"""Paged lists: ``?limit=`` (default 100, at most 1,000) and an opaque ``cursor`` that the
+previous page's ``next_cursor`` gave. A cursor names the last item of that page, so a page
+costs what it holds, and items added or removed meanwhile neither repeat nor skip others."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from aiohttp import web
+
+DEFAULT_LIMIT = 100
+MAX_LIMIT = 1000
+
+
+class PagingError(ValueError):
+    """A ``limit`` or ``cursor`` that cannot be used; the message names which and why."""
+
+
+@dataclass(frozen=True)
+class Page:
+    limit: int
+    after: tuple[Any, ...] | None  # the sort key of the previous page's last item
+
+    @classmethod
+    def of(cls, request: web.Request) -> Page:
+        raw = request.query.get("limit")
+        limit = DEFAULT_LIMIT
+        if raw is not None:
+            if not raw.isascii() or not raw.isdigit() or not 1 <= int(raw) <= MAX_LIMIT:
+                raise PagingError(f"limit: must be a whole number from 1 to {MAX_LIMIT}")
+            limit = int(raw)
+        cursor = request.query.get("cursor")
+        return cls(limit, decode(cursor) if cursor else None)
+
+
+def encode(key: Sequence[Any]) -> str:
+    return base64.urlsafe_b64encode(json.dumps(list(key)).encode()).decode().rstrip("=")
+
+
+def decode(cursor: str) -> tuple[Any, ...]:
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+        key = json.loads(raw)
+    except (binascii.Error, ValueError, UnicodeDecodeError):
+        raise PagingError("cursor: not one this API gave out") from None
+    if not isinstance(key, list) or not all(isinstance(k, str | int) for k in key):
+        raise PagingError("cursor: not one this API gave out")
+    return tuple(key)
