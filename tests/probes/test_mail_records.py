@@ -69,9 +69,7 @@ def test_mta_sts_record_policy_and_tls_rpt() -> None:
     assert (policy.mode, policy.mx, policy.max_age) == ("enforce", ("mx.x",), 86400)
     assert "no mx" in str(problem(mta_sts_policy, "version: STSv1\nmode: testing\nmax_age: 1"))
     assert "mode block" in str(problem(mta_sts_policy, "version: STSv1\nmode: block\n"))
-    assert tls_rpt_verdict("_smtp._tls.x", ["v=TLSRPTv1; rua=mailto:r@x,https://r.x/"]) == (
-        "2 rua"
-    )
+    assert tls_rpt_verdict("_smtp._tls.x", ["v=TLSRPTv1; rua=mailto:r@x,https://r.x/"]) == ("2 rua")
     assert "no rua=" in str(problem(tls_rpt_verdict, "_smtp._tls.x", ["v=TLSRPTv1;"]))
     assert "TLS-RPT" in str(problem(tls_rpt_verdict, "_smtp._tls.x", []))
 

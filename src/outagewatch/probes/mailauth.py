@@ -2,10 +2,11 @@
 ``mta_sts: true``, the MTA-STS record, its policy over HTTPS, and the TLS-RPT record.
 
 Every check runs and has a verdict, in its own phase (``spf``, ``dmarc``, ``dkim``,
-``mta_sts``, ``tls_rpt``); the detail lists the failures first (the detail is cut at 200
-characters), then what passed. The sample fails when any check does, with the error kind
-of the first failure (``protocol`` for a wrong or missing record, ``dns`` when DNS could not
-answer, ``tls`` or ``refused`` for the policy's HTTPS), "during" the phase of that check.
+``mta_sts``, ``tls_rpt``); the detail lists the failures first (it is cut at 200
+characters), then the names of the checks that passed. The sample fails when any check
+does, with the error kind of the first failure (``protocol`` for a wrong or missing
+record, ``dns`` when DNS could not answer, ``tls`` or ``refused`` for the policy's
+HTTPS), "during" the phase of that check.
 """
 
 from __future__ import annotations
@@ -66,12 +67,14 @@ async def probe_mailauth(
         timer.phase(phase)
         verdicts.append(await _run(phase, label, check))
     failed = [v for v in verdicts if v.kind is not None]
-    passed = [f"{v.label} ok ({v.text})" for v in verdicts if v.kind is None]
-    detail = "; ".join([*(v.text for v in failed), *passed])
-    if failed:
-        timer.phase(failed[0].phase)  # "during" names the failed check, not the last one
-        raise ProbeFailure(failed[0].kind or ErrorKind.PROTOCOL, detail)
-    return detail
+    if not failed:
+        return "; ".join(f"{v.label} ok ({v.text})" for v in verdicts)
+    passed = [v.label for v in verdicts if v.kind is None]
+    detail = "; ".join(
+        [*(v.text for v in failed), *(["ok: " + ", ".join(passed)] if passed else [])]
+    )
+    timer.phase(failed[0].phase)  # "during" names the failed check, not the last one
+    raise ProbeFailure(failed[0].kind or ErrorKind.PROTOCOL, detail)
 
 
 async def _run(phase: str, label: str, check: Check) -> Verdict:
