@@ -75,13 +75,14 @@ def zone_text(zone: str, records: str, serial: int) -> str:
     )
 
 
-def _config(root: Path, port: int, zones: list[str]) -> str:
+def _config(root: Path, port: int, zones: list[str], also_on: tuple[str, ...]) -> str:
+    also = "".join(f"    ip-address: {address}@53\n" for address in also_on)
     zone_blocks = "".join(f"zone:\n    name: {z}\n    zonefile: {z}.zone\n" for z in zones)
     return f"""\
 # Written by tests/real/nsd.py for one test. Loopback only.
 server:
     ip-address: 127.0.0.1@{port}
-    port: {port}
+{also}    port: {port}
     do-ip6: no
     username: ""
     chroot: ""
@@ -100,7 +101,9 @@ remote-control:
 
 
 @contextlib.contextmanager
-def run_nsd(zones: dict[str, str]) -> Iterator[Nsd]:
+def run_nsd(zones: dict[str, str], also_on: tuple[str, ...] = ()) -> Iterator[Nsd]:
+    """``also_on``: loopback addresses where NSD answers on port 53 too, for programs that
+    can only ask the system's resolver (see tests/real/mailpipe.py)."""
     binary = shutil.which("nsd", path="/usr/sbin:/usr/local/sbin:/usr/bin")
     if binary is None:
         raise NsdUnavailable("NSD is not installed (Debian: apt-get install nsd)")
@@ -111,7 +114,7 @@ def run_nsd(zones: dict[str, str]) -> Iterator[Nsd]:
         for attempt in range(1, ATTEMPTS + 1):
             port = _free_port()
             conf = root / "nsd.conf"
-            conf.write_text(_config(root, port, list(zones)))
+            conf.write_text(_config(root, port, list(zones), also_on))
             with (root / "stderr.log").open("wb") as stderr:
                 proc = subprocess.Popen(  # noqa: S603 - a fixed binary, arguments of our own
                     [binary, "-d", "-c", str(conf)],
