@@ -3,8 +3,13 @@
 The lookups are counted the way RFC 7208 4.6.4 counts them for any sender: every
 ``include``, ``a``, ``mx``, ``ptr``, ``exists`` and ``redirect`` costs one, and includes and
 redirects are followed. A domain-spec with macros (``%{i}``) depends on the sender and is
-counted but not followed. pyspf and checkdmarc do this too, but only with their own
-synchronous DNS code; here every lookup goes through the probe's async resolver.
+counted but not followed.
+
+pyspf and checkdmarc count lookups too, but neither fits a probe: both resolve synchronously
+(the event loop would block, or a thread would outlive the probe's time limit), pyspf's
+resolver is a module-global hook, and checkdmarc keeps a process-wide cache of answers (a
+monitor would see a removed record for minutes) and brings httpx and the public suffix
+list. Here every lookup goes through the probe's async resolver, uncached.
 """
 
 from __future__ import annotations
