@@ -199,6 +199,18 @@ async def test_mta_sts_policy_with_an_untrusted_certificate_is_a_tls_failure(
     ), result.detail
 
 
+async def test_an_mx_outside_the_mta_sts_policy_is_named(
+    nsd: Nsd, policy_server: int, ca_file: str
+) -> None:
+    nsd.update("example.test", mail_zone() + "\n@ IN MX 20 backup-mx.example.net.")
+    result = await probe(mailauth(nsd, policy_server, ca_file), "dns-auth")
+    assert not result.ok
+    assert result.detail.startswith(
+        "MTA-STS policy: MX backup-mx.example.net is not covered by the policy's mx lines; "
+        "ok: spf, dmarc, dkim s1, dkim ed, tls-rpt (during mta_sts)"
+    ), result.detail
+
+
 async def test_probe_command_json_shows_each_verdict(
     nsd: Nsd, policy_server: int, ca_file: str, tmp_path: Path
 ) -> None:

@@ -14,6 +14,7 @@ from outagewatch.probes.mail_records import (
     mta_sts_policy,
     mta_sts_txt_verdict,
     tls_rpt_verdict,
+    unlisted_mx,
 )
 from outagewatch.probes.spf import parse_terms
 from tests.probes.mail_keys import ed25519_record, rsa_record, weak_rsa_record
@@ -72,6 +73,15 @@ def test_mta_sts_record_policy_and_tls_rpt() -> None:
     assert tls_rpt_verdict("_smtp._tls.x", ["v=TLSRPTv1; rua=mailto:r@x,https://r.x/"]) == ("2 rua")
     assert "no rua=" in str(problem(tls_rpt_verdict, "_smtp._tls.x", ["v=TLSRPTv1;"]))
     assert "TLS-RPT" in str(problem(tls_rpt_verdict, "_smtp._tls.x", []))
+
+
+def test_mta_sts_mx_patterns_cover_exact_names_and_one_wildcard_label() -> None:
+    policy = mta_sts_policy(
+        "version: STSv1\nmode: enforce\nmx: mx1.example.test\nmx: *.mx.example.test\n"
+        "max_age: 86400\n"
+    )
+    hosts = ["MX1.example.test.", "a.mx.example.test.", "a.b.mx.example.test.", "mx2.example.test."]
+    assert unlisted_mx(policy, hosts) == ["a.b.mx.example.test.", "mx2.example.test."]
 
 
 def test_spf_terms_and_unknown_mechanisms() -> None:

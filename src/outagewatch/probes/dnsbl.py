@@ -24,6 +24,7 @@ from outagewatch.probes.text import one_line
 LOOPBACK = ipaddress.ip_network("127.0.0.0/8")
 REFUSED = ipaddress.ip_network("127.255.255.0/24")
 LINK = re.compile(r"https?://[^\s\"'<>]+")
+IN_FLIGHT = 16  # queries at once: up to 64 addresses x 32 zones must not flood a resolver
 SPAMHAUS_ERRORS = {
     "127.255.255.252": "typing error in the DNSBL name",
     "127.255.255.254": "query through a public or open resolver",
@@ -70,13 +71,14 @@ async def probe_dnsbl(
     service: DnsblService, credentials: Credentials | None, timer: PhaseTimer
 ) -> str:
     lookups = Dns(service.dns)
+    gate = asyncio.Semaphore(IN_FLIGHT)
     timer.phase("lookup")
     answers = await asyncio.gather(
-        *(_ask(lookups, str(a), zone) for a in service.addresses for zone in service.zones)
+        *(_ask(lookups, gate, str(a), zone) for a in service.addresses for zone in service.zones)
     )
     listed = [a for a in answers if a.listed]
     timer.phase("reason")
-    reasons = await asyncio.gather(*(_reason(lookups, a) for a in listed))
+    reasons = await asyncio.gather(*(_reason(lookups, gate, a) for a in listed))
     failed = [a for a in answers if a.error is not None]
     if listed:
         text = "; ".join(_listing(a, r) for a, r in zip(listed, reasons, strict=True))
@@ -92,17 +94,20 @@ async def probe_dnsbl(
     return f"not listed: {len(service.addresses)} address(es) in {', '.join(service.zones)}"
 
 
-async def _ask(lookups: Dns, address: str, zone: str) -> Answer:
+async def _ask(lookups: Dns, gate: asyncio.Semaphore, address: str, zone: str) -> Answer:
     name = query_name(ipaddress.ip_address(address), zone)
     try:
-        return judge(address, zone, name, await lookups.addresses(name))
+        async with gate:
+            found = await lookups.addresses(name)
     except DnsFailure as exc:
         return Answer(address, zone, name, error=f"lookup failed: {exc.detail}")
+    return judge(address, zone, name, found)
 
 
-async def _reason(lookups: Dns, answer: Answer) -> str:
+async def _reason(lookups: Dns, gate: asyncio.Semaphore, answer: Answer) -> str:
     try:
-        texts = await lookups.txt(answer.name)
+        async with gate:
+            texts = await lookups.txt(answer.name)
     except DnsFailure:
         return ""  # the listing stands without its reason
     return " | ".join(texts)

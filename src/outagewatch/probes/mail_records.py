@@ -141,6 +141,20 @@ def mta_sts_policy(body: str) -> StsPolicy:
     return StsPolicy(mode, mx, int(age))
 
 
+def unlisted_mx(policy: StsPolicy, hosts: list[str]) -> list[str]:
+    """The MX hosts that the policy's ``mx`` patterns do not cover (RFC 8461 4.1: a pattern
+    is a name, or ``*.`` and a name, matching exactly one more label); senders enforcing
+    the policy would refuse to deliver to them."""
+    patterns = [p.lower().rstrip(".") for p in policy.mx]
+
+    def covered(host: str) -> bool:
+        host = host.lower().rstrip(".")
+        parent = host.partition(".")[2]
+        return any(p == host or (p.startswith("*.") and p[2:] == parent) for p in patterns)
+
+    return [host for host in hosts if not covered(host)]
+
+
 def tls_rpt_verdict(name: str, texts: list[str]) -> str:
     found = tags("TLS-RPT", one_record("TLS-RPT", name, texts, "v=TLSRPTv1"))
     uris = [u.strip() for u in found.get("rua", "").split(",") if u.strip()]

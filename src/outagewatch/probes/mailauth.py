@@ -26,6 +26,7 @@ from outagewatch.probes.mail_records import (
     mta_sts_policy,
     mta_sts_txt_verdict,
     tls_rpt_verdict,
+    unlisted_mx,
 )
 from outagewatch.probes.result import ErrorKind, PhaseTimer, ProbeFailure
 from outagewatch.probes.runner import Credentials, classify
@@ -108,6 +109,12 @@ async def _mta_sts(service: MailauthService, lookups: Dns, domain: str) -> str:
     name = f"_mta-sts.{domain}"
     policy_id = mta_sts_txt_verdict(name, await lookups.txt(name))
     policy = mta_sts_policy(await fetch_policy(service, lookups, domain))
+    if policy.mode != "none":
+        hosts = [str(r.exchange) for r in await lookups.records(domain, "MX")]
+        outside = unlisted_mx(policy, hosts)
+        if outside:
+            problem = f"MX {outside[0].rstrip('.')} is not covered by the policy's mx lines"
+            raise RecordProblem("MTA-STS policy", problem)
     return f"{policy.mode}, {len(policy.mx)} mx, max_age {policy.max_age}, id {policy_id}"
 
 
