@@ -59,8 +59,8 @@ def test_broken_copy_exits_2_naming_each_bad_path(
     )
     assert any(line.startswith("platforms.eu-de-1.timezone: unknown time zone") for line in err)
     assert (
-        "platforms.us.services.pop3: protocol must be one of http, smtp, imap, pop3, roundtrip"
-        in err
+        "platforms.us.services.pop3: protocol must be one of "
+        "http, smtp, imap, pop3, roundtrip, dnsbl, mailauth" in err
     )
     assert any(line.startswith("rules.slow_after: must be a duration like") for line in err)
     assert "platforms.us-2.lists.incident: required" in err

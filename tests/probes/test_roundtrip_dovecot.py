@@ -45,6 +45,7 @@ class LmtpRelay:
         self.released = asyncio.Event()
         self.released.set()
         self.junk = False
+        self.headers = b""  # prepended to each mail, as a verifier adds Authentication-Results
         self.forwarded = 0
         self.progress = asyncio.Condition()
 
@@ -64,7 +65,7 @@ class LmtpRelay:
 
     def _deliver(self, sender: str, rcpts: list[str], data: bytes) -> None:
         with smtplib.LMTP("127.0.0.1", self.lmtp_port) as lmtp:
-            lmtp.sendmail(sender, rcpts, data)
+            lmtp.sendmail(sender, rcpts, self.headers + data)
 
 
 @contextlib.asynccontextmanager

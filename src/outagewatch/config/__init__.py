@@ -1,5 +1,6 @@
 """Load and validate the YAML config into frozen, typed models (DESIGN section 6)."""
 
+from outagewatch.config.dns import DnsSettings
 from outagewatch.config.load import (
     ConfigError,
     load_config,
@@ -12,9 +13,11 @@ from outagewatch.config.platforms import Lists, Platform
 from outagewatch.config.rules import Rules, RulesOverride, merge_rules
 from outagewatch.config.services import (
     Auth,
+    DnsblService,
     HttpLogin,
     HttpService,
     ImapService,
+    MailauthService,
     Pop3Service,
     RoundtripService,
     SecretRef,
@@ -27,10 +30,13 @@ __all__ = [
     "Auth",
     "Config",
     "ConfigError",
+    "DnsSettings",
+    "DnsblService",
     "HttpLogin",
     "HttpService",
     "ImapService",
     "Lists",
+    "MailauthService",
     "Oncall",
     "Platform",
     "Pop3Service",

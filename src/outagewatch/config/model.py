@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from datetime import timedelta
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
 from outagewatch.config.channels import Channel, ChannelName, WebhookChannel
+from outagewatch.config.dns import DnsSettings, with_dns_defaults
 from outagewatch.config.platforms import Address, Mailbox, Platform, Slug
 from outagewatch.config.rules import Duration, Rules, RulesOverride, merge_rules
 from outagewatch.config.services import Host, Port, SecretRef, Service, Severity
@@ -200,7 +201,14 @@ class Config(BaseModel):
     templates_dir: Path | None = None
     tls: TlsWarnings = TlsWarnings()
     metrics: MetricsSettings = MetricsSettings()
+    # The resolvers of the DNS-based probes; each of them gets a copy (config/dns.py).
+    dns: DnsSettings = DnsSettings()
     platforms: Annotated[dict[Slug, Platform], Field(min_length=1)]
+
+    @model_validator(mode="before")
+    @classmethod
+    def _dns_to_services(cls, data: Any) -> Any:
+        return with_dns_defaults(data)
 
     def service(self, platform: str, service: str) -> Service:
         """The service named ``platform/service``; KeyError names what is missing."""

@@ -6,8 +6,17 @@ from pathlib import Path
 from typing import Annotated, Any, ClassVar, Literal
 from urllib.parse import urlsplit
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    IPvAnyAddress,
+    field_validator,
+    model_validator,
+)
 
+from outagewatch.config.dns import DnsName, DnsSettings
 from outagewatch.config.rules import RulesOverride
 from outagewatch.tls import TlsMode
 
@@ -198,6 +207,8 @@ class RoundtripService(_Service):
     mailbox: MailboxEndpoint
     recipient: Address | None = None  # default: the mailbox's username
     sender: Address | None = None  # default: the submission username, else the recipient
+    # Read the delivered mail's Authentication-Results: SPF, DKIM and DMARC must pass.
+    expect_auth: bool = False
 
     @model_validator(mode="after")
     def _mailbox_needs_a_login(self) -> RoundtripService:
@@ -236,8 +247,49 @@ class RoundtripService(_Service):
         return f"{self.smtp.target} -> {self.imap.target}"
 
 
+class DnsblService(_Service):
+    """The platform's outbound addresses, asked of DNS blocklists (probes/dnsbl.py)."""
+
+    protocol: Literal["dnsbl"]
+    default_label: ClassVar[str] = "Blocklists"
+    addresses: Annotated[list[IPvAnyAddress], Field(min_length=1, max_length=64)]
+    zones: Annotated[list[DnsName], Field(min_length=1, max_length=32)]
+    dns: DnsSettings = DnsSettings()
+
+    @property
+    def target(self) -> str:
+        return f"{len(self.addresses)} address(es) in {', '.join(self.zones)}"
+
+
+Selector = Annotated[str, Field(max_length=63, pattern=r"^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$")]
+
+
+class MailauthService(_Service):
+    """SPF, DMARC, DKIM keys and optionally MTA-STS and TLS-RPT of a mail domain
+    (probes/mailauth.py). ``ca_file``/``tls_verify`` apply to the MTA-STS policy's HTTPS;
+    ``mta_sts_port`` replaces its port 443 (a rehearsal or a test)."""
+
+    protocol: Literal["mailauth"]
+    default_label: ClassVar[str] = "Mail authentication"
+    domain: DnsName
+    dkim_selectors: Annotated[list[Selector], Field(max_length=16)] = []
+    mta_sts: bool = False
+    mta_sts_port: Port | None = None
+    dns: DnsSettings = DnsSettings()
+
+    @property
+    def target(self) -> str:
+        return self.domain
+
+
 Service = Annotated[
-    HttpService | SmtpService | ImapService | Pop3Service | RoundtripService,
+    HttpService
+    | SmtpService
+    | ImapService
+    | Pop3Service
+    | RoundtripService
+    | DnsblService
+    | MailauthService,
     Field(discriminator="protocol"),
 ]
-PROTOCOLS = ("http", "smtp", "imap", "pop3", "roundtrip")
+PROTOCOLS = ("http", "smtp", "imap", "pop3", "roundtrip", "dnsbl", "mailauth")

@@ -33,6 +33,8 @@ DEFAULT_IMPACT = {
     "imap": "users cannot read their mail in their mail programs, or it is very slow",
     "pop3": "users cannot fetch their mail with POP3 programs, or it is very slow",
     "roundtrip": "mail sent to users arrives late or not at all",
+    "dnsbl": "mail sent by users may be refused by other providers",
+    "mailauth": "mail sent by users may be rejected or filed as spam by other providers",
 }
 
 

@@ -5,8 +5,10 @@ from __future__ import annotations
 import dataclasses
 
 from outagewatch.config import Auth, Config, RoundtripService, Rules, Service, read_secret
+from outagewatch.probes.dnsbl import probe_dnsbl
 from outagewatch.probes.http import probe_http
 from outagewatch.probes.imap import probe_imap
+from outagewatch.probes.mailauth import probe_mailauth
 from outagewatch.probes.pop3 import probe_pop3
 from outagewatch.probes.result import ErrorKind, PhaseTimer, ProbeFailure, ProbeResult
 from outagewatch.probes.roundtrip import probe_roundtrip
@@ -19,6 +21,8 @@ PROBES: dict[str, ProbeFn] = {
     "imap": probe_imap,
     "pop3": probe_pop3,
     "roundtrip": probe_roundtrip,
+    "dnsbl": probe_dnsbl,
+    "mailauth": probe_mailauth,
 }
 
 

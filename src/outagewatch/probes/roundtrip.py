@@ -18,6 +18,8 @@ from email.message import EmailMessage
 from email.utils import format_datetime
 
 from outagewatch.config import RoundtripService
+from outagewatch.probes.authresults import fetch_results, results, summary
+from outagewatch.probes.concerns import Concern, with_concern
 from outagewatch.probes.imap import imap_session, logout, open_session
 from outagewatch.probes.mailbox import PROBE_HEADER, Mailbox
 from outagewatch.probes.result import ErrorKind, PhaseTimer, ProbeFailure
@@ -56,6 +58,7 @@ async def probe_roundtrip(
         found = await mailbox.wait_for(token)
         timer.phase("fetch")
         arrived = await mailbox.internaldate(found)
+        headers = await fetch_results(imap, found.uid) if service.expect_auth else []
         timer.phase("cleanup")
         removed = await mailbox.delete(found)
         await logout(imap)
@@ -63,7 +66,13 @@ async def probe_roundtrip(
     place = f"junk: in {found.folder}" if found.junk else f"in {found.folder}"
     extra = f", {removed - 1} stale probe mail(s) removed" if removed > 1 else ""
     logins = f"; SMTP AUTH {submitted_with or 'none'}, IMAP {session.mechanism or 'PREAUTH'}"
-    return f"{place}, INTERNALDATE {one_line(arrived, 40)}, seen by {how}{extra}{logins}"
+    detail = f"{place}, INTERNALDATE {one_line(arrived, 40)}, seen by {how}{extra}{logins}"
+    if service.expect_auth:
+        passed, said = summary(results(headers))
+        detail = (
+            f"{detail}; {said}" if passed else with_concern(Concern.UNAUTHENTICATED, said, detail)
+        )
+    return detail
 
 
 async def _submit(
