@@ -29,6 +29,7 @@ from outagewatch.daemon.probe_loop import ProbeLoop
 from outagewatch.daemon.reload import Reloader
 from outagewatch.daemon.waiting import until_database_answers
 from outagewatch.detection.detector import Detector
+from outagewatch.incidents.degraded import DegradedEngine
 from outagewatch.incidents.engine import IncidentEngine
 from outagewatch.maintenance.engine import MaintenanceEngine
 from outagewatch.metrics import Metrics
@@ -73,6 +74,7 @@ class Daemon:
         self.housekeeper = Housekeeper(self.engine, config.retention, settle)
         self.incidents = IncidentEngine(self.engine, config, templates)
         self.certificates = CertificateEngine(self.engine, config)
+        self.degraded = DegradedEngine(self.engine, config)
         self.maintenance = MaintenanceEngine(
             self.engine, config, self.incidents.audiences, config.maintenance.finish_grace
         )
@@ -211,6 +213,8 @@ class Daemon:
             pass
         self._export_vantages(self.clock())
         while await self.incidents.step(self.clock()):
+            self.mail_wake.set()
+        while await self.degraded.step(self.clock()):
             self.mail_wake.set()
         await self.incidents.export_open(self.metrics.incidents_open)
         news, self.detector.tls_news = self.detector.tls_news, False

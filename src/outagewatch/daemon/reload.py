@@ -31,6 +31,7 @@ from outagewatch.daemon.leadership import Leadership
 from outagewatch.daemon.pacing import Pace
 from outagewatch.daemon.probe_loop import ProbeLoop
 from outagewatch.detection.detector import Detector
+from outagewatch.incidents.degraded import DegradedEngine
 from outagewatch.incidents.engine import IncidentEngine
 from outagewatch.logs import configure as configure_logging
 from outagewatch.maintenance.engine import MaintenanceEngine
@@ -72,6 +73,7 @@ class Reloadable(Protocol):
     metrics: Metrics
     incidents: IncidentEngine
     maintenance: MaintenanceEngine
+    degraded: DegradedEngine
     sender: Sender
     api_context: ApiContext | None
     housekeeper: Housekeeper
@@ -200,6 +202,7 @@ class Reloader:
         daemon.incidents.reconfigure(new, templates)
         daemon.metrics.incidents_open.clear()  # re-exported next round, removed platforms gone
         daemon.maintenance.config = new
+        daemon.degraded.config = new
         daemon.maintenance.grace = new.maintenance.finish_grace
         if new.smtp != daemon.sender.relay:
             password = read_secret(new.smtp.secret) if new.smtp and new.smtp.secret else None

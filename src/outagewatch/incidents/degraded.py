@@ -1,0 +1,101 @@
+"""Telling of a degraded service: on-call always, the customer only where the platform opts in.
+
+Degraded is below an outage (detection/judgement.py): no incident, no hourly cadence, no
+pager. Each start and end of a degraded period is a stored transition ("*~degraded"); this
+loop claims each once with compare-and-set, as the incident engine claims outages, and makes
+its mails outbox rows in the same transaction: a crash neither loses nor repeats them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from email.utils import parseaddr
+
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from outagewatch.config import Config
+from outagewatch.notify.outbox import Audience, Notification, enqueue
+from outagewatch.store import incidents as store
+
+LEVEL = "*~degraded"
+
+
+@dataclass(frozen=True)
+class Degradation:
+    platform: str
+    service: str
+    started_at: datetime
+    ended_at: datetime | None  # None: it has just begun
+
+
+def notifications(config: Config, change: Degradation, domain: str) -> list[Notification]:
+    """The mails one start or end of a degraded period calls for (pure)."""
+    platform = config.platforms.get(change.platform)
+    if platform is None or change.service not in platform.services:
+        return []  # no longer configured
+    label = platform.services[change.service].display
+    kind = "degraded" if change.ended_at is None else "degraded_ended"
+    ending = "degraded" if change.ended_at is None else "no longer degraded"
+    since = f"{change.started_at:%Y-%m-%d %H:%M} UTC"
+    if change.ended_at is None:
+        facts = [f"Degraded performance since {since}: slower than usual, or a platform-health"
+                 " check is failing. This is not an outage."]  # fmt: skip
+    else:
+        until = f"{change.ended_at:%Y-%m-%d %H:%M} UTC"
+        facts = [f"Performance is back to normal since {until} (degraded from {since})."]
+    thread = f"degraded:{change.platform}/{change.service}:{change.started_at:%Y%m%dT%H%M%S}"
+    mid = f"degraded.{change.platform}.{change.service}.{change.started_at:%Y%m%d%H%M%S}.{kind}"
+    made = []
+    if config.oncall is not None:
+        subject = f"[on-call] [{platform.name}] {label} — {ending}"
+        lines = [*facts, "", f"Service: {change.platform}/{change.service}",
+                 "`outagewatch probe` names what is slow or failing."]  # fmt: skip
+        to = [config.oncall.email]
+        made.append(_mail(thread, kind, "oncall", to, subject, lines, f"<{mid}.oncall@{domain}>"))
+    if platform.announce_degraded:
+        subject = f"[{platform.name}] Degraded performance: {label} — {ending}"
+        lines = [f"{platform.name}: {label}", "", *facts]
+        to = list(platform.lists.informational)
+        made.append(_mail(thread, kind, "customer", to, subject, lines, f"<{mid}@{domain}>"))
+    return made
+
+
+def _mail(
+    thread: str,
+    kind: str,
+    audience: Audience,
+    to: list[str],
+    subject: str,
+    lines: list[str],
+    mid: str,
+) -> Notification:
+    return Notification(
+        thread=thread, incident_id=None, kind=kind, audience=audience, channel="mail",
+        recipients=tuple(to), subject=subject, body_text="\n".join(lines) + "\n", message_id=mid,
+    )  # fmt: skip
+
+
+class DegradedEngine:
+    def __init__(self, engine: AsyncEngine, config: Config) -> None:
+        self.engine = engine
+        self.config = config
+        domain = "outagewatch.invalid"
+        if config.smtp is not None:
+            domain = parseaddr(config.smtp.sender)[1].rpartition("@")[2] or domain
+        self.domain = domain
+
+    async def step(self, now: datetime) -> bool:
+        """Claim one start or end of a degraded period and enqueue its mails; True when
+        there was one."""
+        async with self.engine.begin() as conn:
+            row = await store.next_transition(conn, LEVEL)
+            if row is None:
+                return False
+            if not await store.mark_processed(conn, row["id"], now):
+                return True  # another leader took it
+            ended = row["at"] if row["kind"] == "restored" else None
+            change = Degradation(row["platform"], row["service"], row["started_at"], ended)
+            for notification in notifications(self.config, change, self.domain):
+                await enqueue(conn, notification, now)
+        return True
