@@ -5,6 +5,7 @@ from outagewatch.config.load import (
     load_config,
     parse_config,
     read_secret,
+    secret_file_warnings,
     secret_problems,
 )
 from outagewatch.config.model import Api, Config, Oncall, Relay
@@ -45,5 +46,6 @@ __all__ = [
     "merge_rules",
     "parse_config",
     "read_secret",
+    "secret_file_warnings",
     "secret_problems",
 ]
