@@ -57,6 +57,9 @@ def configure(fmt: Literal["text", "json"], level: str = "info") -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
+    # Warnings (a library's about a client's malformed header, say) carry what the client
+    # sent: through the formatter, kept on one line, instead of straight to stderr.
+    logging.captureWarnings(True)
 
 
 def hhmmss(moment: datetime) -> str:

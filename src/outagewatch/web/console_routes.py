@@ -80,7 +80,7 @@ async def _sign_in_page(request: web.Request, error: str | None, status: int) ->
 
 
 async def sign_in(request: web.Request) -> web.StreamResponse:
-    form = await request.post()
+    form = await forms.posted(request)
     if not csrf_ok(form.get("csrf"), request.cookies.get(SIGNIN_COOKIE)):
         return await _sign_in_page(request, "The sign-in form expired; please try again.", 403)
     ctx = context(request)
@@ -221,7 +221,7 @@ async def _act(
     stored = await _load(request)
     if stored is None or stored.incident.id is None:
         return await refuse(request, session, 404, f"No incident {request.match_info['ref']!r}.")
-    posted = await request.post()
+    posted = await forms.posted(request)
     body, errors = forms.parse(model, posted, times=times)
     if body is not None and model is IncidentUpdate and not body.model_fields_set:
         errors = {"": "Give at least one of: message, user impact, ETR, cadence, severity."}

@@ -21,6 +21,7 @@ from aiohttp import web
 from outagewatch.api.auth import RANK
 from outagewatch.api.context import context
 from outagewatch.store import tokens
+from outagewatch.web import forms
 from outagewatch.web.throttle import SignInThrottle
 
 COOKIE = "ow_session"
@@ -140,7 +141,7 @@ def guarded(
                 return await refuse(request, None, 401, "You are not signed in (or the session "
                                     "expired). Sign in again; nothing was changed.")  # fmt: skip
             if request.method == "POST":
-                form = await request.post()
+                form = await forms.posted(request)
                 if not csrf_ok(form.get("csrf"), session.csrf):
                     return await refuse(request, session, 403, "This form's security token is "
                                         "missing or stale; nothing was changed. Reload the page "
