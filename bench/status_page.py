@@ -44,7 +44,7 @@ def _config(db: Path) -> Config:
     }
     return parse_config({
         "database": f"sqlite+aiosqlite:///{db}",
-        "web": {"status_page": True},
+        "web": {"status_page": True, "public_url": "https://status.example.net"},
         "platforms": {"eu-de-1": {
             "name": "OX Cloud EU de-1", "timezone": "Europe/Berlin", "services": services,
             "lists": {"incident": ["i@example.net"], "informational": ["n@example.net"]},

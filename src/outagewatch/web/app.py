@@ -11,7 +11,8 @@ from aiohttp import web
 
 from outagewatch.config import Config
 from outagewatch.web import console_maintenance, console_routes, status_routes
-from outagewatch.web.session import SESSIONS, Sessions
+from outagewatch.web.session import SESSIONS, THROTTLE, Sessions
+from outagewatch.web.throttle import SignInThrottle
 
 STATIC = Path(__file__).parent / "static"
 HTMX = "htmx-2.0.11.min.js"  # vendored from the npm package htmx.org 2.0.11 (0BSD)
@@ -32,6 +33,7 @@ def setup_web(app: web.Application, config: Config) -> None:
     env = aiohttp_jinja2.setup(app, **environment_options())
     env.globals["htmx"] = f"/static/{HTMX}"
     app[SESSIONS] = Sessions(config.web.session_lifetime)
+    app[THROTTLE] = SignInThrottle()
     app.router.add_static("/static/", STATIC)
     if config.web.status_page:
         status_routes.add_routes(app)

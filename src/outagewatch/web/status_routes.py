@@ -26,9 +26,8 @@ async def _view(request: web.Request) -> PlatformView:
 
 
 def _base(request: web.Request, pid: str) -> str:
-    public = context(request).config.web.public_url
-    origin = public or f"{request.scheme}://{request.host}"
-    return f"{origin}/status/{pid}"
+    # Never from the Host header: the config requires public_url with the status page.
+    return f"{context(request).config.web.public_url or ''}/status/{pid}"
 
 
 async def index(request: web.Request) -> web.StreamResponse:
