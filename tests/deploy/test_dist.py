@@ -12,6 +12,7 @@ import os
 import subprocess
 import sys
 import tarfile
+import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -70,9 +71,12 @@ def test_the_sdist_and_wheel_carry_the_version_of_this_tree(installed: Installed
     assert installed.sdist.name == f"outagewatch-{version}.tar.gz"
     assert installed.wheel.name == f"outagewatch-{version}-py3-none-any.whl"
     with tarfile.open(installed.sdist) as sdist:
-        names = sdist.getnames()
-    assert f"outagewatch-{version}/PKG-INFO" in names
-    assert f"outagewatch-{version}/src/outagewatch/web/static/htmx.min.js" in names
+        assert f"outagewatch-{version}/PKG-INFO" in sdist.getnames()
+    with zipfile.ZipFile(installed.wheel) as wheel:
+        names = set(wheel.namelist())
+    # Package data the status page and the mails need, beside the code.
+    assert {"outagewatch/py.typed", "outagewatch/notify/templates/detected.txt.j2"} <= names
+    assert any(name.startswith("outagewatch/web/static/htmx-") for name in names)
 
 
 @pytest.mark.timeout(900)
