@@ -11,10 +11,20 @@ import re
 import subprocess
 import sys
 import tomllib
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
+from aiohttp import web
+from multidict import CIMultiDictProxy
+from prometheus_client import generate_latest
+from prometheus_client.parser import text_string_to_metric_families
 
+import outagewatch
+from outagewatch.config import HttpService, Rules
+from outagewatch.metrics import Metrics
+from outagewatch.notify.channels.base import post_json
+from outagewatch.probes import probe_service
 from tests.deploy.conftest import ROOT
 
 GIT = ["git", "-c", "user.name=test", "-c", "user.email=test@example.net"]
@@ -90,3 +100,50 @@ def test_a_dirty_tree_says_so(clone: Path) -> None:
     (clone / "README.md").write_text("edited\n")
     dirty = runtime_version(clone)
     assert dirty != clean and re.search(r"\.d\d{8}$", dirty), dirty
+
+
+# --- where the version shows --------------------------------------------------------------
+
+
+@pytest.fixture
+async def recorder() -> AsyncIterator[tuple[str, list[CIMultiDictProxy[str]]]]:
+    """A real aiohttp server that answers 200 and keeps every request's headers."""
+    seen: list[CIMultiDictProxy[str]] = []
+
+    async def record(request: web.Request) -> web.Response:
+        seen.append(request.headers)
+        return web.json_response({"ok": True})
+
+    app = web.Application()
+    app.router.add_route("*", "/", record)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    try:
+        yield f"http://127.0.0.1:{port}/", seen
+    finally:
+        await runner.cleanup()
+
+
+async def test_probes_and_channels_name_the_build_in_their_user_agent(
+    recorder: tuple[str, list[CIMultiDictProxy[str]]],
+) -> None:
+    url, seen = recorder
+    result = await probe_service(HttpService(protocol="http", url=url), Rules())
+    assert result.ok, result
+    await post_json(url, {"type": "test"}, limit=5, vendor="webhook")
+    probe, channel = (headers["User-Agent"] for headers in seen)
+    assert probe == f"outagewatch/{outagewatch.__version__} (probe)"
+    assert channel == f"outagewatch/{outagewatch.__version__}"
+    assert outagewatch.__version__ != outagewatch.UNKNOWN
+
+
+def test_build_info_carries_the_version() -> None:
+    text = generate_latest(Metrics().registry).decode()
+    (family,) = [
+        f for f in text_string_to_metric_families(text) if f.name == "outagewatch_build_info"
+    ]
+    (sample,) = family.samples
+    assert sample.labels["version"] == outagewatch.__version__
