@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import functools
 import tomllib
+import warnings
 from importlib import metadata
 from pathlib import Path
 
@@ -38,7 +39,10 @@ def _version_from_git(tree: Path) -> str | None:
     try:
         with (tree / "pyproject.toml").open("rb") as file:
             settings = tomllib.load(file)["tool"]["setuptools_scm"]
-        found: str = get_version(root=str(tree), **settings)
+        # A shallow clone makes it warn; the version it finds is still the commit's.
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            found: str = get_version(root=str(tree), **settings)
     except Exception:  # no git binary, a broken repository: fall back, never fail
         return None
     return found
