@@ -147,3 +147,10 @@ def test_build_info_carries_the_version() -> None:
     ]
     (sample,) = family.samples
     assert sample.labels["version"] == outagewatch.__version__
+
+
+def test_the_changelog_has_the_last_release() -> None:
+    """fallback_version names the last release: CHANGELOG.md has its entry (Keep a Changelog)."""
+    text = (ROOT / "CHANGELOG.md").read_text()
+    assert "## [Unreleased]" in text
+    assert re.search(rf"^## \[{re.escape(FALLBACK)}\] - \d{{4}}-\d{{2}}-\d{{2}}$", text, re.M)
