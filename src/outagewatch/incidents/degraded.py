@@ -8,6 +8,7 @@ its mails outbox rows in the same transaction: a crash neither loses nor repeats
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from email.utils import parseaddr
@@ -15,8 +16,10 @@ from email.utils import parseaddr
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from outagewatch.config import Config
+from outagewatch.detection.judgement import HEALTH_PROTOCOLS
 from outagewatch.notify.outbox import Audience, Notification, enqueue
 from outagewatch.store import incidents as store
+from outagewatch.store import samples as sample_store
 
 LEVEL = "*~degraded"
 
@@ -29,8 +32,11 @@ class Degradation:
     ended_at: datetime | None  # None: it has just begun
 
 
-def notifications(config: Config, change: Degradation, domain: str) -> list[Notification]:
-    """The mails one start or end of a degraded period calls for (pure)."""
+def notifications(
+    config: Config, change: Degradation, domain: str, seen: Mapping[str, str] | None = None
+) -> list[Notification]:
+    """The mails one start or end of a degraded period calls for (pure); ``seen`` is what
+    each vantage's latest sample said (a listing names its zone and delisting link)."""
     platform = config.platforms.get(change.platform)
     if platform is None or change.service not in platform.services:
         return []  # no longer configured
@@ -50,10 +56,13 @@ def notifications(config: Config, change: Degradation, domain: str) -> list[Noti
     if config.oncall is not None:
         subject = f"[on-call] [{platform.name}] {label} — {ending}"
         lines = [*facts, "", f"Service: {change.platform}/{change.service}",
+                 *(f"Latest from {v}: {detail}" for v, detail in sorted((seen or {}).items())),
                  "`outagewatch probe` names what is slow or failing."]  # fmt: skip
         to = [config.oncall.email]
         made.append(_mail(thread, kind, "oncall", to, subject, lines, f"<{mid}.oncall@{domain}>"))
-    if platform.announce_degraded:
+    # A listing or a broken DNS record is on-call's to mend; it never mails customers.
+    health = platform.services[change.service].protocol in HEALTH_PROTOCOLS
+    if platform.announce_degraded and not health:
         subject = f"[{platform.name}] Degraded performance: {label} — {ending}"
         lines = [f"{platform.name}: {label}", "", *facts]
         to = list(platform.lists.informational)
@@ -96,6 +105,8 @@ class DegradedEngine:
                 return True  # another leader took it
             ended = row["at"] if row["kind"] == "restored" else None
             change = Degradation(row["platform"], row["service"], row["started_at"], ended)
-            for notification in notifications(self.config, change, self.domain):
+            latest = await sample_store.latest_samples(conn, [(change.platform, change.service)])
+            seen = {v: str(sample["detail"]) for (_, _, v), sample in latest.items()}
+            for notification in notifications(self.config, change, self.domain, seen):
                 await enqueue(conn, notification, now)
         return True
