@@ -22,10 +22,10 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from outagewatch.config import Config, parse_config
 from outagewatch.daemon.process import Daemon
+from outagewatch.detection import transitions as transition_store
 from outagewatch.detection.detector import SERVICE_LEVEL
 from outagewatch.detection.rule import Opened
 from outagewatch.sim import HttpServer, SmtpServer
-from outagewatch.store import transitions as transition_store
 from outagewatch.store.engine import open_engine
 from outagewatch.store.tables import transitions
 

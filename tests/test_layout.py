@@ -26,31 +26,25 @@ PURE = {
     "outagewatch.certificates.decisions",
 }
 
-# Packages (or modules) by layer; a module may import its own layer and those below.
+# Packages by layer, lowest first; a module may import its own layer and those below. Each
+# domain package owns its queries (incidents/store.py, …): store/ keeps the engine, the
+# tables, the samples and the migrations. api and web are siblings the daemon composes.
 LAYERS: list[set[str]] = [
     {"outagewatch", "outagewatch.durations", "outagewatch.logs", "outagewatch.tls"},
-    {
-        "outagewatch.config",
-        "outagewatch.probes",
-        "outagewatch.sim",
-        "outagewatch.metrics",
-        "outagewatch.exposition_details",
-        "outagewatch.exposition",
-    },
-    PURE,
-    {"outagewatch.store", "outagewatch.notify"},
-    {
-        "outagewatch.detection",
-        "outagewatch.incidents",
-        "outagewatch.maintenance",
-        "outagewatch.reporting",
-        "outagewatch.certificates",
-        "outagewatch.states",
-    },
+    {"outagewatch.config", "outagewatch.probes", "outagewatch.sim", "outagewatch.metrics"},
+    {"outagewatch.store"},
+    {"outagewatch.notify"},
+    {"outagewatch.incidents"},
+    {"outagewatch.maintenance"},
+    {"outagewatch.states"},
+    {"outagewatch.detection"},
+    {"outagewatch.certificates", "outagewatch.reporting"},
     {"outagewatch.api", "outagewatch.web"},
     {"outagewatch.daemon"},
     {"outagewatch.cli", "outagewatch.__main__"},
 ]
+# What a pure decision module may import besides other pure ones: no edge that does I/O.
+BELOW_EDGES = 2
 
 
 def module_name(path: Path) -> str:
@@ -101,6 +95,39 @@ def test_imports_run_downwards(module: str) -> None:
         return  # a package's __init__ may re-export its own members
     upward = [i for i in GRAPH[module] if layer_of(i) > layer_of(module)]
     assert not upward, f"{module} imports from a higher layer: {upward}"
+
+
+@pytest.mark.parametrize("module", sorted(PURE))
+def test_pure_decisions_import_no_edge(module: str) -> None:
+    impure = [i for i in GRAPH[module] if i not in PURE and layer_of(i) >= BELOW_EDGES]
+    assert not impure, f"{module} is a pure decision module but imports {impure}"
+
+
+def package_of(module: str) -> str:
+    return ".".join(module.split(".")[:2]) if module.count(".") >= 1 else module
+
+
+def test_no_import_cycle_between_packages() -> None:
+    """Packages depend on each other one way only: a cycle between two packages (store and
+    detection, api and web) means one of them holds what belongs to the other."""
+    edges: dict[str, set[str]] = {}
+    for module, deps in GRAPH.items():
+        mine = package_of(module)
+        edges.setdefault(mine, set()).update(p for p in map(package_of, deps) if p != mine)
+    done: set[str] = set()
+
+    def visit(node: str, path: list[str]) -> None:
+        if node in path:
+            cycle = [*path[path.index(node) :], node]
+            raise AssertionError("import cycle between packages: " + " -> ".join(cycle))
+        if node in done:
+            return
+        for nxt in sorted(edges.get(node, ())):
+            visit(nxt, [*path, node])
+        done.add(node)
+
+    for package in sorted(edges):
+        visit(package, [])
 
 
 def test_no_import_cycle() -> None:

@@ -17,9 +17,9 @@ from prometheus_client import generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
 from outagewatch.api.app import make_app
-from outagewatch.exposition import DURATION_BUCKETS, SERIES_BUDGET
-from outagewatch.exposition_details import DELIVERY_BUCKETS
 from outagewatch.metrics import Metrics
+from outagewatch.metrics.details import DELIVERY_BUCKETS
+from outagewatch.metrics.exposition import DURATION_BUCKETS, SERIES_BUDGET
 from outagewatch.probes.result import ErrorKind, ProbeResult
 from tests.test_metrics_probes import FACTS
 

@@ -17,9 +17,9 @@ from aiohttp.test_utils import TestClient, TestServer
 
 from outagewatch.api.app import make_app
 from outagewatch.api.context import ApiContext
+from outagewatch.incidents import store as store
 from outagewatch.metrics import Metrics
 from outagewatch.sim import SmtpServer
-from outagewatch.store import incidents as store
 from tests.notify.channels.receivers import Receivers, receivers
 from tests.notify.channels.world import (
     JSM_CALLBACK_TOKEN,

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+from outagewatch.certificates import store as certificates
 from outagewatch.probes.certificates import TlsFacts
 from outagewatch.probes.result import ErrorKind, ProbeResult
-from outagewatch.store import certificates
 from outagewatch.store.samples import SampleRow, insert_samples
 from tests.api import test_routes
 

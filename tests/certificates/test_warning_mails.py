@@ -6,9 +6,9 @@ from __future__ import annotations
 import dataclasses
 from datetime import timedelta
 
+from outagewatch.certificates import store as store
 from outagewatch.certificates.engine import CertificateEngine
 from outagewatch.probes.certificates import TlsFacts
-from outagewatch.store import certificates as store
 from tests.incidents import conftest as incidents
 from tests.incidents.world import T0, World
 

@@ -12,12 +12,12 @@ from pathlib import Path
 from typing import Any
 
 from outagewatch.config import Config, parse_config
+from outagewatch.detection import transitions as transitions
 from outagewatch.detection.rule import Opened, Restored
 from outagewatch.incidents.engine import IncidentEngine
 from outagewatch.metrics import Metrics
 from outagewatch.notify.sender import Sender
 from outagewatch.sim import SmtpServer
-from outagewatch.store import transitions
 from outagewatch.store.engine import open_engine
 from outagewatch.store.migrate import upgrade
 
@@ -112,7 +112,7 @@ class World:
         return [message_from_bytes(m.data, policy=policy.default) for m in new]  # type: ignore[misc]
 
     async def act(self, ref: str, action: Any, now: datetime) -> None:
-        from outagewatch.store import incidents as store
+        from outagewatch.incidents import store as store
 
         async with self.db.connect() as conn:
             stored = await store.by_ref(conn, ref)

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from outagewatch.cli.main import main
-from outagewatch.notify.template_check import checked_templates, template_problems
+from outagewatch.daemon.template_check import checked_templates, template_problems
 from tests.notify.test_templates import DETECTED, config_with
 
 ESCAPE = "{{ cycler.__init__.__globals__.os.getpid() }}"

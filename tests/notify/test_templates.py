@@ -16,7 +16,7 @@ import pytest
 import yaml
 
 from outagewatch.cli.main import main
-from outagewatch.notify.template_check import template_problems
+from outagewatch.daemon.template_check import template_problems
 from outagewatch.notify.templates import shipped_names
 from outagewatch.sim import HttpServer, SmtpServer
 from tests.config.test_config import EXAMPLE

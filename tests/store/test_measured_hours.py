@@ -8,9 +8,9 @@ from datetime import timedelta
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from outagewatch.reporting.record import MeasuredHour
+from outagewatch.reporting.store import measured_hours
 from outagewatch.store import samples as sample_store
 from outagewatch.store.migrate import upgrade
-from outagewatch.store.reporting import measured_hours
 
 from .test_store import T0, row
 

@@ -11,10 +11,10 @@ from alembic.runtime.migration import MigrationContext
 from sqlalchemy import inspect
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from outagewatch.detection import transitions as transition_store
 from outagewatch.detection.rule import Observation, Opened, Restored
 from outagewatch.probes.result import ErrorKind, ProbeResult
 from outagewatch.store import samples as sample_store
-from outagewatch.store import transitions as transition_store
 from outagewatch.store.migrate import current_revision, head_revision, upgrade
 from outagewatch.store.samples import SampleRow
 from outagewatch.store.tables import metadata

@@ -23,6 +23,7 @@ from outagewatch.api.schemas import (
 )
 from outagewatch.durations import format_duration
 from outagewatch.incidents import decisions as decide
+from outagewatch.incidents import store as store
 from outagewatch.incidents.decisions import (
     Decision,
     Incident,
@@ -30,7 +31,6 @@ from outagewatch.incidents.decisions import (
     IncidentError,
     PlatformInfo,
 )
-from outagewatch.store import incidents as store
 
 STATES = ("open", "acknowledged", "restored", "closed")
 

@@ -20,9 +20,9 @@ from outagewatch.api.schemas import (
     Note,
 )
 from outagewatch.maintenance import decisions as decide
+from outagewatch.maintenance import store as store
 from outagewatch.maintenance.decisions import Decision, Maintenance
 from outagewatch.maintenance.engine import MaintenanceEngine
-from outagewatch.store import maintenances as store
 
 STATES = ("scheduled", "in_progress", "finished", "cancelled")
 

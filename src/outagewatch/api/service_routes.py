@@ -18,10 +18,10 @@ from outagewatch.api.schemas import (
     ServiceOut,
     VantageState,
 )
+from outagewatch.certificates import store as certificate_store
 from outagewatch.config import Config
 from outagewatch.probes.certificates import TlsFacts
 from outagewatch.states.facts import current_states
-from outagewatch.store import certificates as certificate_store
 
 WORDS = {"ok": "ok", "bad": "bad", "outage": "outage", "no data": "unknown"}
 OVERALL = {**WORDS, "maintenance": "maintenance", "degraded": "degraded"}

@@ -11,11 +11,11 @@ from email.utils import parseaddr
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from outagewatch.certificates import store as store
 from outagewatch.certificates.decisions import Kind, Policy, Seen, decide
 from outagewatch.config import Config
 from outagewatch.notify.outbox import Channel, Notification, enqueue
 from outagewatch.probes.certificates import TlsFacts
-from outagewatch.store import certificates as store
 
 PASS_EVERY = timedelta(minutes=1)
 DAY = timedelta(days=1)

@@ -22,8 +22,8 @@ from typing import Any
 from outagewatch.config import Config, parse_config
 from outagewatch.daemon.process import Daemon
 from outagewatch.incidents import decisions as incidents
+from outagewatch.incidents import store as incident_store
 from outagewatch.sim import HttpServer, ImapServer, Pop3Server, SimServer, SmtpServer
-from outagewatch.store import incidents as incident_store
 from outagewatch.store import tokens
 from outagewatch.store.engine import open_engine
 from outagewatch.store.migrate import upgrade

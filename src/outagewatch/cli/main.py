@@ -124,7 +124,7 @@ def _load(args: argparse.Namespace) -> Config:
 
 
 def _check_config(args: argparse.Namespace) -> int:
-    from outagewatch.notify.template_check import template_problems
+    from outagewatch.daemon.template_check import template_problems
 
     config = _load(args)
     secrets = secret_problems(config)

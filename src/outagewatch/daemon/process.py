@@ -27,6 +27,7 @@ from outagewatch.daemon.leadership import InstanceConflict, leadership_for
 from outagewatch.daemon.pacing import Pace
 from outagewatch.daemon.probe_loop import ProbeLoop
 from outagewatch.daemon.reload import Reloader
+from outagewatch.daemon.template_check import checked_templates
 from outagewatch.daemon.waiting import until_database_answers
 from outagewatch.detection.detector import Detector
 from outagewatch.incidents.degraded import DegradedEngine
@@ -35,7 +36,6 @@ from outagewatch.maintenance.engine import MaintenanceEngine
 from outagewatch.metrics import Metrics
 from outagewatch.notify.channels import build_all
 from outagewatch.notify.sender import Sender
-from outagewatch.notify.template_check import checked_templates
 from outagewatch.probes import ProbeResult
 from outagewatch.probes.certificates import preload_x509
 from outagewatch.store.engine import open_engine

@@ -30,6 +30,7 @@ from outagewatch.daemon.housekeeping import Housekeeper
 from outagewatch.daemon.leadership import Leadership
 from outagewatch.daemon.pacing import Pace
 from outagewatch.daemon.probe_loop import ProbeLoop
+from outagewatch.daemon.template_check import checked_templates
 from outagewatch.detection.detector import Detector
 from outagewatch.incidents.degraded import DegradedEngine
 from outagewatch.incidents.engine import IncidentEngine
@@ -37,7 +38,6 @@ from outagewatch.logs import configure as configure_logging
 from outagewatch.maintenance.engine import MaintenanceEngine
 from outagewatch.metrics import Metrics
 from outagewatch.notify.sender import Sender
-from outagewatch.notify.template_check import checked_templates
 from outagewatch.probes.certificates import preload_x509
 
 log = logging.getLogger("outagewatch.reload")

@@ -14,7 +14,9 @@ from datetime import datetime, timedelta
 
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from outagewatch.certificates import store as certificate_store
 from outagewatch.config.targets import Target
+from outagewatch.detection import transitions as transition_store
 from outagewatch.detection.judgement import (
     Judgement,
     degraded_bad,
@@ -30,9 +32,7 @@ from outagewatch.metrics import Metrics
 from outagewatch.probes import ProbeResult
 from outagewatch.probes.certificates import TlsFacts
 from outagewatch.states import ServiceStates
-from outagewatch.store import certificates as certificate_store
 from outagewatch.store import samples as sample_store
-from outagewatch.store import transitions as transition_store
 from outagewatch.store.samples import SampleRow
 from outagewatch.store.series import SeriesCache
 

@@ -17,8 +17,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from outagewatch.config import Config
 from outagewatch.detection.judgement import HEALTH_PROTOCOLS
+from outagewatch.incidents import store as store
 from outagewatch.notify.outbox import Audience, Notification, enqueue
-from outagewatch.store import incidents as store
 from outagewatch.store import samples as sample_store
 
 LEVEL = "*~degraded"

@@ -20,11 +20,11 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from outagewatch.config import Config
 from outagewatch.incidents import decisions as decide
+from outagewatch.incidents import store as store
+from outagewatch.incidents.channel_messages import enqueue_channel_messages
 from outagewatch.incidents.decisions import Decision, Incident, Notice, PlatformInfo, ServiceInfo
 from outagewatch.notify import outbox
-from outagewatch.notify.channels.enqueue import enqueue_channel_messages
 from outagewatch.notify.render import Audience, render, thread_of
-from outagewatch.store import incidents as store
 
 log = logging.getLogger("outagewatch.incidents")
 Action = Callable[[Incident, PlatformInfo], Decision]

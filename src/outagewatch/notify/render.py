@@ -56,7 +56,7 @@ class Audience:
     # with the least severe severity it hears of; never customers: they are only mailed.
     channels: Mapping[str, int] = field(default_factory=dict)
     console_url: str | None = None  # web.public_url: chat messages link to the incident
-    # The mail templates with the operator's overrides, as checked (notify/template_check.py);
+    # The mail templates with the operator's overrides, as checked (daemon/template_check.py);
     # None: the shipped ones.
     templates: Environment | None = None
 
@@ -109,7 +109,7 @@ def render(incident: Incident, notice: Notice, audience: Audience, seq: int) -> 
         ]
     if not audience.oncall_email:
         return []
-    # Paging and chat channels get their own rows (notify/channels/enqueue.py).
+    # Paging and chat channels get their own rows (incidents/channel_messages.py).
     return [
         make(audience="oncall", channel="mail", recipients=(audience.oncall_email,),
              message_id=message_id)

@@ -1,7 +1,7 @@
 """The Jinja2 environment of the mail templates: the operator's ``templates_dir`` first, file by
 file, the shipped ``notify/templates/*.j2`` as the fallback for every file it does not have.
 
-An environment with overrides is made by notify/template_check.py, which renders every
+An environment with overrides is made by daemon/template_check.py, which renders every
 template in it before the daemon may use it; it never reads a file again (no auto-reload), so
 an override edited on disk is used only after a reload has checked it.
 

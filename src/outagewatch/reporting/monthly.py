@@ -6,8 +6,8 @@ from datetime import datetime
 from zoneinfo import ZoneInfo
 
 from outagewatch.config import Config
+from outagewatch.reporting import store as reporting
 from outagewatch.reporting.record import build, month_bounds, render
-from outagewatch.store import reporting
 from outagewatch.store.engine import open_engine
 from outagewatch.store.migrate import require_head
 

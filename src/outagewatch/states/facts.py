@@ -14,11 +14,11 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from outagewatch.config import Config
+from outagewatch.incidents import store as incident_store
 from outagewatch.incidents.decisions import Incident
+from outagewatch.maintenance import store as maintenance_store
 from outagewatch.maintenance.decisions import Maintenance
 from outagewatch.states.read_model import Key, Latest, ServiceState, ServiceStates, state_of
-from outagewatch.store import incidents as incident_store
-from outagewatch.store import maintenances as maintenance_store
 from outagewatch.store import samples as sample_store
 
 LatestSamples = Mapping[tuple[str, str, str], Mapping[str, Any]]

@@ -12,7 +12,7 @@ from aiohttp import web
 from outagewatch.api.context import context
 from outagewatch.api.schemas import MaintenanceCreate, MaintenanceFinish
 from outagewatch.maintenance import decisions as decide
-from outagewatch.store import maintenances as store
+from outagewatch.maintenance import store as store
 from outagewatch.web import forms
 from outagewatch.web.console_routes import refuse
 from outagewatch.web.render import page

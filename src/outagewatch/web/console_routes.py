@@ -17,10 +17,10 @@ from aiohttp import web
 from outagewatch.api.context import context
 from outagewatch.api.schemas import IncidentUpdate, Note
 from outagewatch.incidents import decisions as decide
+from outagewatch.incidents import store as store
 from outagewatch.incidents.decisions import ACTIVE, Decision, Incident, IncidentError, PlatformInfo
 from outagewatch.logs import printable
-from outagewatch.store import incidents as store
-from outagewatch.store import maintenances as maintenance_store
+from outagewatch.maintenance import store as maintenance_store
 from outagewatch.store import samples as sample_store
 from outagewatch.store import tokens
 from outagewatch.web import forms

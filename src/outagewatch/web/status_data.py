@@ -15,10 +15,10 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from outagewatch.config import Config
 from outagewatch.detection.detector import Detector
 from outagewatch.incidents.decisions import ACTIVE, Incident
+from outagewatch.maintenance import store as maintenance_store
 from outagewatch.maintenance.decisions import Maintenance
-from outagewatch.store import maintenances as maintenance_store
 from outagewatch.store import samples as sample_store
-from outagewatch.store import status as store
+from outagewatch.web import status_store as store
 from outagewatch.web.bars import HOUR, Day, daily_bars
 from outagewatch.web.states import service_states
 

@@ -7,8 +7,8 @@ from datetime import UTC, datetime
 
 import pytest
 
+from outagewatch.incidents.channel_routing import incident_events, plan
 from outagewatch.incidents.decisions import Affected, Incident, Notice
-from outagewatch.notify.channels.routing import incident_events, plan
 from outagewatch.store.channel_alerts import AlertState
 
 T0 = datetime(2026, 11, 23, 10, 0, tzinfo=UTC)

@@ -13,13 +13,13 @@ from typing import Any
 import pytest
 
 from outagewatch.config import Config, parse_config
+from outagewatch.detection import transitions as transitions
 from outagewatch.detection.rule import Opened, Restored
+from outagewatch.incidents import store as store
 from outagewatch.incidents.engine import IncidentEngine
 from outagewatch.metrics import Metrics
 from outagewatch.notify.channels import build_all
 from outagewatch.notify.sender import Sender
-from outagewatch.store import incidents as store
-from outagewatch.store import transitions
 from outagewatch.store.engine import open_engine
 from outagewatch.store.migrate import upgrade
 from tests.notify.channels.receivers import (

@@ -11,7 +11,7 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from outagewatch.incidents.decisions import Incident
-from outagewatch.store.incidents import Stored
+from outagewatch.incidents.store import Stored
 from outagewatch.store.tables import (
     incidents,
     notifications,

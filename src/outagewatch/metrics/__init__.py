@@ -1,7 +1,7 @@
 """Prometheus collectors of DESIGN section 6, on a registry of their own (no globals).
 
-The series of each service (duration, success, results, judgements) are exposition.py's, its
-certificate and delivery series exposition_details.py's, kept rendered; the registry holds the
+The series of each service (duration, success, results, judgements) are metrics/exposition.py's, its
+certificate and delivery series metrics/details.py's, kept rendered; the registry holds the
 few series that do not grow with the services."""
 
 from __future__ import annotations
@@ -17,8 +17,8 @@ from concurrent.futures import ThreadPoolExecutor
 from prometheus_client import CollectorRegistry, Counter, Gauge, generate_latest
 
 from outagewatch import __version__
-from outagewatch.exposition import Labels, ServiceSeries
-from outagewatch.exposition_details import DetailSeries
+from outagewatch.metrics.details import DetailSeries
+from outagewatch.metrics.exposition import Labels, ServiceSeries
 from outagewatch.probes.result import ProbeResult
 
 NOTIFICATION_KINDS = (

@@ -15,7 +15,7 @@ from __future__ import annotations
 import bisect
 from dataclasses import dataclass, field
 
-from outagewatch.exposition import escape, family_parts, number
+from outagewatch.metrics.exposition import escape, family_parts, number
 from outagewatch.probes.result import ProbeResult
 
 DetailLabels = tuple[str, str, str]  # platform, service, vantage
