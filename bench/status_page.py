@@ -20,9 +20,9 @@ from pathlib import Path
 from aiohttp.test_utils import TestClient, TestServer
 from sqlalchemy import insert
 
-from outagewatch.api.app import make_app
 from outagewatch.api.context import ApiContext
 from outagewatch.config import Config, parse_config
+from outagewatch.daemon.http import make_app
 from outagewatch.incidents.engine import IncidentEngine
 from outagewatch.metrics import Metrics
 from outagewatch.store.engine import open_engine

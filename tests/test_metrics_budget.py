@@ -16,7 +16,7 @@ from aiohttp import web
 from prometheus_client import generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
-from outagewatch.api.app import make_app
+from outagewatch.daemon.http import make_app
 from outagewatch.metrics import Metrics
 from outagewatch.metrics.details import DELIVERY_BUCKETS
 from outagewatch.metrics.exposition import DURATION_BUCKETS, SERIES_BUDGET

@@ -19,10 +19,10 @@ from typing import Any
 
 from aiohttp import web
 
-from outagewatch.api.app import make_app
 from outagewatch.api.context import ApiContext
 from outagewatch.config.channels import OpsgenieChannel, PagerDutyChannel
 from outagewatch.config.model import Web
+from outagewatch.daemon.http import make_app
 from outagewatch.incidents.decisions import open_reported
 from outagewatch.incidents.engine import IncidentEngine
 from outagewatch.maintenance.engine import MaintenanceEngine

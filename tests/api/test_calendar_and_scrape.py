@@ -15,8 +15,8 @@ from aiohttp.test_utils import TestClient, TestServer
 from icalendar import Calendar
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from outagewatch.api.app import make_app
 from outagewatch.api.auth import Handler
+from outagewatch.daemon.http import make_app
 from outagewatch.metrics import Metrics
 
 from .harness import Api, start_api

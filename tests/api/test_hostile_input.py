@@ -16,8 +16,8 @@ from typing import Any
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
-from outagewatch.api.app import make_app
 from outagewatch.api.context import ApiContext
+from outagewatch.daemon.http import make_app
 from outagewatch.logs import OneLineFormatter
 from outagewatch.metrics import Metrics
 from outagewatch.sim import SmtpServer

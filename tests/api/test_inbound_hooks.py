@@ -15,8 +15,8 @@ from typing import Any
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
-from outagewatch.api.app import make_app
 from outagewatch.api.context import ApiContext
+from outagewatch.daemon.http import make_app
 from outagewatch.incidents import store as store
 from outagewatch.metrics import Metrics
 from outagewatch.sim import SmtpServer

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from outagewatch.incidents import decisions as decide
-from outagewatch.notify.render import Audience
+from outagewatch.incidents.mails import Audience
 from outagewatch.sim import SmtpServer
 
 from ..api.harness import start_api

@@ -12,7 +12,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from outagewatch.incidents.decisions import Affected, Incident, Notice, PlatformInfo, ServiceInfo
-from outagewatch.notify.render import SUBJECT_SERVICES, Audience, render, services_phrase
+from outagewatch.incidents.mails import SUBJECT_SERVICES, Audience, render, services_phrase
 
 T0 = datetime(2026, 11, 30, 3, 0, tzinfo=UTC)
 

@@ -15,10 +15,10 @@ from aiohttp.test_utils import TestClient, TestServer
 from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from outagewatch.api.app import make_app
 from outagewatch.api.context import ApiContext
 from outagewatch.config import Config, parse_config
 from outagewatch.config.targets import targets_of
+from outagewatch.daemon.http import make_app
 from outagewatch.detection.detector import Detector
 from outagewatch.incidents.engine import IncidentEngine
 from outagewatch.maintenance.engine import MaintenanceEngine

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import random
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
@@ -15,7 +15,6 @@ from bench import storage
 from sqlalchemy import inspect, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from outagewatch.detection.rule import Observation
 from outagewatch.probes.result import ErrorKind, ProbeResult
 from outagewatch.store import samples as sample_store
 from outagewatch.store.migrate import _alembic, current_revision, head_revision, upgrade
@@ -111,11 +110,11 @@ async def test_detection_reads_the_same_observations(migrated: Migrated) -> None
         after = await sample_store.samples_after(conn, migrated.ids[100], 50)
         first = await sample_store.first_id_since(conn, since)
         assert await sample_store.max_sample_id(conn) == migrated.ids[-1]
-    by_vantage: dict[str, list[Observation]] = {}
+    by_vantage: dict[str, list[tuple[datetime, bool]]] = {}
     for r in sorted(migrated.rows, key=lambda r: r.result.started_at):
         if r.service == "imap" and r.result.started_at > T0:
             at = expected(r, 0)["started_at"]
-            by_vantage.setdefault(r.vantage, []).append(Observation.of(at, r.bad))
+            by_vantage.setdefault(r.vantage, []).append((at, r.bad))
     assert observed == by_vantage
     assert [a[0] for a in after] == migrated.ids[101:151]
     assert first == min(i for r, i in migrated.pairs() if r.result.started_at > since) - 1

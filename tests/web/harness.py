@@ -12,9 +12,9 @@ from aiohttp.test_utils import TestClient, TestServer
 from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from outagewatch.api.app import make_app
 from outagewatch.api.context import ApiContext
 from outagewatch.config.model import Web
+from outagewatch.daemon.http import make_app
 from outagewatch.incidents.engine import IncidentEngine
 from outagewatch.maintenance.engine import MaintenanceEngine
 from outagewatch.metrics import Metrics

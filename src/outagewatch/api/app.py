@@ -1,4 +1,5 @@
-"""The aiohttp application on ``api.listen``: the on-call API, /metrics, /healthz, /readyz."""
+"""The on-call API, /metrics, /healthz and /readyz on one aiohttp application; the daemon
+adds the status page and the console (daemon/http.py)."""
 
 from __future__ import annotations
 
@@ -19,7 +20,6 @@ from outagewatch.api.context import CONTEXT, ApiContext
 from outagewatch.api.problems import problems_middleware
 from outagewatch.api.scrape import OneScrape
 from outagewatch.metrics import Metrics
-from outagewatch.web import setup_web
 
 METRICS: web.AppKey[Metrics] = web.AppKey("metrics", Metrics)
 SCRAPE: web.AppKey[OneScrape] = web.AppKey("scrape", OneScrape)
@@ -80,6 +80,5 @@ def make_app(
         service_routes.add_routes(app)
         incident_routes.add_routes(app)
         maintenance_routes.add_routes(app)
-        setup_web(app, api.config)  # the status page and the on-call console (web/)
         hook_routes.add_routes(app)
     return app

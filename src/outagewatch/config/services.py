@@ -331,3 +331,6 @@ Service = Annotated[
     Field(discriminator="protocol"),
 ]
 PROTOCOLS = ("http", "smtp", "imap", "pop3", "roundtrip", "dnsbl", "mailauth")
+# Their failures say the platform is unwell, not that users cannot reach it: they make the
+# service degraded and tell on-call, and never count towards an outage (no customer mail).
+HEALTH_PROTOCOLS = frozenset({"dnsbl", "mailauth"})

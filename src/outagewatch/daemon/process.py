@@ -15,7 +15,6 @@ from pathlib import Path
 
 from aiohttp import web
 
-from outagewatch.api.app import make_app
 from outagewatch.api.auth import api_may_start
 from outagewatch.api.context import ApiContext
 from outagewatch.certificates.engine import CertificateEngine
@@ -23,6 +22,7 @@ from outagewatch.config import Config, ConfigError, read_secret, secret_problems
 from outagewatch.config.targets import Target, targets_of
 from outagewatch.daemon.collector import freeze_long_lived_objects
 from outagewatch.daemon.housekeeping import Housekeeper
+from outagewatch.daemon.http import make_app
 from outagewatch.daemon.leadership import InstanceConflict, leadership_for
 from outagewatch.daemon.pacing import Pace
 from outagewatch.daemon.probe_loop import ProbeLoop

@@ -23,9 +23,10 @@ from jinja2.sandbox import (
 
 from outagewatch.incidents.decisions import Affected, Incident, PlatformInfo, ServiceInfo
 from outagewatch.incidents.decisions import Notice as IncidentNotice
+from outagewatch.incidents.mails import Audience, render
 from outagewatch.maintenance.decisions import Maintenance
 from outagewatch.maintenance.decisions import Notice as MaintenanceNotice
-from outagewatch.notify.render import Audience, render, render_maintenance
+from outagewatch.maintenance.mails import render_maintenance
 from outagewatch.notify.templates import environment, shipped_names
 
 T0 = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)

@@ -13,6 +13,7 @@ from datetime import datetime, timedelta
 from itertools import takewhile
 
 from outagewatch.config.rules import Rules
+from outagewatch.config.services import HEALTH_PROTOCOLS
 from outagewatch.config.targets import Target
 from outagewatch.detection.rule import Event, Mark, Observation, RunRules, State, Verdict, Window
 from outagewatch.detection.tracking import ServiceTrack
@@ -30,11 +31,6 @@ def run_rules(rules: Rules) -> RunRules:
 def degraded_rules(rules: Rules) -> RunRules:
     """The same rule one tier below: ``degraded_for`` of samples that are degraded."""
     return RunRules(rules.degraded_for, rules.max_gap, rules.restore_after, rules.lateness)
-
-
-# Their failures say the platform is unwell, not that users cannot reach it: they make the
-# service degraded and tell on-call, and never count towards an outage (no customer mail).
-HEALTH_PROTOCOLS = frozenset({"dnsbl", "mailauth"})
 
 
 def outage_bad(target: Target, bad: bool) -> bool:

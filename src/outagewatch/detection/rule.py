@@ -18,6 +18,8 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from enum import Enum
 
+from outagewatch.maintenance.decisions import Window as Window  # re-exported: the rule reads it
+
 
 class Mark(Enum):
     GOOD = "good"
@@ -33,14 +35,6 @@ class Observation:
     @classmethod
     def of(cls, at: datetime, bad: bool) -> Observation:
         return cls(at, Mark.BAD if bad else Mark.GOOD)
-
-
-@dataclass(frozen=True)
-class Window:
-    """A maintenance window of the service: ``start`` inclusive, ``end`` exclusive."""
-
-    start: datetime
-    end: datetime
 
 
 @dataclass(frozen=True)

@@ -17,9 +17,9 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from outagewatch.incidents.channel_routing import incident_events, plan
 from outagewatch.incidents.decisions import Incident, Notice
+from outagewatch.incidents.mails import Audience
 from outagewatch.notify import outbox
 from outagewatch.notify.channels.base import Event, Message
-from outagewatch.notify.render import Audience
 from outagewatch.store import channel_alerts
 from outagewatch.store.tables import notifications
 

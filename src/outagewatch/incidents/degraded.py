@@ -16,7 +16,7 @@ from email.utils import parseaddr
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from outagewatch.config import Config
-from outagewatch.detection.judgement import HEALTH_PROTOCOLS
+from outagewatch.config.services import HEALTH_PROTOCOLS
 from outagewatch.incidents import store as store
 from outagewatch.notify.outbox import Audience, Notification, enqueue
 from outagewatch.store import samples as sample_store

@@ -23,8 +23,8 @@ from outagewatch.incidents import decisions as decide
 from outagewatch.incidents import store as store
 from outagewatch.incidents.channel_messages import enqueue_channel_messages
 from outagewatch.incidents.decisions import Decision, Incident, Notice, PlatformInfo, ServiceInfo
+from outagewatch.incidents.mails import Audience, render, thread_of
 from outagewatch.notify import outbox
-from outagewatch.notify.render import Audience, render, thread_of
 
 log = logging.getLogger("outagewatch.incidents")
 Action = Callable[[Incident, PlatformInfo], Decision]

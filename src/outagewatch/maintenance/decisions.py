@@ -17,7 +17,15 @@ from zoneinfo import ZoneInfo
 
 import holidays
 
-from outagewatch.detection.rule import Window
+
+@dataclass(frozen=True)
+class Window:
+    """A maintenance window of a service as the outage rule reads it (detection/rule.py):
+    ``start`` inclusive, ``end`` exclusive."""
+
+    start: datetime
+    end: datetime
+
 
 Kind = Literal["planned", "emergency"]
 State = Literal["scheduled", "in_progress", "finished", "cancelled"]

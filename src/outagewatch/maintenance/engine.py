@@ -12,12 +12,12 @@ from datetime import datetime, timedelta
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from outagewatch.config import Config
-from outagewatch.detection.rule import Window
+from outagewatch.incidents.mails import Audience
 from outagewatch.maintenance import decisions as decide
 from outagewatch.maintenance import store as store
-from outagewatch.maintenance.decisions import Decision, Maintenance
+from outagewatch.maintenance.decisions import Decision, Maintenance, Window
+from outagewatch.maintenance.mails import render_maintenance
 from outagewatch.notify.outbox import enqueue
-from outagewatch.notify.render import Audience, render_maintenance
 from outagewatch.store import samples as sample_store
 
 log = logging.getLogger("outagewatch.maintenance")

@@ -25,7 +25,6 @@ from sqlalchemy import (
 )
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from outagewatch.detection.rule import Observation
 from outagewatch.probes.result import ErrorKind, ProbeResult
 from outagewatch.store import series as series_store
 from outagewatch.store.engine import BACKENDS
@@ -117,8 +116,8 @@ def as_dict(row: Any) -> dict[str, Any]:
 
 async def observations_since(
     conn: AsyncConnection, platform: str, service: str, since: datetime
-) -> dict[str, list[Observation]]:
-    """Each vantage's observations of one service after ``since``, oldest first."""
+) -> dict[str, list[tuple[datetime, bool]]]:
+    """Each vantage's samples of one service after ``since`` (start, bad), oldest first."""
     query = (
         select(series.c.vantage, samples.c.started_at, samples.c.bad)
         .join_from(samples, series, samples.c.series_id == series.c.id)
@@ -126,9 +125,9 @@ async def observations_since(
         .where(samples.c.started_at > since)
         .order_by(samples.c.started_at, samples.c.id)
     )
-    found: dict[str, list[Observation]] = {}
+    found: dict[str, list[tuple[datetime, bool]]] = {}
     for vantage, started_at, bad in await conn.execute(query):
-        found.setdefault(vantage, []).append(Observation.of(started_at, bad))
+        found.setdefault(vantage, []).append((started_at, bad))
     return found
 
 

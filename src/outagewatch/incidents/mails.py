@@ -15,8 +15,6 @@ from zoneinfo import ZoneInfo
 from jinja2 import Environment
 
 from outagewatch.incidents.decisions import Incident, Notice, PlatformInfo
-from outagewatch.maintenance.decisions import Maintenance
-from outagewatch.maintenance.decisions import Notice as MaintenanceNotice
 from outagewatch.notify.html import to_html
 from outagewatch.notify.outbox import Notification
 from outagewatch.notify.templates import shipped
@@ -135,7 +133,7 @@ def services_phrase(labels: list[str]) -> str:
 
 
 def _subject(incident: Incident, notice: Notice, platform: PlatformInfo) -> str:
-    labels = services_phrase([_label(platform, a.service) for a in incident.services])
+    labels = services_phrase([label_of(platform, a.service) for a in incident.services])
     kind = {
         "detected": "detected",
         "update": f"update {incident.updates_sent}",
@@ -149,7 +147,7 @@ def _subject(incident: Incident, notice: Notice, platform: PlatformInfo) -> str:
     return f"{prefix}[{platform.name}] [Sev {incident.severity}] Outage: {labels} — {kind}"
 
 
-def _label(platform: PlatformInfo, service: str) -> str:
+def label_of(platform: PlatformInfo, service: str) -> str:
     info = platform.services.get(service)
     return info.label if info else service
 
@@ -158,7 +156,7 @@ def _context(incident: Incident, notice: Notice, audience: Audience) -> dict[str
     platform = audience.platform
     when = audience.when
 
-    labels = [_label(platform, a.service) for a in incident.services]
+    labels = [label_of(platform, a.service) for a in incident.services]
     impacts = sorted(
         {DEFAULT_IMPACT.get(audience.protocols.get(a.service, ""), "") for a in incident.services}
         - {""}
@@ -170,7 +168,7 @@ def _context(incident: Incident, notice: Notice, audience: Audience) -> dict[str
         "when": when,
         "affected": ", ".join(labels),
         "count": len(labels),
-        "still_down": ", ".join(_label(platform, s) for s in incident.down) or "none",
+        "still_down": ", ".join(label_of(platform, s) for s in incident.down) or "none",
         "severity_text": SEVERITY_TEXT.get(incident.severity, ""),
         "impact": incident.user_impact
         or ("; ".join(impacts).capitalize() + " (first assessment)."),
@@ -188,42 +186,3 @@ def _duration(incident: Incident) -> str:
     minutes = int((incident.restored_at - incident.started_at) / timedelta(minutes=1))
     hours, minutes = divmod(minutes, 60)
     return f"{hours} h {minutes} min" if hours else f"{minutes} min"
-
-
-def render_maintenance(
-    window: Maintenance, notice: MaintenanceNotice, audience: Audience, seq: int
-) -> list[Notification]:
-    """Maintenance mails go to the informational lists; a window finished by outagewatch
-    itself (nobody gave the outcome) also tells on-call."""
-    assert window.id is not None
-    platform = audience.platform
-    labels = ", ".join(_label(platform, s) for s in window.services)
-    what = "Emergency maintenance" if window.kind == "emergency" else "Maintenance"
-    kind = "finished" if notice.kind == "auto_finished" else notice.kind
-    phrase = services_phrase([_label(platform, s) for s in window.services])
-    subject = f"[{platform.name}] {what}: {phrase} — maintenance {kind}"
-    body = audience.jinja.get_template("maintenance.txt.j2").render(
-        window=window, notice=notice, platform=platform, when=audience.when, affected=labels,
-        signature=audience.signature,
-    )  # fmt: skip
-    root = f"<{window.ref}.0.announced@{audience.domain}>"
-    message_id = f"<{window.ref}.{seq}.{notice.kind}@{audience.domain}>"
-    reply = None if message_id == root else root
-    make = functools.partial(
-        Notification,
-        thread=f"maintenance:{window.id}",
-        incident_id=None,
-        kind=f"maintenance_{notice.kind}",
-        body_text=body,
-        body_html=to_html(body),
-        message_id=message_id,
-    )
-    if notice.kind == "auto_finished":
-        if not audience.oncall_email:
-            return []
-        return [make(audience="oncall", channel="mail", recipients=(audience.oncall_email,),
-                     subject=f"[on-call] {subject}")]  # fmt: skip
-    return [
-        make(audience="customer", channel="mail", recipients=audience.informational_lists,
-             subject=subject, in_reply_to=reply, references=reply)
-    ]  # fmt: skip
