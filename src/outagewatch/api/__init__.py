@@ -1,1 +1,1 @@
-"""The HTTP side: metrics, health, and (with issue 5) the on-call API."""
+"""The HTTP side: metrics, health, and the on-call API."""

@@ -191,7 +191,7 @@ def _probe(args: argparse.Namespace) -> int:
 def _run(args: argparse.Namespace) -> int:
     # The daemon's modules and the config of every service are some 300,000 objects that live
     # as long as the daemon; the collector's full passes walked them again and again while
-    # they were made (0.55 of 3.5 CPU-s at 10,000 services, issue 13). Paused meanwhile, then
+    # they were made (0.55 of 3.5 CPU-s at 10,000 services). Paused meanwhile, then
     # frozen: refcounting still frees frozen objects, only cycles made meanwhile would stay
     # (gc.collect found none at the end of a start).
     gc.disable()

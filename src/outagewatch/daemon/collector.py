@@ -9,7 +9,7 @@ import gc
 # after the freeze is mostly renewed every interval (each service's next-run timer and its
 # judgement, some 66,000 objects at 10,000 services), so a full pass keeps finding that many
 # to walk, 50-70 ms with every probe stopped, every 10-15 s; now every minute or two. Cycles
-# that became garbage wait as long for it: a few MB at most (docs/BENCHMARKS.md, issue 13).
+# that became garbage wait as long for it: a few MB at most (docs/BENCHMARKS.md).
 FULL_PASS_AFTER = 100
 
 
@@ -18,7 +18,7 @@ def freeze_long_lived_objects() -> None:
 
     Called once every service has its job, track and metric series (one interval after the
     start): each full pass walked them all and stopped the loop for 70-340 ms, which every
-    probe in flight then measured (docs/BENCHMARKS.md, finding 4)."""
+    probe in flight then measured (docs/BENCHMARKS.md)."""
     gc.collect()
     gc.freeze()
     young, middle, _ = gc.get_threshold()

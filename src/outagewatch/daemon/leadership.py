@@ -103,7 +103,7 @@ class PostgresLeadership(Leadership):
         if self._next_try is not None and now < self._next_try:
             return False
         self._next_try = now + self.retry
-        # Imported here: a SQLite daemon never loads the PostgreSQL driver (3 MB, issue 13).
+        # Imported here: a SQLite daemon never loads the PostgreSQL driver (3 MB).
         import asyncpg
 
         try:

@@ -3,7 +3,7 @@
 A round has fixed costs (a hop through the database's thread to write, another to read back,
 a pass over the tracks) whatever it carries. At 100 services every 30 s a round a second
 carried three or four results and cost 2.25 ms of CPU a second, a third of what the probes
-themselves cost (docs/BENCHMARKS.md, issue 13). So a round now waits until a batch of results
+themselves cost (docs/BENCHMARKS.md). So a round now waits until a batch of results
 is waiting, or until the ``quiet`` tick has passed, whichever comes first, but never less than
 ``tick`` after the round before: a large estate keeps its round a second, a small one has a
 round every few seconds.

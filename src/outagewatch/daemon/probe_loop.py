@@ -4,16 +4,15 @@ The loop that runs a probe is its stopwatch: whatever else holds that loop is ad
 duration of every probe in flight. On the daemon's main loop that was a detection round over
 10,000 services, a batch of sample writes, a scrape joining 14 MB of text: probes of the
 deployed daemon at 10,000 services measured up to 17 ms too much at p99, against 3 ms for
-the probe engine alone (docs/BENCHMARKS.md, issue 13). Here the probe loop does nothing but
+the probe engine alone (docs/BENCHMARKS.md). Here the probe loop does nothing but
 probe; the main loop's work reaches it only through the GIL, which the main thread hands
 over at least every ``SWITCH_INTERVAL``.
 
 Results cross to the main loop without waking it for each: the probe thread appends them to
 a deque, and the main loop's detection round takes what is there with ``drain``. A wake-up
 per result (``call_soon_threadsafe``, a write to the loop's self-pipe and a turn of the main
-loop) cost about 0.2 ms of CPU on these machines, a sixth of a probe's (docs/BENCHMARKS.md,
-issue 13); ``on_batch`` is called on the main loop once ``batch`` results wait
-(daemon/pacing.py).
+loop) cost about 0.2 ms of CPU on these machines, a sixth of a probe's (docs/BENCHMARKS.md);
+``on_batch`` is called on the main loop once ``batch`` results wait (daemon/pacing.py).
 """
 
 from __future__ import annotations

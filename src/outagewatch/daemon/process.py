@@ -117,7 +117,7 @@ class Daemon:
     def _accept(self, target: Target, result: ProbeResult) -> None:
         # Called as a round drains the probe loop: a round takes every result since the one
         # before. A round per result (or per 0.1 s) cost half the CPU of a probe at 100
-        # services, in rounds' fixed costs (docs/BENCHMARKS.md, issue 13; daemon/pacing.py).
+        # services, in rounds' fixed costs (docs/BENCHMARKS.md; daemon/pacing.py).
         self.detector.accept(target, result)
 
     async def run(self) -> None:

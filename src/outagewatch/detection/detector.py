@@ -46,7 +46,7 @@ READ_BATCH = MAX_BATCH * 5
 # The longest the judgement holds the main loop at once: the API, /healthz and the scrapes
 # answer from it (the probes have a loop of their own, daemon/probe_loop.py). With the probe
 # thread taking the GIL in between, 5 ms of work held the loop 8-19 ms of wall time, and
-# /healthz p99 at 10,000 services was 22-24 ms; at 2 ms it is 9-11 ms (issue 13).
+# /healthz p99 at 10,000 services was 22-24 ms; at 2 ms it is 9-11 ms.
 JUDGE_SLICE = 0.002  # seconds
 LOOKBACK_IDS = 2000
 MAX_QUEUE = 1_200_000
@@ -204,7 +204,7 @@ class Detector:
         """The leader: read every vantage's new samples, judge, record transitions."""
         # Read all that is there before judging: after a restore, the window of every
         # service (650,000 samples at 10,000 services) was judged 5,000 samples at a time,
-        # every service each time, for minutes (issue 13).
+        # every service each time, for minutes.
         touched, full = await self._ingest()
         while full:
             more, full = await self._ingest()
@@ -217,7 +217,7 @@ class Detector:
         """The services with new samples, and whether more may be waiting."""
         # Read from the oldest hole (an id skipped, perhaps not committed yet) or, with no
         # hole, only what is new: re-reading the whole lookback every round cost half the
-        # detector's CPU (docs/BENCHMARKS.md, finding 1).
+        # detector's CPU (docs/BENCHMARKS.md).
         low = min(self.holes) - 1 if self.holes else self.watermark
         low = max(low, self.watermark_floor)
         async with self.engine.connect() as conn:
@@ -377,7 +377,7 @@ LastEvents = dict[tuple[str, str, str], Event]
 
 async def _stored_state(conn: AsyncConnection) -> tuple[Reporting, LastEvents]:
     """Two queries for every service at once: one per service took minutes at 10,000
-    services (issue 13)."""
+    services."""
     reporting: Reporting = {}
     for (platform, service, vantage), at in (await sample_store.newest_starts(conn)).items():
         reporting.setdefault((platform, service), {})[vantage] = at

@@ -100,7 +100,7 @@ class MaintenanceEngine:
     def lookback(self) -> timedelta:
         """How long ago an ended window still matters to detection: twice the longest outage
         rule, and an hour. Worked out once per config (a reload replaces ``config``): over
-        10,000 services it held the main loop for 39 ms every round (issue 13)."""
+        10,000 services it held the main loop for 39 ms every round."""
         config = self.config
         if self._lookback is None or self._lookback[0] is not config:
             longest = max(

@@ -156,7 +156,7 @@ class Metrics:
         with the compression of each slice in a thread (zlib lets go of the GIL while it
         works). A single join in a thread held the GIL for milliseconds at a time, and the
         loop queued behind it at every switch: probes overlapping a scrape at 10,000
-        services measured up to 160 ms more (docs/BENCHMARKS.md, issue 13)."""
+        services measured up to 160 ms more (docs/BENCHMARKS.md)."""
         loop = asyncio.get_running_loop()
         parts = self.parts()
         compressor = zlib.compressobj(1, zlib.DEFLATED, GZIP_WINDOW) if compressed else None

@@ -2,7 +2,7 @@
 the certificate of its TLS handshake and the round trip's delivery time (DESIGN section 10).
 
 They were prometheus_client collectors, so `generate_latest` walked three series of every TLS
-service on the event loop at each scrape: 30,000 at 10,000 https services (issue 13). Now a
+service on the event loop at each scrape: 30,000 at 10,000 https services. Now a
 probe result re-renders its service's lines when they change, and a scrape only takes them.
 
 Three series per TLS service and vantage (cert="leaf", cert="chain" and one `tls_info`); the

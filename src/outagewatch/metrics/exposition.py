@@ -3,7 +3,7 @@
 A probe result or a judgement re-renders the few lines of its own service; a scrape only
 joins those strings (off the event loop) and compresses them. prometheus_client's
 `generate_latest` walked every series object on the loop instead: 6.5 s at 10,000 services,
-during which every probe in flight measured the stall (issue 13; DESIGN section 10: a scrape
+during which every probe in flight measured the stall (DESIGN section 10: a scrape
 never holds the loop for more than 20 ms).
 
 The series budget of DESIGN section 10, per service and vantage, for a healthy service:

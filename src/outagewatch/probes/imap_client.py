@@ -3,7 +3,7 @@ over the socket ``net.connect`` connected and timed.
 
 It replaced aioimaplib, whose machinery (a Command object with its own events and timeout
 per command, a parser fed line by line) was the largest part of an IMAP probe's CPU, and
-much of whose behaviour a probe had to override anyway (docs/BENCHMARKS.md, issue 13). What
+much of whose behaviour a probe had to override anyway (docs/BENCHMARKS.md). What
 a probe facing broken or hostile servers needs is built in:
 
 * Input is bounded: the length of a line, the lines and the bytes of one connection. A

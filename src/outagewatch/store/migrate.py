@@ -2,7 +2,7 @@
 
 Alembic itself (with Mako and Pygments: 9 MB and 0.15 s) is imported only when the database
 is not at this code's head; a database at head, a restart's usual case, is seen with one
-plain query of its version table (issue 13).
+plain query of its version table.
 """
 
 from __future__ import annotations

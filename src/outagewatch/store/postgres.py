@@ -72,9 +72,9 @@ async def samples_after(conn: AsyncConnection, low_id: int, limit: int) -> list[
     return rows
 
 
-# What migration 0006 (compact samples) does differently here. Frozen with that migration:
+# What migration 0009 (compact samples) does differently here. Frozen with that migration:
 # change these only together with a new one.
-COMPACT_SAMPLES_0006 = [
+COMPACT_SAMPLES_0009 = [
     # No primary-key B-tree on id: at ~22 bytes a sample it would be a fifth of the storage
     # budget. The sequence keeps ids unique; a BRIN index finds the newest ones (rows are
     # appended in id order), at a few bytes per thousand samples.
@@ -84,7 +84,7 @@ COMPACT_SAMPLES_0006 = [
         bad BOOLEAN NOT NULL, error_kind SMALLINT, detail VARCHAR(256), phases JSON
     )""",
 ]
-SAMPLE_INDEXES_0006 = [
+SAMPLE_INDEXES_0009 = [
     # Writers move series.newest_* up with every batch: room on each page lets those be
     # heap-only updates, pruned in place, instead of dead rows and index entries piling up.
     "ALTER TABLE series SET (fillfactor = 30)",
@@ -103,9 +103,9 @@ SAMPLE_INDEXES_0006 = [
 ]
 
 
-def millis_of_timestamp_0006(column: str) -> str:
+def millis_of_timestamp_0009(column: str) -> str:
     return f"floor(extract(epoch FROM {column}) * 1000)::bigint"
 
 
-def timestamp_of_millis_0006(column: str) -> str:
+def timestamp_of_millis_0009(column: str) -> str:
     return f"to_timestamp({column} / 1000.0)"

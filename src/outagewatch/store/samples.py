@@ -75,7 +75,7 @@ async def insert_samples(
         known = await series_store.resolve(conn, {row.key: row.good_detail for row in rows})
     # Converted here, as tables.py's types would, and written by the backend in one or two
     # prepared statements: SQLAlchemy's INSERT ... RETURNING, ordered, ran one statement per
-    # sample on SQLite, and its per-row processing was most of a batch's CPU (issue 13).
+    # sample on SQLite, and its per-row processing was most of a batch's CPU.
     stored = [_stored(row, known[row.key]) for row in rows]
     await BACKENDS[conn.dialect.name].insert_samples(conn, stored)
 
@@ -241,7 +241,7 @@ async def last_bad_flags(
 
 async def samples_after(conn: AsyncConnection, low_id: int, limit: int) -> list[NewSample]:
     """Samples of every vantage by insertion id, for the leader's detector: each backend
-    reads them its cheapest way, as the leader does after every batch (issue 13)."""
+    reads them its cheapest way, as the leader does after every batch."""
     found: list[NewSample] = await BACKENDS[conn.dialect.name].samples_after(conn, low_id, limit)
     return found
 

@@ -77,9 +77,9 @@ async def samples_after(conn: AsyncConnection, low_id: int, limit: int) -> list[
     ]
 
 
-# What migration 0006 (compact samples) does differently here. Frozen with that migration:
+# What migration 0009 (compact samples) does differently here. Frozen with that migration:
 # change these only together with a new one.
-COMPACT_SAMPLES_0006 = [
+COMPACT_SAMPLES_0009 = [
     # INTEGER PRIMARY KEY: the id is the rowid, stored once, with no index of its own.
     """CREATE TABLE samples_compact (
         id INTEGER NOT NULL PRIMARY KEY,
@@ -87,7 +87,7 @@ COMPACT_SAMPLES_0006 = [
         bad BOOLEAN NOT NULL, error_kind SMALLINT, detail VARCHAR(256), phases JSON
     )""",
 ]
-SAMPLE_INDEXES_0006 = [
+SAMPLE_INDEXES_0009 = [
     "CREATE INDEX ix_samples_series_time ON samples (series_id, started_at)",
     "CREATE INDEX ix_samples_time ON samples (started_at)",
     # Each series' newest sample, one index probe per series.
@@ -98,12 +98,12 @@ SAMPLE_INDEXES_0006 = [
 ]
 
 
-def millis_of_timestamp_0006(column: str) -> str:
+def millis_of_timestamp_0009(column: str) -> str:
     """SQLAlchemy kept "YYYY-MM-DD HH:MM:SS.ffffff" (naive UTC) here."""
     seconds = f"CAST(strftime('%s', substr({column}, 1, 19)) AS INTEGER)"
     return f"({seconds} * 1000 + CAST(substr({column}, 21, 3) AS INTEGER))"
 
 
-def timestamp_of_millis_0006(column: str) -> str:
+def timestamp_of_millis_0009(column: str) -> str:
     whole = f"strftime('%Y-%m-%d %H:%M:%S', {column} / 1000, 'unixepoch')"
     return f"({whole} || '.' || printf('%03d', {column} % 1000) || '000')"

@@ -93,7 +93,7 @@ def millis_of(value: Any) -> int:
 
 
 # A probe's error kind as a small number. Append only: the number stored is the position + 1,
-# and migrations/versions/0006 converted the old text with this very order.
+# and migrations/versions/0009 converted the old text with this very order.
 ERROR_KINDS = ("timeout", "refused", "dns", "tls", "protocol", "auth", "unexpected")
 
 
@@ -134,7 +134,7 @@ series = Table(
 
 # About 30 bytes a sample in SQLite, 60 in PostgreSQL (its row header alone is 24), plus the
 # indexes; the columns are in PostgreSQL's alignment order (8-byte ones first). The indexes
-# differ per dialect (migrations/versions/0006, store/sqlite.py, store/postgres.py). SQLite:
+# differ per dialect (migrations/versions/0009, store/sqlite.py, store/postgres.py). SQLite:
 # the id is the rowid, B-trees on (series_id, started_at) and on started_at. PostgreSQL,
 # where every B-tree entry costs 20 to 40 bytes: a B-tree on series_id alone (deduplicated:
 # a few bytes a sample), BRIN indexes on id and started_at (rows are appended in their
@@ -153,7 +153,7 @@ samples = Table(
     Column("error_kind", ErrorCode),  # NULL when the probe succeeded
     Column("detail", String(256)),  # NULL: the series' usual detail
     Column("phases", JSON(none_as_null=True)),  # milliseconds per phase, of bad samples only
-    # Indexes: per dialect, SAMPLE_INDEXES_0006 in store/sqlite.py and store/postgres.py.
+    # Indexes: per dialect, SAMPLE_INDEXES_0009 in store/sqlite.py and store/postgres.py.
 )
 # A sample as a writer hands it to the backend's own INSERT (sqlite.py, postgres.py):
 # started_at, series_id, duration, bad, error_kind, detail, phases, as the types above

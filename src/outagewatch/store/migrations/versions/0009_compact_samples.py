@@ -52,13 +52,13 @@ def upgrade() -> None:
         sa.UniqueConstraint("platform", "service", "vantage", name="uq_series"),
     )
     _fill_series(bind)
-    for statement in backend.COMPACT_SAMPLES_0006:
+    for statement in backend.COMPACT_SAMPLES_0009:
         op.execute(statement)
     codes = " ".join(f"WHEN '{kind}' THEN {n}" for n, kind in enumerate(ERROR_KINDS, 1))
     op.execute(
         f"""INSERT INTO samples_compact
             (id, started_at, series_id, duration, bad, error_kind, detail, phases)
-        SELECT s.id, {backend.millis_of_timestamp_0006("s.started_at")}, r.id,
+        SELECT s.id, {backend.millis_of_timestamp_0009("s.started_at")}, r.id,
             {_millis_sql(bind, "s.duration")}, s.bad,
             CASE WHEN s.ok THEN NULL ELSE CASE s.error_kind {codes} ELSE 7 END END,
             CASE WHEN s.ok AND s.detail = r.usual_detail THEN NULL ELSE s.detail END,
@@ -69,7 +69,7 @@ def upgrade() -> None:
     _copy_phases(bind, "samples", "samples_compact", lambda seconds: int(seconds * 1000 + 0.5))
     op.drop_table("samples")
     op.rename_table("samples_compact", "samples")
-    for statement in backend.SAMPLE_INDEXES_0006:
+    for statement in backend.SAMPLE_INDEXES_0009:
         op.execute(statement)
 
 
@@ -148,7 +148,7 @@ def downgrade() -> None:
         f"""INSERT INTO samples_wide (id, platform, service, vantage, started_at, duration, ok,
             bad, error_kind, phases, detail)
         SELECT s.id, r.platform, r.service, r.vantage,
-            {backend.timestamp_of_millis_0006("s.started_at")}, s.duration / 1000.0,
+            {backend.timestamp_of_millis_0009("s.started_at")}, s.duration / 1000.0,
             s.error_kind IS NULL, s.bad, CASE s.error_kind {kinds} END, '{{}}',
             coalesce(s.detail, r.usual_detail, '')
         FROM samples s JOIN series r ON r.id = s.series_id"""
