@@ -10,7 +10,6 @@ import asyncio
 import socket
 import threading
 from collections.abc import Iterator
-from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -22,7 +21,7 @@ from schemathesis import checks
 from outagewatch.api.app import make_app
 from outagewatch.api.context import ApiContext
 from outagewatch.incidents.decisions import open_reported
-from outagewatch.incidents.engine import IncidentEngine
+from outagewatch.incidents.engine import IncidentEngine, audiences
 from outagewatch.maintenance.engine import MaintenanceEngine
 from outagewatch.metrics import Metrics
 from outagewatch.store import tokens
@@ -50,7 +49,7 @@ def api_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, 
         db = open_engine(f"sqlite+aiosqlite:///{Path(tmp) / 'ow.db'}")
         await upgrade(db)
         config = config_for(25, Path(tmp) / "unused.db")
-        engine = IncidentEngine(db, config)
+        engine = IncidentEngine(db, audiences(config))
         async with db.begin() as conn:
             found["token"], _ = await tokens.create(conn, "fuzzer", "admin", T0)
         await engine.open_reported(
@@ -58,7 +57,7 @@ def api_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, 
             lambda p, ref: open_reported(p, ("imap",), ticket="T-1", ref=ref, actor="x", now=T0),
             T0,
         )
-        windows = MaintenanceEngine(db, config, engine.audiences, timedelta(minutes=30))
+        windows = MaintenanceEngine(db, config, engine.audiences)
         context = ApiContext(db, config, engine, None, lambda: T0, windows)
         app = make_app(Metrics(), lambda: True, context)
         runner = web.AppRunner(app)

@@ -39,15 +39,15 @@ class Session:
 
 
 class Sessions:
-    def __init__(self, lifetime: timedelta) -> None:
-        self.lifetime = lifetime
+    def __init__(self, lifetime: Callable[[], timedelta]) -> None:
+        self.lifetime = lifetime  # read at each sign-in: web.session_lifetime may be reloaded
         self._by_id: dict[str, Session] = {}
 
     def create(self, actor: str, role: str, now: datetime) -> Session:
         self._drop_expired(now)
         session = Session(
             id=secrets.token_urlsafe(32), actor=actor, role=role,
-            csrf=secrets.token_urlsafe(32), expires_at=now + self.lifetime,
+            csrf=secrets.token_urlsafe(32), expires_at=now + self.lifetime(),
         )  # fmt: skip
         self._by_id[session.id] = session
         return session
