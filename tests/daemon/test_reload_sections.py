@@ -158,6 +158,24 @@ async def test_smtp_the_next_mail_goes_through_the_moved_relay(
         assert await running.daemon.stop() == 0
 
 
+async def test_smtp_mail_waiting_for_the_old_relay_leaves_through_the_new_one(
+    start: Callable[..., Any],
+) -> None:
+    def gone(config: dict[str, Any]) -> None:
+        config["smtp"]["port"] = free_port()  # nothing listens there: the relay has moved
+        # Its next retry would be ten minutes away; its health check an hour.
+        config["outbox"].update(retry_base="10m", retry_cap="1h", relay_check="1h")
+
+    retried = 'outagewatch_notifications_total{channel="mail",kind="detected",result="retry"}'
+    async with SmtpServer() as moved:
+        running: Running = await start(gone)
+        running.outage()
+        await running.wait_value(retried, lambda n: n >= 1)  # the detected mail waits
+        await running.reload(lambda c: c["smtp"].update(port=moved.port))
+        await mail_to(moved, LIST)  # at once, not at its retry
+        assert await running.daemon.stop() == 0
+
+
 async def test_channels_the_next_hook_goes_to_the_new_url(start: Callable[..., Any]) -> None:
     async with receivers() as old, receivers() as new:
 
