@@ -1,7 +1,8 @@
 """Each section of the config changed on a running daemon (a subprocess, as operators run it)
 by SIGHUP, and its effect seen from outside: the next mail goes through the moved relay, the
 next hook to the channel's new URL, to the new lists and on-call address, with the new
-template; a new outage rule declares the outage; the status page goes on and off.
+template; a new outage rule declares the outage; new certificate lead times warn; the
+status page goes on and off.
 
 Every test fails if the reload is reported successful but the running daemon keeps the old
 setting (as it once did for the relay and the channels)."""
@@ -11,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import copy
 import signal
+import ssl
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from email import message_from_bytes, policy
@@ -19,10 +21,12 @@ from typing import Any
 
 import aiohttp
 import pytest
+import trustme
 import yaml
 
 from outagewatch.sim import HttpServer, SmtpServer
 from outagewatch.sim.smtp import ReceivedMessage
+from tests.certs import DAY, NOW
 from tests.daemon.test_daemon_e2e import Daemon, free_port, metric
 from tests.notify.channels.receivers import WEBHOOK_SECRET, receivers
 
@@ -223,6 +227,31 @@ async def test_templates_dir_the_next_mail_uses_the_new_template(
     customer = body(await mail_to(sink, LIST))
     assert customer == "OX Cloud EU de-1: Web-Mail fails; reviewed wording.\n"
     assert await running.daemon.stop() == 0
+
+
+async def test_tls_new_warning_lead_times_apply_to_the_certificates_seen(
+    start: Callable[..., Any], sink: SmtpServer, ca: trustme.CA, ca_file: str
+) -> None:
+    # 90 days of life, 5 left: inside the default critical lead (7 days), not inside 1 day.
+    leaf = ca.issue_cert(
+        "localhost", "127.0.0.1", not_before=NOW - 85 * DAY, not_after=NOW + 5 * DAY
+    )
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    leaf.configure_cert(context)
+    async with HttpServer(tls="implicit", ssl_context=context) as portal:
+
+        def short_leads(config: dict[str, Any]) -> None:
+            config["tls"] = {"warn_before": "2d", "critical_before": "1d"}
+            service = {"protocol": "http", "url": portal.url, "ca_file": ca_file}
+            config["platforms"]["eu-de-1"]["services"]["portal"] = service
+
+        running: Running = await start(short_leads)
+        expiry = 'outagewatch_tls_cert_expiry_timestamp_seconds{cert="leaf",platform="eu-de-1"'
+        await running.wait_value(expiry, lambda at: at > 0)  # seen, and judged: nothing to say
+        await running.reload(lambda c: c.pop("tls"))
+        mail = await mail_to(sink, ONCALL)
+        assert b"[on-call] eu-de-1/portal: certificate expires in 4 days (critical)" in mail.data
+        assert await running.daemon.stop() == 0
 
 
 async def test_web_the_status_page_is_switched_on_and_off(start: Callable[..., Any]) -> None:

@@ -35,6 +35,7 @@ class CertificateEngine:
         self.engine = engine
         self._config: Callable[[], Config] = config if callable(config) else (lambda: config)
         self.next_pass: datetime | None = None
+        self._passed_with: Config | None = None  # the config of the last pass
 
     @property
     def config(self) -> Config:
@@ -52,16 +53,16 @@ class CertificateEngine:
 
     async def step(self, now: datetime, *, news: bool = False) -> bool:
         """One pass when due, or at once when this vantage saw a certificate change
-        (``news``); True when it enqueued a mail."""
-        oncall = self.config.oncall
-        due = news or self.next_pass is None or now >= self.next_pass
-        if oncall is None or not due:
+        (``news``) or the config is new (a reload); True when it enqueued a mail."""
+        config = self.config
+        due = news or config is not self._passed_with or now >= (self.next_pass or now)
+        if config.oncall is None or not due:
             return False
-        self.next_pass = now + PASS_EVERY
+        self.next_pass, self._passed_with = now + PASS_EVERY, config
         told_any, policy = False, self.policy
         async with self.engine.begin() as conn:
             told = await store.all_told(conn)
-            for key, facts in _most_urgent(await store.all_seen(conn), self.config).items():
+            for key, facts in _most_urgent(await store.all_seen(conn), config).items():
                 seen = Seen(facts.fingerprint, facts.leaf_not_before, facts.chain_not_after)
                 decision = decide(seen, told.get(key), policy, now)
                 if decision is None:
