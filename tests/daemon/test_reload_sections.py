@@ -134,6 +134,17 @@ async def start(
                     await daemon.stop(signal.SIGKILL)
 
 
+def hook_to(url: str) -> Callable[[dict[str, Any]], None]:
+    """A config change: on-call's one channel is a signed webhook to ``url``."""
+
+    def adjust(config: dict[str, Any]) -> None:
+        hook = {"type": "webhook", "url": f"{url}/hook", "secret_env": "OW_HOOK_SECRET"}
+        config["channels"] = {"hooks": hook}
+        config["oncall"]["channels"] = ["hooks"]
+
+    return adjust
+
+
 async def mail_to(sink: SmtpServer, address: str, within: float = 30) -> ReceivedMessage:
     """The first mail ``sink`` receives for ``address``, as it arrives."""
     async with asyncio.timeout(within):
@@ -182,21 +193,29 @@ async def test_smtp_mail_waiting_for_the_old_relay_leaves_through_the_new_one(
 
 async def test_channels_the_next_hook_goes_to_the_new_url(start: Callable[..., Any]) -> None:
     async with receivers() as old, receivers() as new:
-
-        def hook_to(url: str) -> Callable[[dict[str, Any]], None]:
-            def adjust(config: dict[str, Any]) -> None:
-                hook = {"type": "webhook", "url": f"{url}/hook", "secret_env": "OW_HOOK_SECRET"}
-                config["channels"] = {"hooks": hook}
-                config["oncall"]["channels"] = ["hooks"]
-
-            return adjust
-
         running: Running = await start(hook_to(old.url))
         await running.reload(hook_to(new.url))
         running.outage()
         (hook,) = await new.wait_for("webhook", 1)
         assert hook.body["type"] == "incident.opened"
         assert old.received == [] and new.violations == []
+        assert await running.daemon.stop() == 0
+
+
+async def test_channels_a_hook_waiting_for_the_old_url_goes_to_the_new_one(
+    start: Callable[..., Any],
+) -> None:
+    def gone(config: dict[str, Any]) -> None:
+        hook_to(f"http://127.0.0.1:{free_port()}")(config)  # nothing listens there
+        config["outbox"].update(retry_base="10m", retry_cap="1h")  # its retry: 10 minutes away
+
+    retried = 'outagewatch_notifications_total{channel="hooks",kind="opened",result="retry"}'
+    async with receivers() as new:
+        running: Running = await start(gone)
+        running.outage()
+        await running.wait_value(retried, lambda n: n >= 1)  # the hook waits
+        await running.reload(hook_to(new.url))
+        await new.wait_for("webhook", 1)  # at once, not at its retry
         assert await running.daemon.stop() == 0
 
 

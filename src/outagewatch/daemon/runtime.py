@@ -69,6 +69,7 @@ def delivery_of(config: Config) -> Delivery:
         relay=smtp,
         passwords=tuple(read_secret(e.secret) if e.secret else None for e in endpoints),
         transports=build_all(config.all_channels, timeout),
+        channels=config.all_channels,
         lease=outbox.lease,
         backoff_base=outbox.retry_base,
         backoff_cap=outbox.retry_cap,

@@ -12,6 +12,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
 
+from outagewatch.config.channels import Channel as ChannelConfig
 from outagewatch.config.model import Relay, RelayEndpoint
 from outagewatch.notify.channels.base import Transport
 
@@ -24,6 +25,9 @@ class Delivery:
     # One per endpoint of ``relay`` (the primary, then the fallbacks); None: no login.
     passwords: tuple[str | None, ...] = field(default=(), repr=False)
     transports: Mapping[str, Transport] = field(default_factory=dict, repr=False)
+    # What each transport was built from: a channel whose settings change gets its waiting
+    # rows sent at once through the new transport.
+    channels: Mapping[str, ChannelConfig] = field(default_factory=dict, repr=False)
     lease: timedelta = timedelta(minutes=5)
     backoff_base: timedelta = timedelta(seconds=30)
     backoff_cap: timedelta = timedelta(minutes=15)
@@ -74,3 +78,7 @@ class Delivery:
     def same_route(self, other: Delivery) -> bool:
         """Whether mail goes the same way (relays, credentials) through ``other``."""
         return (self.relay, self.passwords) == (other.relay, other.passwords)
+
+    def channels_changed(self, other: Delivery) -> list[str]:
+        """The channels of ``other`` configured otherwise (or not at all) here."""
+        return [name for name, c in other.channels.items() if self.channels.get(name) != c]

@@ -121,12 +121,14 @@ class Sender:
         self.worker = worker
         self._using: Delivery | None = None  # the delivery `relays` was built for
         self._relays: Relays | None = None
+        self._moved = False  # mail goes another way since the last step
+        self._rerouted: set[str] = set()  # channels configured anew since the last step
         self._adopt(self.delivery())
 
-    def _adopt(self, delivery: Delivery) -> bool:
-        """Follow a new delivery (a reload); True when mail now goes another way."""
+    def _adopt(self, delivery: Delivery) -> None:
+        """Follow a new delivery (a reload): relays built anew, their health kept."""
         if delivery is self._using:
-            return False
+            return
         before, self._using = self._using, delivery
         previous = self._relays
         self._relays = None if delivery.relay is None else Relays(delivery, self.metrics, previous)
@@ -134,7 +136,9 @@ class Sender:
             for address in previous.addresses:
                 self.metrics.relay_up.remove(address)
         self.metrics.count_channels(delivery.transports)
-        return before is not None and not before.same_route(delivery)
+        if before is not None:
+            self._moved = self._moved or not before.same_route(delivery)
+            self._rerouted |= set(before.channels_changed(delivery))
 
     @property
     def relays(self) -> Relays | None:
@@ -149,8 +153,15 @@ class Sender:
     async def step(self, now: datetime) -> bool:
         """Deliver one due notification; False when there was none."""
         delivery = self.delivery()
-        if self._adopt(delivery):
-            await self._relay_back(now)  # new relays: what waited for the old ones leaves now
+        self._adopt(delivery)
+        if self._moved:  # new relays: what waited for the old ones leaves now
+            self._moved = False
+            await self._relay_back(now)
+        if self._rerouted:  # the same for a channel's waiting rows
+            async with self.engine.begin() as conn:
+                for channel in sorted(self._rerouted):
+                    await outbox.release(conn, now, channel=channel)
+            self._rerouted = set()
         relays = self._relays
         if relays is not None and await relays.step(now):
             await self._relay_back(now)
