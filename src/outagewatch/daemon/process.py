@@ -58,6 +58,7 @@ class Daemon:
         config_path: Path | None = None,
     ) -> None:
         # Every part reads the current runtime through this one holder; a reload swaps it.
+        # Only what a reload refuses (reload.RESTART_ONLY) is taken from ``config`` here.
         current = self.current = Current(build_runtime(config))
         self.clock = clock
         self.migrate = migrate
