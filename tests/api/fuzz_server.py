@@ -24,7 +24,7 @@ from outagewatch.api.context import ApiContext
 from outagewatch.config.channels import OpsgenieChannel, PagerDutyChannel
 from outagewatch.config.model import Web
 from outagewatch.incidents.decisions import open_reported
-from outagewatch.incidents.engine import IncidentEngine
+from outagewatch.incidents.engine import IncidentEngine, audiences
 from outagewatch.maintenance.engine import MaintenanceEngine
 from outagewatch.metrics import Metrics
 from outagewatch.store import tokens
@@ -95,7 +95,7 @@ def fuzz_server(tmp: Path) -> Iterator[FuzzServer]:
         db = open_engine(f"sqlite+aiosqlite:///{tmp / 'ow.db'}")
         await upgrade(db)
         config = _config(tmp)
-        engine = IncidentEngine(db, config)
+        engine = IncidentEngine(db, audiences(config))
         async with db.begin() as conn:
             found["token"], _ = await tokens.create(conn, "fuzzer", "admin", T0)
         incident = await engine.open_reported(
@@ -104,7 +104,7 @@ def fuzz_server(tmp: Path) -> Iterator[FuzzServer]:
             T0,
         )
         found["ref"] = incident.ref
-        windows = MaintenanceEngine(db, config, engine.audiences, timedelta(minutes=30))
+        windows = MaintenanceEngine(db, config, engine.audiences)
         context = ApiContext(db, config, engine, None, lambda: T0, windows)
         runner = web.AppRunner(make_app(Metrics(), lambda: True, context))
         await runner.setup()

@@ -80,6 +80,6 @@ def make_app(
         service_routes.add_routes(app)
         incident_routes.add_routes(app)
         maintenance_routes.add_routes(app)
-        setup_web(app, api.config)  # the status page and the on-call console (web/)
+        setup_web(app, lambda: api.config)  # the status page and the on-call console (web/)
         hook_routes.add_routes(app)
     return app
