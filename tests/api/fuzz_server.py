@@ -13,7 +13,6 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +23,7 @@ from outagewatch.config.channels import OpsgenieChannel, PagerDutyChannel
 from outagewatch.config.model import Web
 from outagewatch.daemon.http import make_app
 from outagewatch.incidents.decisions import open_reported
-from outagewatch.incidents.engine import IncidentEngine
+from outagewatch.incidents.engine import IncidentEngine, audiences
 from outagewatch.maintenance.engine import MaintenanceEngine
 from outagewatch.metrics import Metrics
 from outagewatch.store import tokens
@@ -95,7 +94,7 @@ def fuzz_server(tmp: Path) -> Iterator[FuzzServer]:
         db = open_engine(f"sqlite+aiosqlite:///{tmp / 'ow.db'}")
         await upgrade(db)
         config = _config(tmp)
-        engine = IncidentEngine(db, config)
+        engine = IncidentEngine(db, audiences(config))
         async with db.begin() as conn:
             found["token"], _ = await tokens.create(conn, "fuzzer", "admin", T0)
         incident = await engine.open_reported(
@@ -104,7 +103,7 @@ def fuzz_server(tmp: Path) -> Iterator[FuzzServer]:
             T0,
         )
         found["ref"] = incident.ref
-        windows = MaintenanceEngine(db, config, engine.audiences, timedelta(minutes=30))
+        windows = MaintenanceEngine(db, config, engine.audiences)
         context = ApiContext(db, config, engine, None, lambda: T0, windows)
         runner = web.AppRunner(make_app(Metrics(), lambda: True, context))
         await runner.setup()

@@ -90,7 +90,7 @@ async def test_a_tokens_sessions_are_capped_oldest_first(api: Api) -> None:
 
 
 def test_sessions_per_token_are_bounded() -> None:
-    sessions = Sessions(timedelta(hours=12), per_token=3)
+    sessions = Sessions(lambda: timedelta(hours=12), per_token=3)
     made = [sessions.create("alice", "oncall", T0 + timedelta(seconds=i)) for i in range(5)]
     other = sessions.create("bob", "viewer", T0)
     alive = [s for s in made if sessions.get(s.id, T0 + timedelta(minutes=1)) is not None]

@@ -21,5 +21,5 @@ def make_app(
 ) -> web.Application:
     app = make_api_app(metrics, ready, api, leader)
     if api is not None:
-        setup_web(app, api.config)
+        setup_web(app, lambda: api.config)
     return app

@@ -8,7 +8,7 @@ its mails outbox rows in the same transaction: a crash neither loses nor repeats
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from email.utils import parseaddr
@@ -86,13 +86,20 @@ def _mail(
 
 
 class DegradedEngine:
-    def __init__(self, engine: AsyncEngine, config: Config) -> None:
+    def __init__(self, engine: AsyncEngine, config: Config | Callable[[], Config]) -> None:
         self.engine = engine
-        self.config = config
-        domain = "outagewatch.invalid"
-        if config.smtp is not None:
-            domain = parseaddr(config.smtp.sender)[1].rpartition("@")[2] or domain
-        self.domain = domain
+        self._config: Callable[[], Config] = config if callable(config) else (lambda: config)
+
+    @property
+    def config(self) -> Config:
+        """The current config: a reload's is read at the next step."""
+        return self._config()
+
+    @property
+    def domain(self) -> str:
+        smtp = self.config.smtp
+        found = parseaddr(smtp.sender)[1].rpartition("@")[2] if smtp is not None else ""
+        return found or "outagewatch.invalid"
 
     async def step(self, now: datetime) -> bool:
         """Claim one start or end of a degraded period and enqueue its mails; True when

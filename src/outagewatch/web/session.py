@@ -46,8 +46,8 @@ class Sessions:
     """The live sessions, at most ``per_token`` of each token (the oldest ends first): a
     token signing in again and again costs a bounded amount of memory."""
 
-    def __init__(self, lifetime: timedelta, per_token: int = PER_TOKEN) -> None:
-        self.lifetime = lifetime
+    def __init__(self, lifetime: Callable[[], timedelta], per_token: int = PER_TOKEN) -> None:
+        self.lifetime = lifetime  # read at each sign-in: web.session_lifetime may be reloaded
         self.per_token = per_token
         self._by_id: dict[str, Session] = {}  # in order of creation
 
@@ -58,7 +58,7 @@ class Sessions:
             del self._by_id[key]
         session = Session(
             id=secrets.token_urlsafe(32), actor=actor, role=role,
-            csrf=secrets.token_urlsafe(32), expires_at=now + self.lifetime,
+            csrf=secrets.token_urlsafe(32), expires_at=now + self.lifetime(),
         )  # fmt: skip
         self._by_id[session.id] = session
         return session
