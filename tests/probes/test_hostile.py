@@ -9,9 +9,16 @@ from typing import Any
 
 import pytest
 
-from outagewatch.config import HttpService, ImapService, Pop3Service, Service, SmtpService
+from outagewatch.config import (
+    HttpService,
+    ImapService,
+    Pop3Service,
+    RoundtripService,
+    Service,
+    SmtpService,
+)
 from outagewatch.probes import PROBES, Credentials, ErrorKind, ProbeResult, run_probe
-from outagewatch.sim import Faults, SimServer
+from outagewatch.sim import Faults, ImapServer, SimServer, SmtpServer
 from tests.sim.simhelpers import SERVERS
 
 USER, PASSWORD = "probe@example.net", "s3cret-Pw!42"
@@ -121,3 +128,47 @@ async def test_a_tls_handshake_that_never_ends_ends_at_the_timeout(case: str) ->
     assert f"(during {HANDSHAKE_PHASE.get(case, 'tls')})" in result.detail
     assert limit - 0.05 <= result.duration < limit + 0.5
     assert cpu < MAX_CPU
+
+
+def roundtrip(submit: SimServer, mailbox: SimServer) -> RoundtripService:
+    return RoundtripService.model_validate({
+        "protocol": "roundtrip",
+        "auth": {"username": USER, "password_env": "UNUSED"},
+        "submit": {"host": "127.0.0.1", "port": submit.port, "tls": "none"},
+        "mailbox": {"host": "127.0.0.1", "port": mailbox.port, "tls": "none", "junk": None},
+    })  # fmt: skip
+
+
+@pytest.mark.parametrize("hostile", ["mailbox", "submit"])
+@pytest.mark.parametrize("mode", ["endless_line", "endless_lines", "drip"])
+async def test_the_round_trip_reads_both_sides_within_their_budgets(
+    hostile: str, mode: str
+) -> None:
+    """The round trip speaks through the same two clients: an IMAP mailbox (logged into
+    first) and an SMTP submission, either of which may be the hostile one."""
+    limit = 1.0
+    faults = Faults(hostile=mode, drip_interval=0.05)  # type: ignore[arg-type]
+    users = {USER: PASSWORD}
+    async with (
+        SmtpServer(users=users, faults=faults if hostile == "submit" else None) as submit,
+        ImapServer(users=users, faults=faults if hostile == "mailbox" else None) as mailbox,
+    ):
+        credentials = Credentials(USER, PASSWORD)
+        cpu = time.process_time()
+        result = await run_probe(
+            PROBES["roundtrip"],
+            roundtrip(submit, mailbox),
+            limit=limit,
+            credentials=Credentials(USER, PASSWORD, submit=credentials),
+        )
+        cpu = time.process_time() - cpu
+
+    assert cpu < MAX_CPU
+    if mode == "drip":
+        assert result.error_kind is ErrorKind.TIMEOUT, result.detail
+        return
+    assert result.error_kind is ErrorKind.PROTOCOL, result.detail
+    assert (ENDLESS_LINE if mode == "endless_line" else ENDLESS_LINES)[
+        "smtp" if hostile == "submit" else "imap"
+    ] in result.detail
+    assert result.duration < MAX_WALL
