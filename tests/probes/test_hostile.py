@@ -40,7 +40,7 @@ ENDLESS_LINES = {
     "http": "the response has more than 100 header lines",
     "http-login": "the response has more than 100 header lines",
     "smtp": "a reply of more than 100 lines",
-    "imap": "sent more than 10000 lines",
+    "imap": "more than 1000 untagged lines in one answer",
     # A probe reads one line a command: what follows the greeting is not an answer.
     "pop3": "not a POP3 answer: 'filler'",
 }
