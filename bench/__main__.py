@@ -56,6 +56,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--per-protocol-interval", type=float, default=plan.per_protocol_interval)
     parser.add_argument("--per-protocol-duration", type=float, default=plan.per_protocol_duration)
+    parser.add_argument(
+        "--hostile-scale",
+        type=int,
+        default=plan.hostile_scale,
+        help="healthy targets beside 1 %% hostile ones, and beside as many quiet (0 skips)",
+    )
     parser.add_argument("--detection-runs", type=int, default=plan.detection_runs)
     parser.add_argument("--no-blackbox", action="store_true", help="measure outagewatch alone")
     parser.add_argument(
@@ -102,6 +108,7 @@ def plan_of(args: argparse.Namespace, blackbox: str | None) -> harness.Plan:
         per_protocol_interval=args.per_protocol_interval,
         per_protocol_duration=args.per_protocol_duration,
         detection_runs=args.detection_runs,
+        hostile_scale=args.hostile_scale,
         latency=args.latency,
         servers_per_protocol=args.servers_per_protocol,
         pin=not args.no_pin,
@@ -120,6 +127,7 @@ def plan_of(args: argparse.Namespace, blackbox: str | None) -> harness.Plan:
             per_protocol_targets=200,
             per_protocol_interval=5.0,
             per_protocol_duration=3.0,
+            hostile_scale=100 if args.hostile_scale else 0,
             detection_runs=2,
             daemon_scales=(100,) if args.daemon else (),
             scrape_every=5.0,

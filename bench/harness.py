@@ -1,5 +1,5 @@
-"""One benchmark run: the scales, the per-protocol CPU runs, the deployed daemon under
-scrapes, and the detection latency.
+"""One benchmark run: the scales, the per-protocol CPU runs, healthy probes beside hostile
+targets, the deployed daemon under scrapes, and the detection latency.
 
 Both tools probe the same simulators, one tool after the other (never at once: they would
 share the cores), over measurement windows of the same length at the same offered rate.
@@ -25,7 +25,7 @@ from bench.daemon_figures import DaemonFigures, of_daemon
 from bench.daemon_runner import run_daemon
 from bench.detection_latency import DetectionRun, measure
 from bench.figures import Figures, of_blackbox, of_outagewatch
-from bench.layout import PROTOCOLS, TargetSpec, make_targets
+from bench.layout import PROTOCOLS, TargetSpec, hostile_targets, make_targets, quiet_twins
 from bench.outagewatch_side import run_engine
 from bench.sim_client import SimProcess
 
@@ -60,6 +60,10 @@ class Plan:
     # Long enough for eight scrapes every 15 s: the timing error of the probes overlapping a
     # scrape is a p99 of some 300 probes at 10,000 services, not the largest of 90.
     daemon_duration: float = 120.0
+    # Healthy probes' timing beside hostile_share of hostile targets, and beside as many
+    # healthy ones (the quiet run): at hostile_scale healthy targets (0 leaves it out).
+    hostile_scale: int = 1000
+    hostile_share: float = 0.01
 
 
 @dataclass
@@ -70,6 +74,8 @@ class Results:
     detection: list[DetectionRun] = field(default_factory=list)
     daemon: list[DaemonFigures] = field(default_factory=list)
     daemon_failures: list[str] = field(default_factory=list)
+    # The healthy targets' figures in the quiet run, and beside the hostile targets.
+    hostile: tuple[Figures, Figures] | None = None
 
 
 Say = Callable[[str], None]
@@ -98,6 +104,8 @@ def run(plan: Plan, workdir: Path, say: Say) -> Results:
             results.scales.append(bench.both(stage))
         for protocol, stage in _protocol_stages(plan, sim):
             results.per_protocol[protocol] = bench.both(stage)
+        if plan.hostile_scale:
+            results.hostile = bench.beside_hostile(plan.hostile_scale, plan.hostile_share)
         for stage, scrape_every in _daemon_stages(plan, sim):
             try:
                 results.daemon.append(bench.daemon(stage, scrape_every))
@@ -184,7 +192,25 @@ class _Bench:
             return stage.interval + FREEZE_MARGIN
         return self.plan.warmup
 
-    def outagewatch(self, stage: Stage) -> Figures:
+    def beside_hostile(self, count: int, share: float) -> tuple[Figures, Figures]:
+        """The healthy targets' figures beside healthy extra targets, then hostile ones."""
+        assert self.sim.ports is not None and self.sim.hostile is not None
+        healthy = make_targets(count, self.sim.ports)
+        hostile = hostile_targets(max(1, round(count * share)), self.sim.hostile)
+        runs = []
+        for kind, extra in (("quiet", quiet_twins(hostile, self.sim.ports)), ("hostile", hostile)):
+            stage = Stage(
+                name=f"beside-{kind}-{count}",
+                label=f"{count:,} targets beside {len(extra)} {kind} ones",
+                targets=healthy + extra,
+                interval=self.plan.interval,
+                duration=self.plan.duration,
+            )
+            runs.append(self.outagewatch(stage, judged=healthy))
+        return runs[0], runs[1]
+
+    def outagewatch(self, stage: Stage, judged: list[TargetSpec] | None = None) -> Figures:
+        """The engine probing ``stage.targets``; the figures of ``judged`` (default all)."""
         warmup = self.warmup(stage)
         self.say(
             f"outagewatch        {stage.label}: {warmup + stage.duration:.0f} s after start-up"
@@ -200,7 +226,13 @@ class _Bench:
             cpu=self.tool_cpu,
         )
         time.sleep(SETTLE)
-        figures = of_outagewatch(engine, stage.targets, stage.interval, self.sim.drain())
+        if judged is not None:
+            names = {t.name for t in judged}
+            engine = dataclasses.replace(
+                engine, probes=[p for p in engine.probes if p.name in names]
+            )
+        targets = stage.targets if judged is None else judged
+        figures = of_outagewatch(engine, targets, stage.interval, self.sim.drain())
         return dataclasses.replace(figures, sim_cpu_util=sim_cpu.since())
 
     def daemon(self, stage: Stage, scrape_every: float) -> DaemonFigures:

@@ -69,3 +69,31 @@ def to_json(targets: list[TargetSpec]) -> list[dict[str, Any]]:
 
 def from_json(items: list[dict[str, Any]]) -> list[TargetSpec]:
     return [TargetSpec(**item) for item in items]
+
+
+def hostile_targets(count: int, hostile: dict[str, int]) -> list[TargetSpec]:
+    """``count`` targets on the hostile servers (keyed "http-drip"), in turn: the shapes that
+    never stop talking first (they cost the most), then the drips."""
+    keys = sorted(hostile, key=lambda key: (key.endswith("drip"), key.split("-", 1)[1], key))
+    return [
+        TargetSpec(
+            name=f"hostile-{i:04d}",
+            protocol=keys[i % len(keys)].split("-", 1)[0],
+            server=f"hostile/{keys[i % len(keys)]}",
+            port=hostile[keys[i % len(keys)]],
+        )
+        for i in range(count)
+    ]
+
+
+def quiet_twins(targets: list[TargetSpec], ports: dict[str, list[int]]) -> list[TargetSpec]:
+    """As many targets of the same protocols on healthy servers: the quiet run's load."""
+    return [
+        TargetSpec(
+            name=t.name.replace("hostile-", "quiet-"),
+            protocol=t.protocol,
+            server=server_key(t.protocol, 0),
+            port=ports[t.protocol][0],
+        )
+        for t in targets
+    ]

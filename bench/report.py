@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 
-from bench import daemon_report
+from bench import daemon_report, hostile_report
 from bench.figures import Figures
 from bench.harness import Results
 from bench.stats import median
@@ -189,6 +189,9 @@ def render(results: Results) -> str:
         )
         parts.append(protocol_table(results))
         parts.append("")
+    extra = max(1, round(plan.hostile_scale * plan.hostile_share)) if plan.hostile_scale else 0
+    parts.extend(hostile_report.render(results.hostile, extra))
+    parts.append("")
     parts.extend(daemon_report.render(results.daemon, results.daemon_failures))
     parts.append("")
     parts.extend(detection_lines(results))
@@ -198,4 +201,8 @@ def render(results: Results) -> str:
     parts.append("")
     parts.append("== targets of issue 13 (the deployed daemon)")
     parts.extend(daemon_report.verdicts(results.daemon))
+    if results.hostile is not None:
+        parts.append("")
+        parts.append("== targets of issue 27")
+        parts.extend(hostile_report.verdict(results.hostile))
     return "\n".join(parts)

@@ -28,6 +28,7 @@ def dump(path: Path, results: Results, machine: dict[str, str]) -> None:
         "per_protocol": {p: _pair_out(pair) for p, pair in results.per_protocol.items()},
         "daemon": [dataclasses.asdict(f) for f in results.daemon],
         "daemon_failures": results.daemon_failures,
+        "hostile": [_figures_out(f) for f in results.hostile] if results.hostile else None,
         "detection": [
             {
                 "rule_true_at": r.rule_true_at.isoformat(),
@@ -45,11 +46,15 @@ def load(path: Path) -> tuple[Results, dict[str, str]]:
     plan = dict(data["plan"])
     for key in ("scales", "daemon_scales"):
         plan[key] = tuple(plan.get(key, ()))
+    plan.setdefault("hostile_scale", 0)  # a run from before these rows had none
     results = Results(Plan(**plan))
     results.scales = [_pair_in(item) for item in data["scales"]]
     results.per_protocol = {p: _pair_in(item) for p, item in data["per_protocol"].items()}
     results.daemon = [DaemonFigures(**item) for item in data.get("daemon", [])]
     results.daemon_failures = data.get("daemon_failures", [])
+    if data.get("hostile"):
+        quiet, hostile = data["hostile"]
+        results.hostile = _figures_in(quiet), _figures_in(hostile)
     for item in data["detection"]:
         at = datetime.fromisoformat(item["rule_true_at"])
         results.detection.append(

@@ -18,6 +18,7 @@ class SimProcess:
     cpu: int | None = None
     control: int = 0
     ports: dict[str, list[int]] | None = None
+    hostile: dict[str, int] | None = None  # "http-drip": the port of that hostile server
     _process: subprocess.Popen[str] | None = None
 
     def start(self) -> None:
@@ -42,6 +43,7 @@ class SimProcess:
             raise RuntimeError(f"the simulators did not start (exit {self._process.wait()})")
         ready = json.loads(line)
         self.control, self.ports = ready["control"], ready["ports"]
+        self.hostile = ready["hostile"]
 
     @property
     def pid(self) -> int:

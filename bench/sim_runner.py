@@ -6,7 +6,9 @@ The harness drains the closed records through ``POST /records/drain`` on the con
 so they leave the process as perf_counter seconds, which on Linux are CLOCK_MONOTONIC and
 therefore comparable across the processes of one machine.
 
-It prints one JSON line, ``{"control": PORT, "ports": {"http": [...], ...}}``, when ready,
+Beside them runs one hostile server per protocol and shape (`HOSTILE_SHAPES`), for the rows
+of healthy probes beside hostile targets. It prints one JSON line, ``{"control": PORT,
+"ports": {"http": [...], ...}, "hostile": {"http-drip": PORT, ...}}``, when ready,
 and stops on SIGTERM, SIGINT or when its standard input closes (its parent has gone).
 """
 
@@ -24,6 +26,7 @@ from aiohttp import web
 
 from bench.layout import HOST, PASSWORD, PROTOCOLS, USER, server_key
 from outagewatch.sim import Faults, HttpServer, ImapServer, Pop3Server, SimServer, SmtpServer
+from outagewatch.sim.faults import Hostile
 from outagewatch.sim.tracking import ConnectionTracker
 
 SERVERS: dict[str, type[SimServer]] = {
@@ -32,6 +35,8 @@ SERVERS: dict[str, type[SimServer]] = {
     "imap": ImapServer,
     "pop3": Pop3Server,
 }
+# The hostile servers of the "beside hostile targets" rows: one per protocol and shape.
+HOSTILE_SHAPES: tuple[Hostile, ...] = ("endless_line", "endless_lines", "drip")
 # The simulators' own bound (10,000 per server) would drop records of a long 10k run
 # between two drains.
 MAX_RECORDS = 2_000_000
@@ -48,6 +53,17 @@ def build_servers(per_protocol: int, latency: float) -> dict[str, SimServer]:
             server.connections = server.tracker.records
             servers[server_key(protocol, index)] = server
     return servers
+
+
+def build_hostile() -> dict[str, SimServer]:
+    """Keyed "hostile/http-drip" and so on: a server that never stops talking, or drips."""
+    return {
+        f"hostile/{protocol}-{shape}": SERVERS[protocol](
+            host=HOST, users={USER: PASSWORD}, faults=Faults(hostile=shape)
+        )
+        for protocol in PROTOCOLS
+        for shape in HOSTILE_SHAPES
+    }
 
 
 def drain(servers: dict[str, SimServer]) -> dict[str, list[tuple[float, float]]]:
@@ -79,6 +95,7 @@ def control_app(servers: dict[str, SimServer]) -> web.Application:
 
 async def serve(per_protocol: int, latency: float) -> None:
     servers = build_servers(per_protocol, latency)
+    hostile = build_hostile()
     stopping = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
@@ -87,19 +104,21 @@ async def serve(per_protocol: int, latency: float) -> None:
     runner = web.AppRunner(control_app(servers), access_log=None)
     await runner.setup()
     try:
-        for server in servers.values():
+        for server in (*servers.values(), *hostile.values()):
             await server.start()
         await web.TCPSite(runner, HOST, 0).start()
         control_port = runner.addresses[0][1]
         ports = {
             p: [s.port for k, s in servers.items() if k.startswith(f"{p}/")] for p in PROTOCOLS
         }
-        print(json.dumps({"control": control_port, "ports": ports}), flush=True)
+        hostile_ports = {key.split("/", 1)[1]: s.port for key, s in hostile.items()}
+        ready = {"control": control_port, "ports": ports, "hostile": hostile_ports}
+        print(json.dumps(ready), flush=True)
         await stopping.wait()
     finally:
         loop.remove_reader(sys.stdin.fileno())
         await runner.cleanup()
-        for server in servers.values():
+        for server in (*servers.values(), *hostile.values()):
             await server.stop()
 
 

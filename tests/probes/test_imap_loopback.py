@@ -24,7 +24,13 @@ import pytest
 
 from outagewatch.config import ImapService
 from outagewatch.probes.imap import probe_imap
-from outagewatch.probes.imap_client import MAX_LINE, MAX_LINES, MAX_RECEIVED, quoted
+from outagewatch.probes.imap_client import (
+    MAX_LINE,
+    MAX_LINES,
+    MAX_RECEIVED,
+    MAX_UNTAGGED,
+    quoted,
+)
 from outagewatch.probes.result import ErrorKind, ProbeResult
 from outagewatch.probes.runner import Credentials, run_probe
 from outagewatch.tls import TlsMode
@@ -372,10 +378,14 @@ async def test_bad_greeting_is_a_protocol_failure(handler: Handler, detail: str)
     ("answer", "detail"),
     [
         (b"\r\n" * (MAX_LINES + 1), f"sent more than {MAX_LINES} lines"),
+        (
+            b"* 1 EXPUNGE\r\n" * (MAX_UNTAGGED + 1),
+            f"sent more than {MAX_UNTAGGED} untagged lines in one answer",
+        ),
         (b"* 1 FETCH {99999999}\r\n" + b"x" * MAX_RECEIVED, f"sent more than {MAX_RECEIVED} bytes"),
         (b"* 2 EXISTS\r\n* 0 RE", "closed the connection after '* 0 RE'"),
     ],
-    ids=["line-flood", "huge-literal", "closed-mid-reply"],
+    ids=["line-flood", "untagged-flood", "huge-literal", "closed-mid-reply"],
 )
 async def test_bad_answer_is_a_protocol_failure(answer: bytes, detail: str) -> None:
     server = FakeImap(answers={"SELECT": answer}, close_after="SELECT")

@@ -123,3 +123,12 @@ def test_bad_input_exits_2_with_a_reason(
         main(argv)
     assert caught.value.code == 2
     assert reason in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("mode", ["endless_line", "endless_lines", "drip"])
+def test_hostile_modes_are_chosen_on_the_command_line(mode: str) -> None:
+    from outagewatch.sim.cli import _build_servers, build_parser
+
+    args = build_parser().parse_args(["--smtp", "0", "--hostile", mode, "--drip-interval", "50ms"])
+    faults = _build_servers(args)["smtp"].faults
+    assert (faults.hostile, faults.drip_interval) == (mode, 0.05)

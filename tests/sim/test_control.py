@@ -105,3 +105,18 @@ async def test_unknown_protocol_and_bad_json(
     ):
         assert response.status == status
         assert "error" in await response.json()
+
+
+async def test_a_hostile_mode_set_through_the_endpoint(
+    running: tuple[ControlServer, SmtpServer, Pop3Server],
+) -> None:
+    control, smtp, _ = running
+    change = {"hostile": "endless_lines"}
+    async with (
+        aiohttp.ClientSession() as http,
+        http.post(f"{control.url}/smtp", json=change) as response,
+    ):
+        assert response.status == S200_OK
+    async with raw_client(smtp) as client:
+        lines = [await client.line() for _ in range(200)]
+    assert set(lines) == {SmtpServer.hostile_shapes.line}

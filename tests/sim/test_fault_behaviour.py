@@ -9,7 +9,7 @@ import time
 import pytest
 
 from outagewatch.sim import Faults
-from outagewatch.sim.hostile import GARBAGE_BYTES, LONG_LINE_BYTES
+from outagewatch.sim.hostile import ENDLESS_CHUNK, GARBAGE_BYTES, LONG_LINE_BYTES
 from tests.sim.simhelpers import HEALTHY_START, PROTOCOLS, REFUSAL, SERVERS, USERS, raw_client
 
 pytestmark = pytest.mark.parametrize("protocol", PROTOCOLS)
@@ -83,21 +83,50 @@ async def test_hostile_long_line(protocol: str) -> None:
     ):
         data = await asyncio.wait_for(client.reader.readexactly(LONG_LINE_BYTES), 5)
         assert b"\n" not in data
-        assert data.startswith(server_class.sample_greeting[:4])
+        assert data.startswith(server_class.hostile_shapes.greeting[:4])
         assert server.tracker.open_count == 1  # and the connection stays open
+
+
+async def test_hostile_endless_line(protocol: str) -> None:
+    shapes = SERVERS[protocol].hostile_shapes
+    async with (
+        SERVERS[protocol](faults=Faults(hostile="endless_line")) as server,
+        raw_client(server) as client,
+    ):
+        # Beyond any single write: the line goes on for as long as the client reads.
+        size = len(shapes.endless_line) + 3 * LONG_LINE_BYTES
+        data = await asyncio.wait_for(client.reader.readexactly(size), 5)
+    assert data.startswith(shapes.endless_line)
+    assert data[len(shapes.endless_line) :] == b"x" * (size - len(shapes.endless_line))
+    await asyncio.wait_for(server.wait_until_idle(), 2)  # and it stops with the client
+
+
+async def test_hostile_endless_lines(protocol: str) -> None:
+    shapes = SERVERS[protocol].hostile_shapes
+    async with (
+        SERVERS[protocol](faults=Faults(hostile="endless_lines")) as server,
+        raw_client(server) as client,
+    ):
+        head = await asyncio.wait_for(client.reader.readexactly(len(shapes.lines_head)), 5)
+        count = 3 * ENDLESS_CHUNK // len(shapes.line)  # beyond any single write
+        lines = await asyncio.wait_for(client.reader.readexactly(count * len(shapes.line)), 5)
+    assert head == shapes.lines_head
+    assert lines == shapes.line * count
+    await asyncio.wait_for(server.wait_until_idle(), 2)
 
 
 async def test_hostile_drip(protocol: str) -> None:
     server_class = SERVERS[protocol]
-    interval = 0.05
+    interval = 0.02
     faults = Faults(hostile="drip", drip_interval=interval)
     async with server_class(faults=faults) as server, raw_client(server) as client:
         received = b""
         arrivals = []
-        for _ in range(4):
+        start = server_class.hostile_shapes.endless_line
+        for _ in range(len(start) + 3):  # past the start, into the line that never ends
             received += await asyncio.wait_for(client.reader.read(1), 1)
             arrivals.append(time.perf_counter())
-    assert received == server_class.sample_greeting[:4]
+    assert received == start + b"xxx"
     gaps = [later - earlier for earlier, later in itertools.pairwise(arrivals)]
     assert all(gap >= interval * 0.8 for gap in gaps), gaps
 
@@ -109,5 +138,5 @@ async def test_hostile_close_mid_reply(protocol: str) -> None:
         raw_client(server) as client,
     ):
         data = await asyncio.wait_for(client.reader.read(), 2)  # until the server closes
-    greeting = server_class.sample_greeting
+    greeting = server_class.hostile_shapes.greeting
     assert data == greeting[: len(greeting) // 2]

@@ -19,7 +19,13 @@ from yarl import URL
 
 from outagewatch.config import HttpService
 from outagewatch.probes import http_get
-from outagewatch.probes.http_get import MAX_BODY, USER_AGENT
+from outagewatch.probes.http_get import (
+    MAX_BODY,
+    MAX_HEAD_LINE,
+    MAX_HEADER_LINES,
+    TOO_MANY_HEADER_LINES,
+    USER_AGENT,
+)
 from outagewatch.probes.result import ErrorKind, PhaseTimer, ProbeFailure
 from outagewatch.probes.runner import Credentials
 from outagewatch.probes.text import decode
@@ -102,7 +108,7 @@ async def probe_http(
     except aiohttp.ServerDisconnectedError:
         raise ProbeFailure(ErrorKind.PROTOCOL, "the server closed the connection") from None
     except aiohttp.ClientResponseError as exc:
-        raise ProbeFailure(ErrorKind.PROTOCOL, f"bad HTTP response: {exc.message}") from None
+        raise ProbeFailure(ErrorKind.PROTOCOL, _bad_response(exc.message)) from None
     except (aiohttp.ClientPayloadError, aiohttp.ClientConnectionError) as exc:
         raise ProbeFailure(ErrorKind.PROTOCOL, f"{type(exc).__name__}: {exc}") from None
 
@@ -114,7 +120,20 @@ def _session(timer: PhaseTimer, tls: ssl.SSLContext) -> aiohttp.ClientSession:
         trace_configs=[PHASES],
         timeout=aiohttp.ClientTimeout(total=None),  # the runner bounds the transaction
         headers={"User-Agent": USER_AGENT},
+        # The head's budget (a server that never ends it costs a capped amount).
+        max_line_size=MAX_HEAD_LINE,
+        max_field_size=MAX_HEAD_LINE,
+        max_headers=MAX_HEADER_LINES,
     )
+
+
+def _bad_response(message: str) -> str:
+    """aiohttp's words for a response it could not read; those of its limits name them."""
+    if message.startswith("Too many headers"):
+        return TOO_MANY_HEADER_LINES
+    if message.startswith("Got more than"):  # its LineTooLong, which quotes the line
+        return f"a line of the response head is longer than {MAX_HEAD_LINE} bytes"
+    return f"bad HTTP response: {message}"
 
 
 async def _fetch(

@@ -2,7 +2,8 @@
 
 aiosmtplib does the talking on a socket we connected ourselves, so DNS and connect are timed
 on their own. With implicit TLS, aiosmtplib performs the handshake and reads the banner in
-one call: the ``banner`` phase then includes the TLS handshake.
+one call: the ``banner`` phase then includes the TLS handshake. Replies are read within a
+budget of line length and lines (smtp_replies.py).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from outagewatch.config import SmtpService
 from outagewatch.probes.net import connect
 from outagewatch.probes.result import ErrorKind, PhaseTimer, ProbeFailure
 from outagewatch.probes.runner import Credentials
+from outagewatch.probes.smtp_replies import BoundedSMTP
 from outagewatch.probes.text import one_line
 from outagewatch.tls import client_context, handshake_of_transport
 
@@ -58,7 +60,7 @@ async def smtp_session(
     classified failures, and the connection is dropped when it ends."""
     tls = client_context(verify=service.tls_verify, ca_file=service.ca_file)
     sock = await connect(service.host, service.effective_port, timer)
-    client = aiosmtplib.SMTP(
+    client = BoundedSMTP(
         hostname=service.host,
         sock=sock,
         use_tls=service.tls == "implicit",
@@ -81,7 +83,8 @@ async def smtp_session(
             raise exc.__cause__ from None
         raise ProbeFailure(ErrorKind.PROTOCOL, one_line(str(exc))) from None
     except aiosmtplib.SMTPServerDisconnected:
-        raise ProbeFailure(ErrorKind.PROTOCOL, "the server closed the connection") from None
+        closed = client.budget.exceeded or "the server closed the connection"
+        raise ProbeFailure(ErrorKind.PROTOCOL, closed) from None
     finally:
         # Abort rather than close: a graceful TLS shutdown would keep the socket open for a
         # server that may never answer it. asyncio owns ``sock`` from connect() on.

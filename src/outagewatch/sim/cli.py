@@ -90,6 +90,13 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--reject-login", action="store_true", help="refuse every login")
     parser.add_argument("--hostile", choices=HOSTILE_MODES, help="misbehave at the byte level")
     parser.add_argument(
+        "--drip-interval",
+        type=_seconds,
+        default=1.0,
+        metavar="DURATION",
+        help="between two bytes of --hostile drip (default 1s)",
+    )
+    parser.add_argument(
         "--control",
         type=int,
         metavar="PORT",
@@ -142,6 +149,7 @@ def _build_servers(args: argparse.Namespace) -> dict[str, SimServer]:
                     "bad_banner": args.bad_banner,
                     "reject_login": args.reject_login,
                     "hostile": args.hostile,
+                    "drip_interval": args.drip_interval,
                 }
             )
             # HTTP has no STARTTLS: with any TLS the webmail is served over https.

@@ -12,7 +12,9 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Literal, get_args
 
-Hostile = Literal["garbage", "long_line", "drip", "close_mid_reply"]
+Hostile = Literal[
+    "garbage", "long_line", "endless_line", "endless_lines", "drip", "close_mid_reply"
+]
 HOSTILE_MODES: tuple[Hostile, ...] = get_args(Hostile)
 
 
@@ -38,7 +40,11 @@ class Faults:
         hostile: misbehave at the byte level instead of greeting (see `HOSTILE_MODES`):
             ``garbage`` random non-protocol bytes and a newline, then silence;
             ``long_line`` 1 MiB without a newline, then silence;
-            ``drip`` a valid-looking greeting one byte every ``drip_interval`` seconds;
+            ``endless_line`` a line that never ends (HTTP: a header value; SMTP, IMAP,
+            POP3: the greeting), written as fast as the client reads;
+            ``endless_lines`` lines that never end (HTTP: header lines; SMTP: a
+            multi-line greeting; IMAP: untagged answers; POP3: lines after the greeting);
+            ``drip`` the line that never ends, one byte every ``drip_interval`` seconds;
             ``close_mid_reply`` half a greeting, then the connection is closed.
         drip_interval: seconds between two bytes in ``drip`` mode (tests shorten it).
 

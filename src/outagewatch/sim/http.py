@@ -16,6 +16,7 @@ from typing import TypeAlias
 from aiohttp import web
 
 from outagewatch.sim.faults import Faults
+from outagewatch.sim.hostile import Shapes
 from outagewatch.sim.server import SimServer
 from outagewatch.sim.tracking import ConnectionRecord, ConnectionTracker
 from outagewatch.tls import TlsMode
@@ -42,8 +43,11 @@ class HttpServer(SimServer):
     """
 
     protocol = "http"
-    sample_greeting = (
-        b"HTTP/1.1 200 OK\r\nContent-Type: text/html; charset=utf-8\r\nContent-Length: 0\r\n\r\n"
+    hostile_shapes = Shapes(
+        greeting=b"HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nContent-Length: 0\r\n\r\n",
+        endless_line=b"HTTP/1.1 200 OK\r\nX-Endless: ",
+        lines_head=b"HTTP/1.1 200 OK\r\n",
+        line=b"X-Filler: x\r\n",
     )
 
     def __init__(

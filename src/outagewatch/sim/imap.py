@@ -12,6 +12,7 @@ import binascii
 import re
 from collections.abc import Awaitable, Callable
 
+from outagewatch.sim.hostile import Shapes
 from outagewatch.sim.lines import MAX_LINE, LineServer, LineSession, LineTooLong
 
 _LITERAL = re.compile(r"\{(?P<size>\d{1,9})(?P<nonsync>\+?)\}$")
@@ -40,7 +41,12 @@ class ImapServer(LineServer):
     """
 
     protocol = "imap"
-    sample_greeting = b"* OK [CAPABILITY IMAP4rev1] outagewatch IMAP simulator ready\r\n"
+    hostile_shapes = Shapes(
+        greeting=b"* OK [CAPABILITY IMAP4rev1] outagewatch IMAP simulator ready\r\n",
+        endless_line=b"* OK ",
+        lines_head=b"* OK [CAPABILITY IMAP4rev1] ready\r\n",
+        line=b"* OK filler\r\n",
+    )
     refusal = "* BYE server unavailable"
     line_too_long = "* BYE line too long"
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 
+from outagewatch.sim.hostile import Shapes
 from outagewatch.sim.lines import LineServer, LineSession
 
 
@@ -19,7 +20,12 @@ class Pop3Server(LineServer):
     """
 
     protocol = "pop3"
-    sample_greeting = b"+OK outagewatch POP3 simulator ready\r\n"
+    hostile_shapes = Shapes(
+        greeting=b"+OK outagewatch POP3 simulator ready\r\n",
+        endless_line=b"+OK ",
+        lines_head=b"+OK ready\r\n",
+        line=b"filler\r\n",
+    )
     refusal = "-ERR server unavailable"
     line_too_long = "-ERR line too long"
 

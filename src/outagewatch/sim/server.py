@@ -22,7 +22,7 @@ from types import TracebackType
 from typing import ClassVar, Self
 
 from outagewatch.sim.faults import Faults
-from outagewatch.sim.hostile import HostileProtocol
+from outagewatch.sim.hostile import HostileProtocol, Shapes
 from outagewatch.sim.tracking import ConnectionRecord, ConnectionTracker
 from outagewatch.tls import TlsMode
 
@@ -44,8 +44,8 @@ class SimServer(abc.ABC):
     """
 
     protocol: ClassVar[str]
-    # A valid-looking greeting, for the ``drip`` and ``close_mid_reply`` hostile modes.
-    sample_greeting: ClassVar[bytes]
+    # What the hostile modes say in this protocol.
+    hostile_shapes: ClassVar[Shapes]
 
     def __init__(
         self,
@@ -221,7 +221,7 @@ class SimServer(abc.ABC):
         if faults.hang or faults.hostile is not None:
             mode = None if faults.hang else faults.hostile
             return HostileProtocol(
-                self.tracker, record, mode, self.sample_greeting, faults.drip_interval
+                self.tracker, record, mode, self.hostile_shapes, faults.drip_interval
             )
         return self._protocol_for(record)
 

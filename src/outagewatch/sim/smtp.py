@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session
 
 from outagewatch.sim.faults import Faults
+from outagewatch.sim.hostile import Shapes
 from outagewatch.sim.server import SimServer
 from outagewatch.sim.tracking import ConnectionRecord
 from outagewatch.tls import TlsMode
@@ -54,7 +55,12 @@ class SmtpServer(SimServer):
     """
 
     protocol = "smtp"
-    sample_greeting = b"220 localhost ESMTP outagewatch SMTP simulator\r\n"
+    hostile_shapes = Shapes(
+        greeting=b"220 localhost ESMTP outagewatch SMTP simulator\r\n",
+        endless_line=b"220 ",
+        lines_head=b"",
+        line=b"220-filler\r\n",
+    )
 
     def __init__(
         self,
