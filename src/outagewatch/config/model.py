@@ -13,6 +13,7 @@ from outagewatch.config.dns import DnsSettings, with_dns_defaults
 from outagewatch.config.platforms import Address, Mailbox, Platform, Slug
 from outagewatch.config.rules import Duration, Rules, RulesOverride, merge_rules
 from outagewatch.config.services import Host, Port, SecretRef, Service, Severity
+from outagewatch.config.slo import Slo, SloOverride, merge_slo
 from outagewatch.tls import TlsMode
 
 
@@ -190,6 +191,7 @@ class Config(BaseModel):
     smtp: Relay | None = None
     oncall: Oncall | None = None
     rules: RulesOverride | None = None
+    slo: SloOverride | None = None  # objectives per service (config/slo.py)
     log_format: Literal["text", "json"] = "text"
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     retention: Retention = Retention()
@@ -228,6 +230,11 @@ class Config(BaseModel):
     def rules_for(self, platform: str, service: str) -> Rules:
         return merge_rules(
             self.rules, self.platforms[platform].rules, self.service(platform, service).rules
+        )
+
+    def slo_for(self, platform: str, service: str) -> Slo:
+        return merge_slo(
+            self.slo, self.platforms[platform].slo, self.service(platform, service).slo
         )
 
     @property
