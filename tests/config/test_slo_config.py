@@ -10,7 +10,7 @@ import pytest
 import yaml
 
 from outagewatch.config import ConfigError, parse_config
-from outagewatch.config.slo import Slo, latency_boundaries
+from outagewatch.config.slo import Slo, LATENCY_BOUNDARIES
 from outagewatch.exposition import DURATION_BUCKETS
 
 EXAMPLE = Path(__file__).parents[2] / "config" / "outagewatch.example.yaml"
@@ -91,4 +91,4 @@ def test_every_bucket_boundary_is_accepted(example: dict[str, Any], under: str) 
 
 
 def test_the_boundaries_are_the_exported_histograms() -> None:
-    assert latency_boundaries() == DURATION_BUCKETS
+    assert LATENCY_BOUNDARIES == DURATION_BUCKETS

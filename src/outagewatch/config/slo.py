@@ -25,16 +25,14 @@ from outagewatch.durations import format_duration
 Percent = Annotated[float, Field(gt=0, lt=100, allow_inf_nan=False)]
 
 
-def latency_boundaries() -> tuple[float, ...]:
-    """The bucket boundaries of the exported duration histogram, in seconds."""
-    # Imported here: exposition imports the probes, which import the config.
-    from outagewatch.exposition import DURATION_BUCKETS
-
-    return DURATION_BUCKETS
+# The bucket boundaries of /metrics' outagewatch_probe_duration_seconds, in seconds: the
+# same as exposition.DURATION_BUCKETS (a test holds them equal; exposition imports the probes,
+# which import the config, so the config cannot import it).
+LATENCY_BOUNDARIES = (0.25, 1.0, 5.0, 10.0, 30.0, 60.0)
 
 
 def _boundary(value: timedelta) -> timedelta:
-    allowed = latency_boundaries()
+    allowed = LATENCY_BOUNDARIES
     if value.total_seconds() not in allowed:
         names = ", ".join(format_duration(timedelta(seconds=b)) for b in allowed)
         raise ValueError(
