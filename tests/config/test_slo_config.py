@@ -10,7 +10,7 @@ import pytest
 import yaml
 
 from outagewatch.config import ConfigError, parse_config
-from outagewatch.config.slo import Slo, LATENCY_BOUNDARIES
+from outagewatch.config.slo import LATENCY_BOUNDARIES, Slo
 from outagewatch.exposition import DURATION_BUCKETS
 
 EXAMPLE = Path(__file__).parents[2] / "config" / "outagewatch.example.yaml"
