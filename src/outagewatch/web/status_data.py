@@ -138,6 +138,7 @@ async def load_platform(
         hours, newest = await rollups.hours(conn, pid, since)
         tails = await store.raw_tails(conn, pid, newest + HOUR if newest else since)
         outages = await store.outages(conn, pid, since)
+        degradations = await store.outages(conn, pid, since, level="*~degraded")
         incidents = await store.incidents_since(conn, pid, since)
         mails = await store.customer_mails(conn, [i.id for i in incidents if i.id is not None])
         windows = [w for w in await maintenance_store.listing(conn, pid) if w.ends_at >= since]
@@ -156,6 +157,7 @@ async def load_platform(
                 tail_from=tails.get(sid), outages=outages.get(sid, []),
                 incidents=[(a.started_at, a.restored_at) for i in incidents
                            for a in i.services if a.service == sid],
+                degradations=degradations.get(sid, []),
             ),
         )
         for sid, label in labels.items()

@@ -4,6 +4,8 @@ is more than the customers were already told."""
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Awaitable, Callable
 from email.utils import parseaddr
 
 from aiohttp import web
@@ -12,6 +14,7 @@ from outagewatch.api.context import context
 from outagewatch.web.render import cached, render_text
 from outagewatch.web.status_data import PlatformView, RollupCache, load_platform
 
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 ROLLUPS: web.AppKey[RollupCache] = web.AppKey("web_rollups", RollupCache)
 
 
@@ -26,9 +29,8 @@ async def _view(request: web.Request) -> PlatformView:
 
 
 def _base(request: web.Request, pid: str) -> str:
-    public = context(request).config.web.public_url
-    origin = public or f"{request.scheme}://{request.host}"
-    return f"{origin}/status/{pid}"
+    # Never from the Host header: the config requires public_url with the status page.
+    return f"{context(request).config.web.public_url or ''}/status/{pid}"
 
 
 async def index(request: web.Request) -> web.StreamResponse:
@@ -79,10 +81,23 @@ async def maintenance_calendar(request: web.Request) -> web.StreamResponse:
     return cached(request, calendar(view, _base(request, view.id), domain), "text/calendar")
 
 
+def published(handler: Handler) -> Handler:
+    """A page of the status page: 404 while ``web.status_page`` is off (read per request, so
+    that a reload switches it on and off)."""
+
+    @functools.wraps(handler)
+    async def page(request: web.Request) -> web.StreamResponse:
+        if not context(request).config.web.status_page:
+            raise web.HTTPNotFound(text="this instance has no public status page")
+        return await handler(request)
+
+    return page
+
+
 def add_routes(app: web.Application) -> None:
     app[ROLLUPS] = RollupCache()
-    app.router.add_get("/status", index)
-    app.router.add_get("/status/{platform}", platform_page)
-    app.router.add_get("/status/{platform}/incidents/{ref}", incident_page)
-    app.router.add_get("/status/{platform}/feed.atom", feed)
-    app.router.add_get("/status/{platform}/maintenance.ics", maintenance_calendar)
+    app.router.add_get("/status", published(index))
+    app.router.add_get("/status/{platform}", published(platform_page))
+    app.router.add_get("/status/{platform}/incidents/{ref}", published(incident_page))
+    app.router.add_get("/status/{platform}/feed.atom", published(feed))
+    app.router.add_get("/status/{platform}/maintenance.ics", published(maintenance_calendar))
