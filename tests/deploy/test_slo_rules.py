@@ -8,6 +8,7 @@ import copy
 from pathlib import Path
 from typing import Any
 
+import jsonschema
 import pytest
 import yaml
 
@@ -15,6 +16,7 @@ from outagewatch.cli.main import main
 from outagewatch.config import parse_config
 from outagewatch.reporting.slo_rules import slo_rules
 from tests.deploy.conftest import PROMETHEUS, ROOT
+from tests.deploy.kubernetes import CRD_SCHEMAS
 from tests.deploy.test_prometheus import promtool_run
 
 SLO_RULES = PROMETHEUS / "slo_rules.yml"
@@ -104,3 +106,11 @@ def test_rules_of_another_config_load_in_promtool(
     path = tmp_path / "slo_rules.yml"
     path.write_text(slo_rules(parse_config(many)))
     assert "SUCCESS: 18 rules found" in promtool_run(promtool, "check", "rules", path)
+
+
+def test_as_a_prometheus_rule_for_the_operator(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["slo", "rules", "--kubernetes", "-c", str(EXAMPLE)]) == 0
+    rule = yaml.safe_load(capsys.readouterr().out)
+    assert (rule["kind"], rule["metadata"]["name"]) == ("PrometheusRule", "outagewatch-slo")
+    assert rule["spec"]["groups"] == yaml.safe_load(SLO_RULES.read_text())["groups"]
+    jsonschema.validate(rule, CRD_SCHEMAS["PrometheusRule"])

@@ -98,6 +98,9 @@ def _parser() -> argparse.ArgumentParser:
     slo_rules = slo_sub.add_parser(
         "rules", parents=[common], help="print the Prometheus rules of the config's SLOs"
     )
+    slo_rules.add_argument(
+        "--kubernetes", action="store_true", help="as a PrometheusRule of the Prometheus Operator"
+    )
     slo_rules.set_defaults(command=_slo_rules)
 
     db = sub.add_parser("db", help="database maintenance")
@@ -238,9 +241,10 @@ def _report(args: argparse.Namespace) -> int:
 
 
 def _slo_rules(args: argparse.Namespace) -> int:
-    from outagewatch.reporting.slo_rules import slo_rules
+    from outagewatch.reporting.slo_rules import prometheus_rule, slo_rules
 
-    print(slo_rules(_load(args)), end="")
+    config = _load(args)
+    print(prometheus_rule(config) if args.kubernetes else slo_rules(config), end="")
     return EXIT_OK
 
 
