@@ -23,6 +23,7 @@ PURE = {
     "outagewatch.incidents.decisions",
     "outagewatch.maintenance.decisions",
     "outagewatch.reporting.record",
+    "outagewatch.reporting.budgets",
     "outagewatch.certificates.decisions",
 }
 

@@ -13,7 +13,7 @@ import pytest
 import yaml
 
 from tests.deploy import dashboard
-from tests.deploy.conftest import DASHBOARD, DEPLOY
+from tests.deploy.conftest import DASHBOARD, DEPLOY, PROMETHEUS
 
 PLATFORM_QUERY = "label_values(outagewatch_probe_success, platform)"
 
@@ -76,6 +76,20 @@ def test_panels_for_the_runbook(board: dict[str, Any]) -> None:
     )
 
 
+def test_error_budget_panel_reads_the_slo_rules_budgets(board: dict[str, Any]) -> None:
+    budget = panel(board, "outagewatch:slo_availability_budget", "bargauge")
+    exprs = [t["expr"] for t in budget["targets"]]
+    assert any("outagewatch:slo_latency_budget" in e for e in exprs)
+    # Over the range shown, every service: a share of the budget left, red once overspent.
+    assert all("[$__range]" in e and "by (platform, service, protocol)" in e for e in exprs)
+    assert all(t["instant"] for t in budget["targets"])
+    assert budget["fieldConfig"]["defaults"]["unit"] == "percent"
+    assert threshold_values(budget) == [0, 25]
+    recorded = (PROMETHEUS / "slo_rules.yml").read_text()
+    for name in ("outagewatch:slo_availability_budget", "outagewatch:slo_latency_budget"):
+        assert f"record: {name}\n" in recorded
+
+
 def test_panels_are_unique_and_use_the_datasource_variable(board: dict[str, Any]) -> None:
     ids = [p["id"] for p in dashboard.panels(board)]
     assert len(ids) == len(set(ids))
@@ -92,7 +106,8 @@ def test_queries_parse(promtool: str, board: dict[str, Any], tmp_path: Path) -> 
     for i, (where, expr) in enumerate(dashboard.queries(board)):
         if expr.startswith("label_values("):
             continue
-        expr = expr.replace("$__rate_interval", "1m").replace("$platform", ".*")
+        expr = expr.replace("$__rate_interval", "1m").replace("$__range", "1d")
+        expr = expr.replace("$platform", ".*")
         rules.append({"record": f"dashboard:query_{i}", "expr": expr, "labels": {"where": where}})
     path = tmp_path / "dashboard_rules.yml"
     path.write_text(yaml.safe_dump({"groups": [{"name": "dashboard", "rules": rules}]}))

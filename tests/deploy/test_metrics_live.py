@@ -69,14 +69,22 @@ def used_by_deploy() -> dict[str, set[str]]:
         if expr.startswith("label_values("):  # label_values(METRIC, LABEL)
             expr = expr.removeprefix("label_values(").split(",", 1)[0]
         add(f"dashboard {where}", expr)
-    for group in yaml.safe_load((PROMETHEUS / "rules.yml").read_text())["groups"]:
-        for rule in group["rules"]:
-            add(f"rules.yml {rule['alert']}", rule["expr"])
+    for name in ("rules.yml", "slo_rules.yml"):
+        for group in yaml.safe_load((PROMETHEUS / name).read_text())["groups"]:
+            for rule in group["rules"]:
+                add(f"{name} {rule.get('alert') or rule['record']}", rule["expr"])
     # The unit tests must feed the rules series the daemon really has, or they prove nothing.
-    for test in yaml.safe_load((PROMETHEUS / "rules_test.yml").read_text())["tests"]:
-        for series in test["input_series"]:
-            add(f"rules_test.yml {test['name']}", series["series"])
-    return used
+    for name in ("rules_test.yml", "slo_rules_test.yml"):
+        for test in yaml.safe_load((PROMETHEUS / name).read_text())["tests"]:
+            for series in test["input_series"]:
+                add(f"{name} {test['name']}", series["series"])
+    return {name: where for name, where in used.items() if name not in recorded()}
+
+
+def recorded() -> set[str]:
+    """The series the rules record themselves (the SLO ratios and budgets)."""
+    groups = yaml.safe_load((PROMETHEUS / "slo_rules.yml").read_text())["groups"]
+    return {rule["record"] for group in groups for rule in group["rules"] if "record" in rule}
 
 
 @dataclass(frozen=True)

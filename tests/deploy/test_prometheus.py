@@ -46,9 +46,9 @@ def test_promtool_check_rules(promtool: str) -> None:
 
 
 def test_promtool_check_config(promtool: str) -> None:
-    # Also loads rules.yml through rule_files, relative to scrape.yml.
+    # Also loads rules.yml and slo_rules.yml through rule_files, relative to scrape.yml.
     output = promtool_run(promtool, "check", "config", PROMETHEUS / "scrape.yml")
-    assert "SUCCESS: 1 rule files found" in output
+    assert "SUCCESS: 2 rule files found" in output
 
 
 def test_promtool_rule_unit_tests(promtool: str) -> None:
@@ -79,6 +79,6 @@ def test_scrape_job_every_15_seconds() -> None:
     (job,) = [job for job in config["scrape_configs"] if job["job_name"] == "outagewatch"]
     assert job["scrape_interval"] == "15s"
     assert job.get("metrics_path", "/metrics") == "/metrics"
-    assert config["rule_files"] == ["rules.yml"]
+    assert config["rule_files"] == ["rules.yml", "slo_rules.yml"]
     # The rules select the job by this name.
     assert all('job="outagewatch"' in r["expr"] for r in alert_rules() if "up{" in r["expr"])

@@ -101,6 +101,10 @@ async def test_hourly_roll_up_and_retention(db: AsyncEngine) -> None:
         summary = (await conn.execute(sample_store.rollups.select())).mappings().one()
     assert summary["count"] == 20 and summary["bad_count"] == 2
     assert summary["max"] == pytest.approx(2.0)
+    # Within each bucket boundary, as the histogram's le counts (the report's latency SLO).
+    assert summary["le_counts"] == {
+        "0.25": 2, "1.0": 10, "5.0": 20, "10.0": 20, "30.0": 20, "60.0": 20,
+    }  # fmt: skip
     assert summary["p50"] == pytest.approx(1.05)
     assert summary["p95"] == pytest.approx(1.905)
     async with db.begin() as conn:

@@ -93,6 +93,16 @@ def _parser() -> argparse.ArgumentParser:
     demo.add_argument("--keep-running", action="store_true", help="stay up after the scenario")
     demo.set_defaults(command=_demo)
 
+    slo = sub.add_parser("slo", help="service level objectives")
+    slo_sub = slo.add_subparsers(required=True, metavar="ACTION")
+    slo_rules = slo_sub.add_parser(
+        "rules", parents=[common], help="print the Prometheus rules of the config's SLOs"
+    )
+    slo_rules.add_argument(
+        "--kubernetes", action="store_true", help="as a PrometheusRule of the Prometheus Operator"
+    )
+    slo_rules.set_defaults(command=_slo_rules)
+
     db = sub.add_parser("db", help="database maintenance")
     db_sub = db.add_subparsers(required=True, metavar="ACTION")
     db_upgrade = db_sub.add_parser("upgrade", parents=[common], help="apply migrations")
@@ -227,6 +237,14 @@ def _report(args: argparse.Namespace) -> int:
             monthly_report(config, args.month, args.platform, args.format, datetime.now(UTC))
         )
     print(text)
+    return EXIT_OK
+
+
+def _slo_rules(args: argparse.Namespace) -> int:
+    from outagewatch.reporting.slo_rules import prometheus_rule, slo_rules
+
+    config = _load(args)
+    print(prometheus_rule(config) if args.kubernetes else slo_rules(config), end="")
     return EXIT_OK
 
 

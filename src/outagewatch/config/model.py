@@ -21,6 +21,7 @@ from outagewatch.config.services import (
     Severity,
     cleartext_auth,
 )
+from outagewatch.config.slo import Slo, SloOverride, merge_slo
 from outagewatch.tls import TlsMode
 
 
@@ -214,6 +215,7 @@ class Config(BaseModel):
     smtp: Relay | None = None
     oncall: Oncall | None = None
     rules: RulesOverride | None = None
+    slo: SloOverride | None = None  # objectives per service (config/slo.py)
     log_format: Literal["text", "json"] = "text"
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     retention: Retention = Retention()
@@ -252,6 +254,11 @@ class Config(BaseModel):
     def rules_for(self, platform: str, service: str) -> Rules:
         return merge_rules(
             self.rules, self.platforms[platform].rules, self.service(platform, service).rules
+        )
+
+    def slo_for(self, platform: str, service: str) -> Slo:
+        return merge_slo(
+            self.slo, self.platforms[platform].slo, self.service(platform, service).slo
         )
 
     @property

@@ -13,6 +13,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validat
 from outagewatch.config.channels import PlatformOncall
 from outagewatch.config.rules import RulesOverride
 from outagewatch.config.services import Service
+from outagewatch.config.slo import SloOverride
 
 _ADDRESS = re.compile(r"^[^@\s<>\"]+@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+$")
 Slug = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,62}$")]
@@ -55,6 +56,7 @@ class Platform(BaseModel):
     lists: Lists
     services: Annotated[dict[Slug, Service], Field(min_length=1)]
     rules: RulesOverride | None = None
+    slo: SloOverride | None = None
     oncall: PlatformOncall | None = None  # its own paging and chat routing
     # Tell the informational lists when a service becomes degraded and when it recovers
     # (one mail each, no hourly cadence); on-call hears of it either way.

@@ -19,6 +19,7 @@ from pydantic import (
 
 from outagewatch.config.dns import DnsName, DnsSettings
 from outagewatch.config.rules import RulesOverride
+from outagewatch.config.slo import SloOverride
 from outagewatch.tls import TlsMode
 
 
@@ -95,6 +96,7 @@ class _Service(BaseModel):
     tls_verify: bool = True
     ca_file: Path | None = None
     rules: RulesOverride | None = None
+    slo: SloOverride | None = None
     auth: Auth | None = None
     # Which instances probe it (default: every vantage of the deployment), and how many of
     # them must judge it in outage (default: a majority of those).

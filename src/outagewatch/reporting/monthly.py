@@ -27,6 +27,7 @@ async def monthly_report(
         incidents = await reporting.incident_facts(engine, start, end, cadence)
         rollups = await reporting.hourly(engine, start, end)
         measured = await reporting.measured_hours(engine, start, end)
+        maintenance = await reporting.maintenance_spans(engine, start, end)
     finally:
         await engine.dispose()
     report = build(
@@ -42,6 +43,8 @@ async def monthly_report(
         [r for r in rollups if r.platform in chosen],
         now,
         measured=[m for m in measured if m.platform in chosen],
+        slos={(p, s): config.slo_for(p, s) for p, v in chosen.items() for s in v.services},
+        maintenance=maintenance,
     )
     return render(report, fmt)
 

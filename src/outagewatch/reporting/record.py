@@ -16,10 +16,13 @@ import csv
 import io
 import itertools
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field, fields
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
+
+from outagewatch.config.slo import Slo
+from outagewatch.reporting.budgets import HourCounts, MaintenanceSpan, SloLine, slo_line, text_rows
 
 # The agreement says "when detected", "hourly", "when restored"; these are the tolerances a
 # mail may be late before the report flags it.
@@ -65,6 +68,8 @@ class Rollup:
     bad_count: int
     p95: float
     max: float
+    hour: datetime | None = None
+    le_counts: Mapping[str, int] | None = None  # samples within each bucket boundary
 
 
 NO_DATA = "no data"
@@ -107,6 +112,7 @@ class Report:
     incidents: list[IncidentLine]
     mtta_minutes: dict[str, float | None]
     mttr_minutes: dict[str, float | None]
+    slos: list[SloLine] = field(default_factory=list)
 
 
 def month_bounds(month: str, zone: ZoneInfo) -> tuple[datetime, datetime]:
@@ -132,11 +138,14 @@ def build(
     now: datetime,
     *,
     measured: Sequence[MeasuredHour],
+    slos: Mapping[tuple[str, str], Slo] | None = None,
+    maintenance: Sequence[MaintenanceSpan] = (),
 ) -> Report:
     hours: dict[tuple[str, str], list[datetime]] = {}
     for m in measured:
         hours.setdefault((m.platform, m.service), []).append(m.hour)
     lines = []
+    objectives: list[SloLine] = []
     for platform, names in services.items():
         start, end = month_bounds(month, zones[platform])
         period = (start, max(start, min(end, now)))
@@ -152,6 +161,11 @@ def build(
             spans = [(lo, hi) for lo, hi in spans if hi > lo]
             seen = _clip([(h, h + HOUR) for h in hours.get((platform, service), [])], period)
             lines.append(_service_line(platform, service, period, seen, spans, mine))
+            if slos is not None:
+                objectives.append(
+                    _slo_line(platform, service, slos[platform, service], mine, maintenance,
+                              (start, end))
+                )  # fmt: skip
     record = [_incident_line(i) for i in incidents]
     groups = {p: [line for line in record if line.platform == p] for p in services}
     return Report(
@@ -160,11 +174,29 @@ def build(
         incidents=record,
         mtta_minutes={p: _mean([x.minutes_to_acknowledge for x in g]) for p, g in groups.items()},
         mttr_minutes={p: _mean([x.minutes_to_restore for x in g]) for p, g in groups.items()},
+        slos=objectives,
     )
 
 
 HOUR = timedelta(hours=1)
 Span = tuple[datetime, datetime]
+
+
+def _slo_line(
+    platform: str,
+    service: str,
+    slo: Slo,
+    rollups: Sequence[Rollup],
+    maintenance: Sequence[MaintenanceSpan],
+    month: Span,
+) -> SloLine:
+    held = [(m.start, m.end) for m in maintenance if (m.platform, m.service) == (platform, service)]
+    counts = [
+        HourCounts(r.hour, r.count, r.bad_count, r.le_counts)
+        for r in rollups
+        if r.hour is not None and month[0] <= r.hour < month[1]
+    ]
+    return slo_line(platform, service, slo, counts, held)
 
 
 def _clip(spans: Sequence[Span], window: Span) -> list[Span]:
@@ -252,9 +284,13 @@ def render(report: Report, fmt: str) -> str:
     if fmt == "csv":
         out = io.StringIO()
         writer = csv.writer(out)
-        writer.writerow([f.name for f in fields(ServiceLine)])
+        # One row per service: its SLO columns (if any) after its availability ones.
+        slo_names = [f.name for f in fields(SloLine)][2:] if report.slos else []
+        writer.writerow([f.name for f in fields(ServiceLine)] + slo_names)
+        slos = {(x.platform, x.service): asdict(x) for x in report.slos}
         for s in report.services:
-            writer.writerow(list(asdict(s).values()))
+            extra = slos.get((s.platform, s.service), {})
+            writer.writerow(list(asdict(s).values()) + [extra.get(n) for n in slo_names])
         return out.getvalue()
     rows = [
         f"outagewatch report for {report.month}",
@@ -284,4 +320,6 @@ def render(report: Report, fmt: str) -> str:
                 f" largest gap {i.largest_gap_minutes} min,"
                 f" restored mail +{i.restored_mail_delay_minutes} min: {'; '.join(i.flags) or 'ok'}"
             )
+    if report.slos:
+        rows.extend(text_rows(report.slos))
     return "\n".join(rows)

@@ -8,10 +8,13 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import BigInteger, select, type_coerce
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from outagewatch.maintenance.store import Stored
+from outagewatch.reporting.budgets import MaintenanceSpan
 from outagewatch.reporting.record import IncidentFacts, MeasuredHour, Outage, Rollup
 from outagewatch.store.tables import (
     EPOCH,
     incidents,
+    maintenances,
     notifications,
     rollups,
     samples,
@@ -85,10 +88,28 @@ async def incident_facts(
 async def hourly(engine: AsyncEngine, start: datetime, end: datetime) -> list[Rollup]:
     query = select(
         rollups.c.platform, rollups.c.service, rollups.c.count, rollups.c.bad_count,
-        rollups.c.p95, rollups.c.max,
+        rollups.c.p95, rollups.c.max, rollups.c.hour, rollups.c.le_counts,
     ).where(rollups.c.hour >= start, rollups.c.hour < end)  # fmt: skip
     async with engine.connect() as conn:
         return [Rollup(*row) for row in await conn.execute(query)]
+
+
+async def maintenance_spans(
+    engine: AsyncEngine, start: datetime, end: datetime
+) -> list[MaintenanceSpan]:
+    """Per service, the time announced maintenance windows overlapping [start, end) held:
+    from their start to their end, or to when they were finished or cancelled."""
+    query = select(maintenances).where(
+        maintenances.c.starts_at < end, maintenances.c.ends_at > start
+    )
+    async with engine.connect() as conn:
+        windows = [Stored(row).maintenance for row in await conn.execute(query)]
+    return [
+        MaintenanceSpan(w.platform, service, span.start, span.end)
+        for w in windows
+        if (span := w.window()) is not None
+        for service in w.services
+    ]
 
 
 async def measured_hours(engine: AsyncEngine, start: datetime, end: datetime) -> list[MeasuredHour]:

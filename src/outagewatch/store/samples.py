@@ -7,6 +7,7 @@ and the phases only of bad samples (the phases of every sample are in the metric
 
 from __future__ import annotations
 
+import bisect
 import json
 import statistics
 from collections.abc import Mapping, Sequence
@@ -25,6 +26,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from outagewatch.config.slo import LATENCY_BOUNDARIES
 from outagewatch.probes.result import ErrorKind, ProbeResult
 from outagewatch.store import series as series_store
 from outagewatch.store.engine import BACKENDS
@@ -168,6 +170,9 @@ def _summary(
         "p50": quantiles[49] if quantiles else durations[0],
         "p95": quantiles[94] if quantiles else durations[0],
         "max": durations[-1],
+        "le_counts": {
+            repr(b): bisect.bisect_right(durations, b) for b in LATENCY_BOUNDARIES
+        },  # at most b, as the histogram's le buckets count
     }
 
 

@@ -196,6 +196,9 @@ rollups = Table(
     Column("p50", Float, nullable=False),
     Column("p95", Float, nullable=False),
     Column("max", Float, nullable=False),
+    # {"5.0": n, ...}: samples within each duration bucket boundary (the latency SLO); NULL
+    # in roll-ups older than the column.
+    Column("le_counts", JSON(none_as_null=True)),
 )
 
 # An incident: the communication unit, one open per platform at a time (DESIGN section 4).
