@@ -1,11 +1,12 @@
 """Degraded, below an outage, on the daemon as operators run it: a webmail answering in 2 s
 with degraded_after 1s, degraded_for 4s and slow_after 3s is degraded and never an outage,
-and /metrics, /api/v1/services and the status page say so; on-call is mailed once, and the
-platform's informational list because it opted in."""
+and /metrics, /api/v1/services and the status page say so; on-call is mailed once and told
+in chat (never paged), and the platform's informational list because it opted in."""
 
 from __future__ import annotations
 
 import asyncio
+import json
 import signal
 import sqlite3
 import sys
@@ -13,10 +14,12 @@ from email import message_from_bytes, policy
 from pathlib import Path
 
 import aiohttp
+import pytest
 import yaml
 
 from outagewatch.sim import HttpServer, SmtpServer
 from tests.daemon.test_daemon_e2e import Daemon, free_port, metric, wait_for_good_probe
+from tests.notify.channels.receivers import ROUTING_KEY, SLACK_PATH, receivers
 
 LABELS = 'platform="eu-de-1",protocol="http",service="webmail",vantage="test"'
 
@@ -35,17 +38,28 @@ def subjects(sink: SmtpServer) -> list[tuple[tuple[str, ...], str]]:
     return found
 
 
-async def test_a_slow_webmail_is_degraded_and_never_an_outage(tmp_path: Path) -> None:
+async def test_a_slow_webmail_is_degraded_and_never_an_outage(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     port = free_port()
     db = tmp_path / "ow.db"
-    async with HttpServer() as web, SmtpServer() as sink, aiohttp.ClientSession() as session:
+    monkeypatch.setenv("PD_ROUTING_KEY", ROUTING_KEY)  # the daemon inherits it
+    async with (
+        HttpServer() as web, SmtpServer() as sink, aiohttp.ClientSession() as session,
+        receivers() as vendors,
+    ):  # fmt: skip
         config = {
             "vantage": "test",
             "database": f"sqlite+aiosqlite:///{db}",
             "api": {"listen": f"127.0.0.1:{port}"},
             "smtp": {"host": "127.0.0.1", "port": sink.port, "tls": "none",
                      "from": "noc@example.net"},
-            "oncall": {"email": "oncall@example.net"},
+            "oncall": {"email": "oncall@example.net", "channels": ["ops-chat", "pager"]},
+            "channels": {
+                "ops-chat": {"type": "slack", "url": vendors.url + SLACK_PATH},
+                "pager": {"type": "pagerduty", "routing_key_env": "PD_ROUTING_KEY",
+                          "url": f"{vendors.url}/v2/enqueue"},
+            },
             "web": {"status_page": True, "public_url": f"http://127.0.0.1:{port}"},
             "rules": {"slow_after": "3s", "outage_after": "6s", "probe_interval": "500ms",
                       "probe_timeout": "4s", "degraded_after": "1s", "degraded_for": "4s"},
@@ -94,12 +108,22 @@ async def test_a_slow_webmail_is_degraded_and_never_an_outage(tmp_path: Path) ->
                 ("n@example.net",),
                 "[OX Cloud EU de-1] Degraded performance: Web-Mail — degraded",
             ) in told
+            async with asyncio.timeout(30):
+                while not vendors.of("slack"):  # noqa: ASYNC110 - filled by the receiver
+                    await asyncio.sleep(0.05)
+            assert "Web-Mail — degraded" in json.dumps(
+                vendors.of("slack")[0].body, ensure_ascii=False
+            )
             # Degraded for longer than outage_after by now: still no outage (answers in 2 s).
             web.faults.greeting_delay = 0
             await wait_metric(session, metrics, "outagewatch_service_degraded", 0)
             async with asyncio.timeout(30):
                 await sink.wait_for_messages(4)
             assert any(s.endswith("— no longer degraded") for _, s in subjects(sink))
+            async with asyncio.timeout(30):
+                while len(vendors.of("slack")) < 2:  # noqa: ASYNC110 - filled by the receiver
+                    await asyncio.sleep(0.05)
+            assert vendors.of("pagerduty") == [] and vendors.violations == []  # never paged
         finally:
             assert await daemon.stop(signal.SIGTERM) == 0
     with sqlite3.connect(db) as conn:

@@ -18,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from outagewatch.config import Config
 from outagewatch.config.services import HEALTH_PROTOCOLS
 from outagewatch.incidents import store as store
+from outagewatch.notify.channels.base import Message
 from outagewatch.notify.outbox import Audience, Notification, enqueue
 from outagewatch.store import samples as sample_store
 
@@ -67,7 +68,43 @@ def notifications(
         lines = [f"{platform.name}: {label}", "", *facts]
         to = list(platform.lists.informational)
         made.append(_mail(thread, kind, "customer", to, subject, lines, f"<{mid}@{domain}>"))
+    made += _chat(
+        config,
+        change,
+        kind,
+        label,
+        [*facts, *(f"Latest from {v}: {d}" for v, d in sorted((seen or {}).items()))],
+        domain,
+    )
     return made
+
+
+def _chat(
+    config: Config, change: Degradation, kind: str, label: str, lines: list[str], domain: str
+) -> list[Notification]:
+    """One message to each chat channel routed to the platform whose ``min_severity``
+    covers the service's severity; a pager is never woken for a degraded service."""
+    platform = config.platforms[change.platform]
+    severity = platform.services[change.service].severity
+    ending = "degraded" if kind == "degraded" else "no longer degraded"
+    message = Message(
+        id="", event=kind, key=f"{change.platform}/{change.service}",  # type: ignore[arg-type]
+        title=f"[{platform.name}] {label} — {ending}", text="\n".join(lines), severity=severity,
+        platform=platform.name, services=(label,), created_at=change.ended_at or change.started_at,
+    )  # fmt: skip
+    stamp = f"{change.started_at:%Y%m%d%H%M%S}"
+    found = []
+    for name, least in config.channels_for(change.platform).items():
+        channel = config.all_channels.get(name)
+        if channel is None or channel.paging or severity > least:
+            continue
+        found.append(Notification(
+            thread=f"degraded:{change.platform}/{change.service}:{name}", incident_id=None,
+            kind=kind, audience="oncall", channel=name, recipients=(name,),
+            subject=message.title, body_text=message.text, details=message.details(),
+            message_id=f"<degraded.{change.platform}.{change.service}.{stamp}.{kind}.{name}@{domain}>",
+        ))  # fmt: skip
+    return found
 
 
 def _mail(

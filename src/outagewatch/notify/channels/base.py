@@ -20,8 +20,14 @@ import aiohttp
 from outagewatch import __version__
 from outagewatch.probes.text import one_line
 
-Event = Literal["opened", "acknowledged", "update", "restored", "test"]
-EVENTS: tuple[Event, ...] = ("opened", "acknowledged", "update", "restored", "test")
+# "degraded" and "degraded_ended" are a service's, below an outage: chat hears of them,
+# a pager never (incidents/degraded.py enqueues them for chat channels only).
+Event = Literal[
+    "opened", "acknowledged", "update", "restored", "test", "degraded", "degraded_ended"
+]
+EVENTS: tuple[Event, ...] = (
+    "opened", "acknowledged", "update", "restored", "test", "degraded", "degraded_ended"
+)  # fmt: skip
 MAX_RETRY_AFTER = 3600.0  # a Retry-After beyond an hour is a vendor's bug, not a plan
 USER_AGENT = f"outagewatch/{__version__}"
 

@@ -19,7 +19,8 @@ MAX_SECTION = 3000
 MAX_TEXT = 3900  # Slack truncates ``text`` beyond 40,000 but advises staying under 4,000
 MAX_BUTTON = 75
 MAX_URL = 3000
-EMOJI = {"opened": ":red_circle:", "acknowledged": ":eyes:", "update": ":memo:",
+EMOJI = {"degraded": ":large_yellow_circle:", "degraded_ended": ":white_check_mark:",
+         "opened": ":red_circle:", "acknowledged": ":eyes:", "update": ":memo:",
          "restored": ":large_green_circle:", "test": ":wave:"}  # fmt: skip
 
 

@@ -16,7 +16,8 @@ from outagewatch.notify.channels.base import Answer, Message, post_json
 
 CARD_SCHEMA = "http://adaptivecards.io/schemas/adaptive-card.json"
 CARD_VERSION = "1.4"
-COLOURS = {"opened": "Attention", "acknowledged": "Warning", "update": "Default",
+COLOURS = {"degraded": "Warning", "degraded_ended": "Good",
+           "opened": "Attention", "acknowledged": "Warning", "update": "Default",
            "restored": "Good", "test": "Accent"}  # fmt: skip
 
 

@@ -22,7 +22,9 @@ from outagewatch.notify.channels.base import Answer, Message, post_json
 
 def envelope(message: Message) -> dict[str, Any]:
     return {
-        "type": f"incident.{message.event}",
+        "type": f"service.{message.event}"
+        if message.event.startswith("degraded")
+        else f"incident.{message.event}",
         "timestamp": message.created_at.isoformat(),
         "data": {
             "reference": message.key,
