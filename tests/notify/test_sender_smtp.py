@@ -14,7 +14,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from outagewatch.metrics import Metrics
-from outagewatch.notify import outbox
+from outagewatch.notify import attempts, outbox
 from outagewatch.notify.delivery import Delivery
 from outagewatch.notify.outbox import Notification
 from outagewatch.notify.sender import Sender
@@ -250,7 +250,7 @@ async def test_a_relay_down_for_three_hours_delays_mail_and_loses_none(
         assert gauge("outagewatch_outbox_pending") == 3
         assert gauge("outagewatch_outbox_oldest_pending_seconds") == (now - T0).total_seconds()
         async with db.connect() as conn:
-            due = await outbox.next_due(conn, sender.lease)
+            due = await attempts.next_due(conn, sender.lease)
         assert due is not None and due > now
         now = due
 
@@ -292,7 +292,7 @@ async def test_a_crashed_sender_is_replaced_and_the_mail_sent_again_with_its_mes
 
     # The first sender delivers, then dies before it can record it: the row stays sending.
     with monkeypatch.context() as patch:
-        patch.setattr(outbox, "mark_sent", crash)
+        patch.setattr(attempts, "mark_sent", crash)
         with pytest.raises(RuntimeError):
             await sender_for(db, metrics, relay, ca_file).step(T0)
     assert (await row(db, row_id))["state"] == "sending"

@@ -11,7 +11,7 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from outagewatch.notify import outbox
+from outagewatch.notify import attempts, outbox
 from outagewatch.notify.outbox import Notification
 from outagewatch.store.engine import open_engine
 from outagewatch.store.migrate import upgrade
@@ -87,7 +87,7 @@ async def test_enqueue_refuses_line_breaks_in_header_fields(
     with pytest.raises(ValueError, match=rf"^{field}: must not contain CR, LF"):
         await add(db, note(**{field: value}))
     async with db.connect() as conn:
-        assert await outbox.backlog(conn, T0) == (0, 0.0)
+        assert await attempts.backlog(conn, T0) == (0, 0.0)
 
 
 @pytest.mark.parametrize(
@@ -136,19 +136,21 @@ async def test_an_update_never_overtakes_a_pending_mail_of_its_thread(db: AsyncE
     assert claimed is not None and claimed.id == detected
     async with db.begin() as conn:
         retry_at = T0 + timedelta(minutes=10)
-        assert await outbox.mark_retry(conn, detected, T0, retry_at, "connect: refused", ["a@x.io"])
+        assert await attempts.mark_retry(
+            conn, detected, T0, retry_at, "connect: refused", ["a@x.io"]
+        )
     # The detected mail waits for its retry: the update behind it waits too, other threads not.
     later = T0 + timedelta(minutes=5)
     claimed = await outbox.claim(db, later, "fra-1", LEASE)
     assert claimed is not None and claimed.id == other
     assert await outbox.claim(db, later, "fra-1", LEASE) is None
     async with db.connect() as conn:
-        assert await outbox.next_due(conn, LEASE) == retry_at
+        assert await attempts.next_due(conn, LEASE) == retry_at
     # A mail that failed for good no longer holds its thread up.
     claimed = await outbox.claim(db, retry_at, "fra-1", LEASE)
     assert claimed is not None and claimed.id == detected
     async with db.begin() as conn:
-        assert await outbox.mark_failed(conn, detected, retry_at, "mail from: 550 no relaying")
+        assert await attempts.mark_failed(conn, detected, retry_at, "mail from: 550 no relaying")
     claimed = await outbox.claim(db, retry_at, "fra-1", LEASE)
     assert claimed is not None and claimed.id == update
 
@@ -159,7 +161,7 @@ async def test_a_crashed_senders_row_is_taken_again_after_the_lease(db: AsyncEng
     assert crashed is not None
     assert await outbox.claim(db, T0 + LEASE, "nyc-1", LEASE) is None  # the lease still holds
     async with db.connect() as conn:
-        assert await outbox.next_due(conn, LEASE) == T0 + LEASE
+        assert await attempts.next_due(conn, LEASE) == T0 + LEASE
     after = T0 + LEASE + timedelta(seconds=1)
     taken = await outbox.claim(db, after, "nyc-1", LEASE)
     assert taken is not None
@@ -167,8 +169,8 @@ async def test_a_crashed_senders_row_is_taken_again_after_the_lease(db: AsyncEng
     assert taken.message_id == crashed.message_id
     async with db.begin() as conn:
         # The first sender wakes up: its claim is gone, its result is not recorded.
-        assert not await outbox.mark_sent(conn, row_id, after, {}, claimed_at=crashed.claimed_at)
-        assert await outbox.mark_sent(conn, row_id, after, {}, claimed_at=taken.claimed_at)
+        assert not await attempts.mark_sent(conn, row_id, after, {}, claimed_at=crashed.claimed_at)
+        assert await attempts.mark_sent(conn, row_id, after, {}, claimed_at=taken.claimed_at)
     row = await state(db, row_id)
     assert (row["state"], row["sent_at"], row["pending_recipients"]) == ("sent", after, [])
 
@@ -178,7 +180,7 @@ async def test_refused_recipients_are_kept_across_retries(db: AsyncEngine) -> No
     claimed = await outbox.claim(db, T0, "fra-1", LEASE)
     assert claimed is not None
     async with db.begin() as conn:
-        await outbox.mark_retry(
+        await attempts.mark_retry(
             conn,
             row_id,
             T0,
@@ -199,21 +201,21 @@ async def test_refused_recipients_are_kept_across_retries(db: AsyncEngine) -> No
     assert again.pending_recipients == ("b@x.io",)
     assert again.refused == {"a@x.io": "550 5.1.1 no such user"}
     async with db.begin() as conn:
-        await outbox.mark_sent(conn, row_id, T0 + timedelta(seconds=30), {})
+        await attempts.mark_sent(conn, row_id, T0 + timedelta(seconds=30), {})
     assert (await state(db, row_id))["last_error"] == "refused a@x.io: 550 5.1.1 no such user"
 
 
 async def test_backlog_counts_unsent_rows_and_the_age_of_the_oldest(db: AsyncEngine) -> None:
     async with db.connect() as conn:
-        assert await outbox.backlog(conn, T0) == (0, 0.0)
+        assert await attempts.backlog(conn, T0) == (0, 0.0)
     first, _, third = await add(db, note("incident:1"), note("incident:2"), note("incident:3"))
     await add(db, note("incident:4"), now=T0 + timedelta(minutes=1))
     for _ in range(2):
         assert await outbox.claim(db, T0, "fra-1", LEASE) is not None  # sending still counts
     async with db.begin() as conn:
-        await outbox.mark_sent(conn, first, T0, {})
-        assert not await outbox.mark_failed(conn, third, T0, "gone")  # not claimed: unchanged
-        assert await outbox.backlog(conn, T0 + timedelta(minutes=2)) == (3, 120.0)
+        await attempts.mark_sent(conn, first, T0, {})
+        assert not await attempts.mark_failed(conn, third, T0, "gone")  # not claimed: unchanged
+        assert await attempts.backlog(conn, T0 + timedelta(minutes=2)) == (3, 120.0)
 
 
 async def claim_all(db: AsyncEngine, worker: str, seen: list[tuple[str, int]]) -> None:
@@ -229,7 +231,7 @@ async def claim_all(db: AsyncEngine, worker: str, seen: list[tuple[str, int]]) -
         seen.append((worker, claimed.id))
         await asyncio.sleep(0)
         async with db.begin() as conn:
-            assert await outbox.mark_sent(conn, claimed.id, T0, {}, claimed_at=claimed.claimed_at)
+            assert await attempts.mark_sent(conn, claimed.id, T0, {}, claimed_at=claimed.claimed_at)
 
 
 async def test_concurrent_senders_on_two_engines_never_share_a_row(db: AsyncEngine) -> None:

@@ -8,7 +8,7 @@ from datetime import timedelta
 import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from outagewatch.notify import outbox
+from outagewatch.notify import attempts, outbox
 from outagewatch.notify.supersession import News
 from outagewatch.store.migrate import upgrade
 
@@ -61,12 +61,12 @@ async def test_release_makes_the_waiting_mail_due_now(db: AsyncEngine) -> None:
         claimed = await outbox.claim(db, T0, "fra-1", LEASE)
         assert claimed is not None
         async with db.begin() as conn:
-            await outbox.mark_retry(
+            await attempts.mark_retry(
                 conn, claimed.id, T0, T0 + timedelta(minutes=15), "connect: refused",
                 claimed.pending_recipients, claimed_at=claimed.claimed_at,
             )  # fmt: skip
     later = T0 + timedelta(minutes=1)
     async with db.begin() as conn:
-        assert await outbox.release(conn, later, channel="mail") == 1
+        assert await attempts.release(conn, later, channel="mail") == 1
     assert (await state(db, mail))["next_attempt_at"] == later
     assert (await state(db, hook))["next_attempt_at"] == T0 + timedelta(minutes=15)

@@ -35,7 +35,7 @@ import aiosmtplib
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from outagewatch.metrics import Metrics
-from outagewatch.notify import outbox
+from outagewatch.notify import attempts, outbox
 from outagewatch.notify.channels.base import Message, TransportError
 from outagewatch.notify.delivery import Delivery
 from outagewatch.notify.message import build_message
@@ -160,7 +160,7 @@ class Sender:
         if self._rerouted:  # the same for a channel's waiting rows
             async with self.engine.begin() as conn:
                 for channel in sorted(self._rerouted):
-                    await outbox.release(conn, now, channel=channel)
+                    await attempts.release(conn, now, channel=channel)
             self._rerouted = set()
         relays = self._relays
         if relays is not None and await relays.step(now):
@@ -186,11 +186,11 @@ class Sender:
             except Exception:  # stale updates then go as written: better than none at all
                 log.exception("rewriting the waiting updates failed")
         async with self.engine.begin() as conn:
-            await outbox.release(conn, now, channel="mail")
+            await attempts.release(conn, now, channel="mail")
 
     async def export_backlog(self, now: datetime) -> None:
         async with self.engine.connect() as conn:
-            pending, oldest = await outbox.backlog(conn, now)
+            pending, oldest = await attempts.backlog(conn, now)
         self.metrics.outbox_pending.set(pending)
         self.metrics.outbox_oldest_pending.set(oldest)
 
@@ -200,12 +200,12 @@ class Sender:
         token = item.claimed_at
         async with self.engine.begin() as conn:
             if decision.result in ("sent", "partial"):
-                return await outbox.mark_sent(
+                return await attempts.mark_sent(
                     conn, item.id, now, outcome.refused, claimed_at=token, relay=outcome.via
                 )
             if decision.result == "retry":
                 assert decision.next_attempt_at is not None and decision.error is not None
-                return await outbox.mark_retry(
+                return await attempts.mark_retry(
                     conn,
                     item.id,
                     now,
@@ -216,7 +216,7 @@ class Sender:
                     claimed_at=token,
                 )
             assert decision.error is not None
-            return await outbox.mark_failed(
+            return await attempts.mark_failed(
                 conn,
                 item.id,
                 now,
