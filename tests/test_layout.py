@@ -21,6 +21,8 @@ PURE = {
     "outagewatch.detection.rule",
     "outagewatch.detection.tracking",
     "outagewatch.incidents.decisions",
+    "outagewatch.incidents.model",
+    "outagewatch.states.read_model",
     "outagewatch.maintenance.decisions",
     "outagewatch.reporting.record",
     "outagewatch.reporting.budgets",

@@ -9,109 +9,42 @@ engine (incidents/engine.py) stores all three in one transaction.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from datetime import datetime, timedelta
-from typing import Literal
 
-State = Literal["open", "acknowledged", "restored", "closed"]
-ACTIVE: tuple[State, ...] = ("open", "acknowledged")
-NoticeKind = Literal["detected", "update", "restored", "oncall", "oncall_repeat"]
-
-
-class IncidentError(ValueError):
-    """Input that no incident could accept (an ETR in the past); the API answers 422."""
-
-
-class IncidentConflict(IncidentError):
-    """An action that this incident's state does not allow (acking a closed one): 409."""
-
-
-@dataclass(frozen=True)
-class ServiceInfo:
-    label: str  # as customers know it: "IMAP", "Web-Mail"
-    severity: int  # when this service alone is down
-
-
-@dataclass(frozen=True)
-class PlatformInfo:
-    id: str
-    name: str
-    services: Mapping[str, ServiceInfo]
-    update_every: timedelta
-    oncall_repeat: timedelta
-
-
-@dataclass(frozen=True)
-class Affected:
-    service: str
-    started_at: datetime
-    restored_at: datetime | None = None
-    reported: bool = False  # by the customer (ticket): restored by hand only
-    # Dropped from the config while down: no longer followed, and never called recovered.
-    unmonitored_at: datetime | None = None
-
-
-@dataclass(frozen=True)
-class Incident:
-    ref: str
-    platform: str
-    state: State
-    origin: Literal["detected", "customer"]
-    severity: int
-    services: tuple[Affected, ...]
-    opened_at: datetime
-    severity_overridden: bool = False
-    ticket: str | None = None
-    user_impact: str | None = None
-    etr: datetime | None = None
-    update_every: timedelta | None = None
-    acknowledged_at: datetime | None = None
-    acknowledged_by: str | None = None
-    restored_at: datetime | None = None
-    closed_at: datetime | None = None
-    last_customer_mail_at: datetime | None = None
-    next_update_at: datetime | None = None
-    updates_sent: int = 0
-    oncall_next_at: datetime | None = None
-    id: int | None = None
-
-    @property
-    def started_at(self) -> datetime:
-        return min(a.started_at for a in self.services)
-
-    @property
-    def down(self) -> tuple[str, ...]:
-        return tuple(
-            a.service for a in self.services if a.restored_at is None and a.unmonitored_at is None
-        )
-
-    def cadence(self, platform: PlatformInfo) -> timedelta:
-        return self.update_every or platform.update_every
-
-
-@dataclass(frozen=True)
-class Notice:
-    kind: NoticeKind
-    changes: tuple[str, ...] = ()  # what changed, in customer words, for the update mail
-    message: str | None = None  # an engineer's words
-    # Set by the engine when this notice supersedes undelivered ones: everything the
-    # recipients have not been told yet, (time, text) in order, its own news included.
-    news: tuple[tuple[datetime, str], ...] = ()
-    stands_for: int = 1  # notices it carries: itself and those it superseded
-
-    def told(self, now: datetime) -> tuple[tuple[datetime, str], ...]:
-        """What this notice itself tells, at ``now``: the engineer's words, then changes."""
-        said = (self.message,) if self.message else ()
-        return tuple((now, text) for text in (*said, *self.changes))
-
-
-@dataclass(frozen=True)
-class Decision:
-    incident: Incident
-    notices: tuple[Notice, ...] = ()
-    timeline: tuple[tuple[str, str, dict[str, str]], ...] = field(default=())  # kind, actor, detail
-    # Notices still waiting to be sent that no longer hold (a reminder after the ack).
-    withdrawn: tuple[NoticeKind, ...] = ()
+from outagewatch.incidents.model import (
+    ACTIVE as ACTIVE,
+)
+from outagewatch.incidents.model import (
+    Affected as Affected,
+)
+from outagewatch.incidents.model import (
+    Decision as Decision,
+)
+from outagewatch.incidents.model import (
+    Incident as Incident,
+)
+from outagewatch.incidents.model import (
+    IncidentConflict as IncidentConflict,
+)
+from outagewatch.incidents.model import (
+    IncidentError as IncidentError,
+)
+from outagewatch.incidents.model import (
+    Notice as Notice,
+)
+from outagewatch.incidents.model import (
+    NoticeKind as NoticeKind,
+)
+from outagewatch.incidents.model import (
+    PlatformInfo as PlatformInfo,
+)
+from outagewatch.incidents.model import (
+    ServiceInfo as ServiceInfo,
+)
+from outagewatch.incidents.model import (
+    State as State,
+)
 
 
 def derived_severity(platform: PlatformInfo, down: tuple[str, ...]) -> int:
