@@ -276,7 +276,9 @@ async def test_tls_new_warning_lead_times_apply_to_the_certificates_seen(
 async def test_web_the_status_page_is_switched_on_and_off(start: Callable[..., Any]) -> None:
     running: Running = await start()
     assert await running.status("/status/eu-de-1") == 404
-    await running.reload(lambda c: c.update(web={"status_page": True}))
+    # A public status page needs its public address (links in mails and feeds).
+    on = {"status_page": True, "public_url": "https://status.example.net"}
+    await running.reload(lambda c: c.update(web=on))
     assert await running.status("/status/eu-de-1") == 200
     await running.reload(lambda c: c.update(web={"status_page": False}))
     assert await running.status("/status/eu-de-1") == 404

@@ -167,14 +167,14 @@ def test_non_root_read_only_no_privileges(name: str, pod: dict[str, Any]) -> Non
 
 
 def test_sized_from_the_benchmark() -> None:
-    """docs/BENCHMARKS.md: peak RSS 185 MB at 10,000 services, the deployed daemon."""
+    """docs/BENCHMARKS.md: peak RSS 186-187 MB at 10,000 services, the deployed daemon."""
     (container,) = by_kind("Deployment")["spec"]["template"]["spec"]["containers"]
     resources = container["resources"]
     mib = {"Mi": 1, "Gi": 1024}
     limit = int(resources["limits"]["memory"][:-2]) * mib[resources["limits"]["memory"][-2:]]
-    assert limit * 1.048576 >= 2 * 185
+    assert limit * 1.048576 >= 2 * 187
     assert "cpu" not in resources["limits"]  # throttled timers would be slow probes
-    assert "185 MB" in (ROOT / "docs" / "BENCHMARKS.md").read_text()
+    assert "186–187 MB for 10,000" in (ROOT / "docs" / "BENCHMARKS.md").read_text()
 
 
 def test_service_monitor_and_service_select_the_pods() -> None:
