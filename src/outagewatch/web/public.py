@@ -15,6 +15,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from outagewatch.api.ratelimit import Limits, retry_after
 from outagewatch.web.render import SECURITY_HEADERS
+from outagewatch.web.status_cache import Abandoned
 
 log = logging.getLogger("outagewatch.web")
 LIMITS: web.AppKey[Limits] = web.AppKey("web_public_limits", Limits)
@@ -51,6 +52,8 @@ def public(handler: Handler) -> Handler:
             return _html(BUSY, 503, "1")
         try:
             return await handler(request)
+        except Abandoned:  # the daemon stops: a restarted one answers in a moment
+            return _html(STARTING, 503, "5")
         except (SQLAlchemyError, OSError) as exc:
             log.debug("status page while the database does not answer: %s", type(exc).__name__)
             return _html(STARTING, 503, "5")
