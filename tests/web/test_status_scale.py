@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from aiohttp.test_utils import TestClient, TestServer
+from aiohttp.test_utils import TestClient, TestServer, make_mocked_request
 
 from outagewatch.api.app import make_app
 from outagewatch.api.context import ApiContext
@@ -24,6 +24,7 @@ from outagewatch.probes.result import ErrorKind, ProbeResult
 from outagewatch.states import Judged, VantageState
 from outagewatch.store.engine import open_engine
 from outagewatch.store.migrate import upgrade
+from outagewatch.web.console_lists import home_data
 from outagewatch.web.status_routes import PAGES
 
 from ..states.test_read_model import T0, counting
@@ -160,3 +161,20 @@ async def test_a_platform_of_2000_services_shows_bars_per_protocol(web_of: Any) 
     text = body.decode()
     assert "IMAP (2000 services)" in text and text.count('class="bar ') == 90
     assert "Mailbox s0042 <span" in text and text.count("Mailbox s") == 2000
+
+
+async def test_the_console_home_costs_the_same_at_600_and_at_3000(
+    web_of: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    costs = []
+    for platforms in (150, 750):
+        client, engine, _ = await web_of(platforms)
+        request = make_mocked_request("GET", "/console", app=client.app)
+        with counting(engine, monkeypatch) as counts:
+            data = await home_data(request)
+        monkeypatch.undo()
+        # every seventh service's sample was a refusal: those are listed, 200 at most
+        assert len(data["bad"]) == min(200, len(range(0, platforms * 4, 7)))
+        assert counts["states"] == counts["samples"] == len(data["bad"])  # only those
+        costs.append(counts["statements"])
+    assert costs[0] == costs[1]
