@@ -2,12 +2,12 @@
 
 A page is keyed by everything it shows that can change: the read model's version of the
 platform (a service's state), the platform's incidents and maintenance windows (their count,
-newest id and the sum of their compare-and-set versions: any change moves one), the hourly
-roll-ups and the day. A few things move with time alone (the bar of today grows, a mail
-goes out, an instance that does not lead learns of samples only from the store): a page is
-also rendered again once it is ``MAX_AGE`` old. So a page is rendered at most once per
-change or per ``MAX_AGE``, however many visitors ask, and one render serves all of those
-waiting for it (a lock per page).
+newest id and the sum of their compare-and-set versions: any change moves one), the
+customer mails sent, the hourly roll-ups and the day. A few things move with time alone
+(the bar of today grows; an instance that does not lead learns of samples only from the
+store): a page is also rendered again once it is ``MAX_AGE`` old. So a page is rendered at
+most once per change or per ``MAX_AGE``, however many visitors ask, and one render serves
+all of those waiting for it (a lock per stripe of pages).
 """
 
 from __future__ import annotations
@@ -23,10 +23,10 @@ from typing import Any, TypeVar
 
 import jinja2
 from aiohttp import web
-from sqlalchemy import func, select, true
+from sqlalchemy import String, cast, func, literal, select, true
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from outagewatch.store.tables import incidents, maintenances
+from outagewatch.store.tables import incidents, maintenances, notifications
 from outagewatch.web.render import SECURITY_HEADERS
 
 T = TypeVar("T")
@@ -91,6 +91,20 @@ async def platform_signature(conn: AsyncConnection, platform: str | None) -> tup
     both = parts[0].join(parts[1], true())  # two rows of one: their product is one row
     row = (await conn.execute(select(both))).one()
     return tuple(row)
+
+
+async def mails_signature(conn: AsyncConnection, platform: str) -> tuple[object, ...]:
+    """What changes when a customer mail of one of the platform's incidents goes out (the
+    page shows the mails as sent): read through the outbox's index on the thread."""
+    threads = select(literal("incident:") + cast(incidents.c.id, String)).where(
+        incidents.c.platform == platform
+    )
+    query = select(func.count(), func.max(notifications.c.id)).where(
+        notifications.c.thread.in_(threads.scalar_subquery()),
+        notifications.c.state == "sent",
+        notifications.c.audience == "customer",
+    )
+    return tuple((await conn.execute(query)).one())
 
 
 def day_of(now: datetime) -> str:

@@ -25,6 +25,7 @@ from outagewatch.web.status_cache import (
     Rendered,
     Renders,
     day_of,
+    mails_signature,
     platform_signature,
     rendered,
     respond,
@@ -54,6 +55,7 @@ async def _platform_cached(
             id(config),
             judged.version(pid) if judged is not None else None,
             await platform_signature(conn, pid),
+            await mails_signature(conn, pid),
             await store.rollup_signature(conn, pid, since),
             day_of(now),
         )
