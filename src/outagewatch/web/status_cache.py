@@ -32,7 +32,7 @@ from outagewatch.web.render import SECURITY_HEADERS
 T = TypeVar("T")
 
 MAX_AGE = 30.0  # seconds
-MAX_PAGES = 10_000  # every platform page and overview page of a large estate, and no more
+MAX_BYTES = 64 * 2**20  # about 1,400 platform pages of 45 KB; the oldest go first
 
 
 @dataclass(frozen=True)
@@ -51,6 +51,7 @@ class PageCache:
         self.max_age = max_age
         self.clock = clock
         self.renders = 0  # how many pages were rendered (the tests count them)
+        self.size = 0  # bytes of the pages kept
         self._pages: dict[str, tuple[Hashable, float, Rendered]] = {}
         # One render at a time per stripe of names: bounded, whatever names are asked for.
         self._locks = [asyncio.Lock() for _ in range(64)]
@@ -67,10 +68,17 @@ class PageCache:
                 return found
             page = await render()
             self.renders += 1
-            if len(self._pages) >= MAX_PAGES and name not in self._pages:
-                self._pages.pop(next(iter(self._pages)))
-            self._pages[name] = (key, self.clock(), page)
+            self._keep(name, key, page)
             return page
+
+    def _keep(self, name: str, key: Hashable, page: Rendered) -> None:
+        old = self._pages.pop(name, None)
+        self.size += len(page.body) - (len(old[2].body) if old else 0)
+        self._pages[name] = (key, self.clock(), page)  # the newest last
+        while self.size > MAX_BYTES and len(self._pages) > 1:
+            _, (_, _, dropped) = next(iter(self._pages.items()))
+            self._pages.pop(next(iter(self._pages)))
+            self.size -= len(dropped.body)
 
     def _fresh(self, name: str, key: Hashable) -> Rendered | None:
         cached = self._pages.get(name)
