@@ -24,7 +24,7 @@ from outagewatch.web.status_cache import (
     Rendered,
     Renders,
     day_of,
-    platform_signature,
+    estate_signature,
 )
 from outagewatch.web.status_data import summary, worst
 
@@ -85,7 +85,7 @@ async def page(
         key = (
             id(config),
             tuple(judged.version(p) for p in chosen) if judged is not None else None,
-            await platform_signature(conn, None),
+            await estate_signature(conn),
             day_of(now),
         )
 

@@ -23,13 +23,14 @@ from typing import Any, TypeVar
 
 import jinja2
 from aiohttp import web
-from sqlalchemy import String, cast, func, literal, select, true
+from sqlalchemy import FromClause, String, cast, func, literal, select, true
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from outagewatch.store.tables import incidents, maintenances, notifications
+from outagewatch.store.tables import incidents, maintenances, notifications, rollups
 from outagewatch.web.render import SECURITY_HEADERS
 
 T = TypeVar("T")
+Aggregate = Any  # a select of one row (SQLAlchemy's Select types it by its columns)
 
 MAX_AGE = 30.0  # seconds
 MAX_BYTES = 64 * 2**20  # about 1,400 platform pages of 45 KB; the oldest go first
@@ -87,32 +88,58 @@ class PageCache:
         return cached[2]
 
 
-async def platform_signature(conn: AsyncConnection, platform: str | None) -> tuple[object, ...]:
-    """What changes when an incident or a maintenance window of ``platform`` (or of any
-    platform, for None) is opened, changed or removed: one row of aggregates."""
-    parts = []
+def _changes(platform: str | None) -> list[Aggregate]:
+    """Aggregates that move when an incident or a maintenance window of ``platform`` (of
+    any, for None) is opened, changed or removed."""
+    found = []
     for table in (incidents, maintenances):
         query = select(func.count(), func.max(table.c.id), func.sum(table.c.version))
         if platform is not None:
             query = query.where(table.c.platform == platform)
-        parts.append(query.subquery())
-    both = parts[0].join(parts[1], true())  # two rows of one: their product is one row
-    row = (await conn.execute(select(both))).one()
-    return tuple(row)
+        found.append(query)
+    return found
 
 
-async def mails_signature(conn: AsyncConnection, platform: str) -> tuple[object, ...]:
-    """What changes when a customer mail of one of the platform's incidents goes out (the
-    page shows the mails as sent): read through the outbox's index on the thread."""
+def _mails(platform: str) -> Aggregate:
+    """Aggregates that move when a customer mail of one of the platform's incidents goes out
+    (the page shows the mails as sent), read through the outbox's index on the thread."""
     threads = select(literal("incident:") + cast(incidents.c.id, String)).where(
         incidents.c.platform == platform
     )
-    query = select(func.count(), func.max(notifications.c.id)).where(
+    return select(func.count(), func.max(notifications.c.id)).where(
         notifications.c.thread.in_(threads.scalar_subquery()),
         notifications.c.state == "sent",
         notifications.c.audience == "customer",
     )
-    return tuple((await conn.execute(query)).one())
+
+
+def _rollups(platform: str, since: datetime) -> Aggregate:
+    """The newest rolled-up hour and the number of roll-ups since ``since`` (the housekeeper
+    writes them once an hour)."""
+    return select(func.max(rollups.c.hour), func.count()).where(
+        rollups.c.platform == platform, rollups.c.hour >= since
+    )
+
+
+async def _one_row(conn: AsyncConnection, parts: list[Aggregate]) -> tuple[object, ...]:
+    """Several one-row aggregates in one statement (one round trip: a busy SQLite answers
+    statements one at a time)."""
+    joined: FromClause = parts[0].subquery()
+    for part in parts[1:]:
+        joined = joined.join(part.subquery(), true())  # rows of one: the product is one row
+    return tuple((await conn.execute(select(joined))).one())
+
+
+async def platform_signature(
+    conn: AsyncConnection, platform: str, since: datetime
+) -> tuple[object, ...]:
+    """Everything a platform's page shows that the store changes, in one statement."""
+    return await _one_row(conn, [*_changes(platform), _mails(platform), _rollups(platform, since)])
+
+
+async def estate_signature(conn: AsyncConnection) -> tuple[object, ...]:
+    """What the overview shows that the store changes: the incidents and windows."""
+    return await _one_row(conn, _changes(None))
 
 
 def day_of(now: datetime) -> str:

@@ -17,7 +17,6 @@ from aiohttp import web
 
 from outagewatch.api.context import context
 from outagewatch.api.ratelimit import Limits
-from outagewatch.store import status as store
 from outagewatch.web import overview
 from outagewatch.web.public import LIMITS, public
 from outagewatch.web.status_cache import (
@@ -25,7 +24,6 @@ from outagewatch.web.status_cache import (
     Rendered,
     Renders,
     day_of,
-    mails_signature,
     platform_signature,
     rendered,
     respond,
@@ -54,9 +52,7 @@ async def _platform_cached(
         key = (
             id(config),
             judged.version(pid) if judged is not None else None,
-            await platform_signature(conn, pid),
-            await mails_signature(conn, pid),
-            await store.rollup_signature(conn, pid, since),
+            await platform_signature(conn, pid, since),
             day_of(now),
         )
     renders = request.app[RENDERS]
