@@ -37,7 +37,11 @@ RUN python3 -m venv /opt/outagewatch
 WORKDIR /src
 COPY pyproject.toml README.md LICENSE ./
 COPY src ./src
-RUN /opt/outagewatch/bin/pip install . \
+# The version comes from git, and the context has no .git: pass it in
+# (--build-arg OUTAGEWATCH_VERSION="$(make -s version)"); without it the image says 0+unknown.
+ARG OUTAGEWATCH_VERSION=0+unknown
+RUN SETUPTOOLS_SCM_PRETEND_VERSION_FOR_OUTAGEWATCH="$OUTAGEWATCH_VERSION" \
+    /opt/outagewatch/bin/pip install . \
     && /opt/outagewatch/bin/outagewatch --version
 
 # --- runtime --------------------------------------------------------------------------------

@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: venv lint test demo bench clean
+.PHONY: venv lint test demo bench dist version kubernetes clean
 
 venv: $(STAMP)
 
@@ -42,5 +42,19 @@ bench: venv
 		status=$$?; [ -z "$$made_policy" ] || rm -f /usr/sbin/policy-rc.d; exit $$status; }
 	$(BIN)/python -m bench $(BENCH_ARGS)
 
+# The sdist and the wheel in dist/, versioned from git (see [tool.setuptools_scm]);
+# tests/deploy/test_dist.py installs the wheel into a fresh venv and runs it.
+dist: venv
+	rm -rf dist
+	$(BIN)/python -m build --outdir dist .
+
+# The version a build of this tree gets (also for the image: --build-arg OUTAGEWATCH_VERSION).
+version: venv
+	@$(BIN)/python -m setuptools_scm
+
+# deploy/kubernetes/prometheusrule.yaml from deploy/prometheus/rules.yml, its one source.
+kubernetes: venv
+	$(BIN)/python deploy/kubernetes/generate.py
+
 clean:
-	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis
+	rm -rf $(VENV) dist build .mypy_cache .ruff_cache .pytest_cache .hypothesis

@@ -65,7 +65,7 @@ def _config(folder: Path, port: int, sim: int, platforms: int, per: int) -> Path
         "vantage": "bench",
         "database": f"sqlite+aiosqlite:///{folder / 'ow.db'}",
         "api": {"listen": f"127.0.0.1:{port}"},
-        "web": {"status_page": True},
+        "web": {"status_page": True, "public_url": "https://status.example.net"},
         "rules": {"probe_interval": f"{int(INTERVAL)}s"},
         "platforms": {
             f"p{i:04d}": {"name": f"Platform {i}", "lists": LISTS, "services": services}

@@ -23,7 +23,7 @@ from sqlalchemy import insert
 from outagewatch.api.app import make_app
 from outagewatch.api.context import ApiContext
 from outagewatch.config import Config, parse_config
-from outagewatch.incidents.engine import IncidentEngine
+from outagewatch.incidents.engine import IncidentEngine, audiences
 from outagewatch.metrics import Metrics
 from outagewatch.store.engine import open_engine
 from outagewatch.store.migrate import upgrade
@@ -44,7 +44,7 @@ def _config(db: Path) -> Config:
     }
     return parse_config({
         "database": f"sqlite+aiosqlite:///{db}",
-        "web": {"status_page": True},
+        "web": {"status_page": True, "public_url": "https://status.example.net"},
         "platforms": {"eu-de-1": {
             "name": "OX Cloud EU de-1", "timezone": "Europe/Berlin", "services": services,
             "lists": {"incident": ["i@example.net"], "informational": ["n@example.net"]},
@@ -80,7 +80,9 @@ async def measure() -> tuple[float, list[float]]:
         config = _config(Path(tmp) / "ow.db")
         await _fill(config)
         engine = open_engine(config.database)
-        context = ApiContext(engine, config, IncidentEngine(engine, config), None, lambda: NOW)
+        context = ApiContext(
+            engine, config, IncidentEngine(engine, audiences(config)), None, lambda: NOW
+        )
         client = TestClient(TestServer(make_app(Metrics(), ready=lambda: True, api=context)))
         await client.start_server()
         timings, cold = [], 0.0

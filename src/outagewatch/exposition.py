@@ -24,7 +24,7 @@ from outagewatch.probes.result import ProbeResult
 
 # Around the rule: a fast answer, a slow one, and the 30 s outage line below the 60 s timeout.
 DURATION_BUCKETS = (0.25, 1.0, 5.0, 10.0, 30.0, 60.0)
-SERIES_BUDGET = 14  # per service and vantage, without the opt-in phases
+SERIES_BUDGET = 15  # per service and vantage, without the opt-in phases
 
 Labels = tuple[str, str, str, str]  # platform, service, protocol, vantage
 K = TypeVar("K")  # the labels a family is kept by
@@ -35,6 +35,7 @@ PROBES = "outagewatch_probes_total"
 BAD_SINCE = "outagewatch_service_bad_since_seconds"
 OUTAGE = "outagewatch_service_outage"
 IN_MAINTENANCE = "outagewatch_service_in_maintenance"
+DEGRADED = "outagewatch_service_degraded"
 PHASE = "outagewatch_probe_phase_seconds"
 
 FAMILIES: dict[str, tuple[str, str]] = {
@@ -45,14 +46,12 @@ FAMILIES: dict[str, tuple[str, str]] = {
         "gauge",
         "How long the current bad run has lasted (0 when good): the early warning",
     ),
-    OUTAGE: ("gauge", "1 while the service is in outage (no series otherwise)"),
-    IN_MAINTENANCE: (
-        "gauge",
-        "1 while a maintenance window of the service is in progress (no series otherwise)",
-    ),
+    OUTAGE: ("gauge", "1 while the service is in outage, else 0"),
+    IN_MAINTENANCE: ("gauge", "1 while a maintenance window of the service is in progress, else 0"),
+    DEGRADED: ("gauge", "1 while the service is degraded (below an outage), else 0"),
     PHASE: ("gauge", "Duration of each phase of the last probe (metrics: {phases: true})"),
 }
-JUDGEMENTS = (BAD_SINCE, OUTAGE, IN_MAINTENANCE)
+JUDGEMENTS = (BAD_SINCE, OUTAGE, IN_MAINTENANCE, DEGRADED)
 _LE = (*(repr(b) for b in DURATION_BUCKETS), "+Inf")
 
 
@@ -145,13 +144,19 @@ class ServiceSeries:
                 for p, s in result.phases.items()
             )
 
-    def judge(self, labels: Labels, bad_for: float, outage: bool, in_maintenance: bool) -> None:
+    def judge(
+        self, labels: Labels, bad_for: float, outage: bool, in_maintenance: bool, degraded: bool
+    ) -> None:
         probed = self._probed.get(labels)
         names = probed.names if probed is not None else _Names.of(labels)
         self._lines[BAD_SINCE][labels] = names.line(BAD_SINCE, number(bad_for))
         # At 0 too: `outagewatch_service_outage == 0` selects the healthy services, and an
         # absent series would not tell "healthy" from "not monitored".
-        for name, flag in ((OUTAGE, outage), (IN_MAINTENANCE, in_maintenance)):
+        for name, flag in (
+            (OUTAGE, outage),
+            (IN_MAINTENANCE, in_maintenance),
+            (DEGRADED, degraded),
+        ):
             self._lines[name][labels] = names.line(name, "1" if flag else "0")
 
     def forget_judgements(self) -> None:

@@ -26,6 +26,7 @@ NOTIFICATION_KINDS = (
     *(f"maintenance_{k}" for k in ("announced", "started", "finished", "extended", "cancelled",
                                    "auto_finished")),
     "certificate_warn", "certificate_critical", "certificate_replaced",
+    "degraded", "degraded_ended",
 )  # fmt: skip
 CHANNEL_KINDS = ("opened", "acknowledged", "update", "restored")  # notify/channels/
 
@@ -141,9 +142,14 @@ class Metrics:
         self.details.observe((platform, service, vantage), result)
 
     def export_judgement(
-        self, labels: Labels, bad_for: float, outage: bool, in_maintenance: bool
+        self,
+        labels: Labels,
+        bad_for: float,
+        outage: bool,
+        in_maintenance: bool,
+        degraded: bool = False,
     ) -> None:
-        self.services.judge(labels, bad_for, outage, in_maintenance)
+        self.services.judge(labels, bad_for, outage, in_maintenance, degraded)
 
     async def exposition(self, *, compressed: bool) -> bytes:
         """The /metrics body, gzip-compressed when ``compressed``, built in slices on the loop

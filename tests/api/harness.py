@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from outagewatch.api.app import make_app
 from outagewatch.api.context import ApiContext
-from outagewatch.incidents.engine import IncidentEngine
+from outagewatch.incidents.engine import IncidentEngine, audiences
 from outagewatch.maintenance.engine import MaintenanceEngine
 from outagewatch.metrics import Metrics
 from outagewatch.store import tokens
@@ -48,8 +48,8 @@ class Api:
 async def start_api(db: AsyncEngine, tmp_path: Path) -> Api:
     config = config_for(25, tmp_path / "unused.db")
     clock = Clock()
-    engine = IncidentEngine(db, config)
-    windows = MaintenanceEngine(db, config, engine.audiences, timedelta(minutes=30))
+    engine = IncidentEngine(db, audiences(config))
+    windows = MaintenanceEngine(db, config, engine.audiences)
     context = ApiContext(db, config, engine, None, clock, windows)
     app = make_app(Metrics(), ready=lambda: True, api=context)
     client = TestClient(TestServer(app))

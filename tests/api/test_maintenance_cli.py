@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import pytest
 
 from outagewatch.cli.main import main
 
-from .test_schemathesis import api_server
+from .fuzz_server import fuzz_server
 
-__all__ = ["api_server"]
+
+@pytest.fixture(scope="module")
+def api_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, str]]:
+    with fuzz_server(tmp_path_factory.mktemp("maintenance-cli")) as server:
+        yield server.base, server.token
 
 
 def test_create_list_finish(

@@ -17,7 +17,7 @@ from outagewatch.api.app import make_app
 from outagewatch.api.context import ApiContext
 from outagewatch.api.ratelimit import Limits
 from outagewatch.api.server import REFUSED, Listener
-from outagewatch.incidents.engine import IncidentEngine
+from outagewatch.incidents.engine import IncidentEngine, audiences
 from outagewatch.metrics import Metrics
 from outagewatch.store.engine import open_engine
 from outagewatch.store.migrate import upgrade
@@ -37,7 +37,8 @@ async def status_app(tmp_path: Path) -> AsyncIterator[Any]:
         if migrated:
             await upgrade(engine)
         config = estate(3, db)
-        context = ApiContext(engine, config, IncidentEngine(engine, config), None, lambda: T0)
+        incidents = IncidentEngine(engine, audiences(config))
+        context = ApiContext(engine, config, incidents, None, lambda: T0)
         client = TestClient(TestServer(make_app(Metrics(), ready=lambda: True, api=context)))
         await client.start_server()
         made.append((client, engine))

@@ -1,110 +1,80 @@
-"""schemathesis over the OpenAPI document: no 5xx, and every response matches its schema.
+"""schemathesis over the OpenAPI document, the inbound hooks included: no 5xx, every
+response matches its schema, and nothing the server logged is a traceback.
 
-The server runs in a thread of its own (schemathesis calls it synchronously), over a
-migrated SQLite database with an admin token and one open incident to act on.
+The server (tests/api/fuzz_server.py) runs the real application in a thread of its own
+over a migrated SQLite database, with an admin token, an open incident to act on and the
+hooks' secrets set. Each operation is called as its client would be: the API with the
+bearer token, PagerDuty's hook signed over the exact body sent, the Opsgenie hook with
+its callback token; and the hooks once more with nothing, or a wrong signature.
 """
 
 from __future__ import annotations
 
-import asyncio
-import socket
-import threading
+import hashlib
+import hmac
+import json
 from collections.abc import Iterator
-from datetime import timedelta
-from pathlib import Path
+from typing import Any
 
 import pytest
 import schemathesis
-from aiohttp import web
 from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from schemathesis import checks
 
-from outagewatch.api.app import make_app
-from outagewatch.api.context import ApiContext
-from outagewatch.incidents.decisions import open_reported
-from outagewatch.incidents.engine import IncidentEngine
-from outagewatch.maintenance.engine import MaintenanceEngine
-from outagewatch.metrics import Metrics
-from outagewatch.store import tokens
-from outagewatch.store.engine import open_engine
-from outagewatch.store.migrate import upgrade
+from .fuzz_server import JSM_TOKEN, PD_SECRET, FuzzServer, fuzz_server
 
-from ..incidents.world import T0, config_for
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+EXAMPLES = 25
+# What a header can carry as bytes (requests sends str headers as latin-1): any byte but
+# the control characters, so also bytes that are not UTF-8.
+LATIN_1 = st.text(st.characters(min_codepoint=0x20, max_codepoint=0xFF, exclude_characters="\x7f"))
 
 
 @pytest.fixture(scope="module")
-def api_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, str]]:
-    tmp = tmp_path_factory.mktemp("schemathesis")
-    port = _free_port()
-    loop = asyncio.new_event_loop()
-    ready = threading.Event()
-    found: dict[str, object] = {}
-
-    async def serve() -> web.AppRunner:
-        db = open_engine(f"sqlite+aiosqlite:///{Path(tmp) / 'ow.db'}")
-        await upgrade(db)
-        config = config_for(25, Path(tmp) / "unused.db")
-        engine = IncidentEngine(db, config)
-        async with db.begin() as conn:
-            found["token"], _ = await tokens.create(conn, "fuzzer", "admin", T0)
-        await engine.open_reported(
-            "eu-de-1",
-            lambda p, ref: open_reported(p, ("imap",), ticket="T-1", ref=ref, actor="x", now=T0),
-            T0,
-        )
-        windows = MaintenanceEngine(db, config, engine.audiences, timedelta(minutes=30))
-        context = ApiContext(db, config, engine, None, lambda: T0, windows)
-        app = make_app(Metrics(), lambda: True, context)
-        runner = web.AppRunner(app)
-        await runner.setup()
-        await web.TCPSite(runner, "127.0.0.1", port).start()
-        found["db"] = db
-        return runner
-
-    def run() -> None:
-        asyncio.set_event_loop(loop)
-        found["runner"] = loop.run_until_complete(serve())
-        ready.set()
-        loop.run_forever()
-
-    thread = threading.Thread(target=run, daemon=True)
-    thread.start()
-    assert ready.wait(10)
-    yield f"http://127.0.0.1:{port}", str(found["token"])
-
-    async def stop() -> None:
-        await found["runner"].cleanup()  # type: ignore[attr-defined]
-        await found["db"].dispose()  # type: ignore[attr-defined]
-
-    asyncio.run_coroutine_threadsafe(stop(), loop).result(10)
-    loop.call_soon_threadsafe(loop.stop)
-    thread.join(10)
-    loop.close()
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FuzzServer]:
+    with fuzz_server(tmp_path_factory.mktemp("schemathesis")) as running:
+        yield running
 
 
-def test_api_conforms_to_its_document(api_server: tuple[str, str]) -> None:
-    base, token = api_server
-    schema = schemathesis.openapi.from_url(f"{base}/api/v1/openapi.json")
+def _as_sent(case: schemathesis.Case, token: str) -> dict[str, Any]:
+    """Headers (and for the PagerDuty hook the body's exact bytes) of a well-behaved caller."""
+    path = case.operation.path
+    if path == "/api/v1/hooks/opsgenie":
+        return {"headers": {"X-Outagewatch-Token": JSM_TOKEN}}
+    if path == "/api/v1/hooks/pagerduty":
+        raw = json.dumps(case.body).encode()
+        signature = hmac.new(PD_SECRET.encode(), raw, hashlib.sha256).hexdigest()
+        return {
+            "headers": {"X-PagerDuty-Signature": f"v1={signature}",
+                        "Content-Type": "application/json"},
+            "data": raw,
+        }  # fmt: skip
+    return {"headers": {"Authorization": f"Bearer {token}"}}
+
+
+def test_every_surface_conforms_to_its_document(server: FuzzServer) -> None:
+    schema = schemathesis.openapi.from_url(f"{server.base}/api/v1/openapi.json")
     operations = [result.ok() for result in schema.get_all_operations()]
-    assert len(operations) == 15  # every documented operation
+    assert len(operations) == 17  # every documented operation, the two hooks included
+    assert {"/api/v1/hooks/pagerduty", "/api/v1/hooks/opsgenie"} <= {o.path for o in operations}
 
     for operation in operations:
 
-        @given(case=operation.as_strategy())
-        @settings(max_examples=25, deadline=None, suppress_health_check=list(HealthCheck))
-        def conforms(case: schemathesis.Case) -> None:
+        @given(case=operation.as_strategy(), junk=LATIN_1)
+        @settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=list(HealthCheck))
+        def conforms(case: schemathesis.Case, junk: str) -> None:
             # Schema-valid is not always acceptable: an unknown platform, an ETR in the past
             # or acking a closed incident are refused by design (422/409), so that heuristic
             # check stays off; no 5xx and conformance of every response are what must hold.
             case.call_and_validate(
-                headers={"Authorization": f"Bearer {token}"},
+                **_as_sent(case, server.token),
                 excluded_checks=[checks.positive_data_acceptance],
             )
+            if case.operation.path.startswith("/api/v1/hooks/"):
+                # And as anyone on the internet may call it: refused, never a 5xx.
+                response = case.call(headers={"X-PagerDuty-Signature": f"v1={junk}",
+                                              "X-Outagewatch-Token": junk})  # fmt: skip
+                assert response.status_code == 401, response.text
 
         conforms()
+    assert server.log.tracebacks() == []

@@ -92,7 +92,7 @@ def test_unreadable_channel_secrets_are_named_not_shown(
 ) -> None:
     monkeypatch.setenv("SLACK_URL", "https://hooks.slack.com/services/T0/B0/s3cr3t")
     monkeypatch.setenv("JSM_KEY", "k")
-    monkeypatch.setenv("OW_HOOK_SECRET", "whsec_c2VjcmV0")
+    monkeypatch.setenv("OW_HOOK_SECRET", "whsec_c2VjcmV0LXNlY3JldA==")
     found = secret_problems(parse_config(data()))
     assert found == [
         "channels.pd.routing_key_env: environment variable PD_KEY is not set",

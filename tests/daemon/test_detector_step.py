@@ -79,7 +79,7 @@ async def feed(det: Detector, target: Target, seconds: range, duration: float) -
 async def opened_rows(engine: AsyncEngine) -> list[tuple[str, datetime, datetime]]:
     async with engine.connect() as conn:
         query = select(transitions.c.vantage, transitions.c.started_at, transitions.c.at).where(
-            transitions.c.kind == "opened"
+            transitions.c.kind == "opened", transitions.c.vantage.not_like("%~degraded")
         )
         return [tuple(r) for r in await conn.execute(query)]  # type: ignore[misc]
 

@@ -28,7 +28,7 @@ async def test_rolls_up_each_finished_hour_once_then_expires(engine: AsyncEngine
     # Samples in hour 0 and hour 3, nothing in between (the daemon was down).
     async with engine.begin() as conn:
         await sample_store.insert_samples(conn, [row(60, bad=False), row(3 * 3600 + 60, bad=True)])
-    keeper = Housekeeper(engine, Retention(), settle=timedelta(minutes=2))
+    keeper = Housekeeper(engine, Retention, settle=lambda: timedelta(minutes=2))
     now = T0 + timedelta(hours=4, minutes=5)
     steps = 0
     while await keeper.step(now):
@@ -37,7 +37,7 @@ async def test_rolls_up_each_finished_hour_once_then_expires(engine: AsyncEngine
     assert await count(engine, rollups) == 2
     assert not await keeper.step(now + timedelta(minutes=30))  # nothing new yet
     later = T0 + timedelta(days=20)
-    keeper.retention = Retention(samples=timedelta(days=14), rollups=timedelta(days=400))
+    keeper.retention = lambda: Retention(samples=timedelta(days=14), rollups=timedelta(days=400))
     while await keeper.step(later):
         pass
     assert await count(engine, samples) == 0  # raw samples past 14 days are gone

@@ -9,7 +9,7 @@ import pytest
 
 from outagewatch.config import parse_config
 from outagewatch.config.targets import targets_of
-from outagewatch.daemon.reload import changes_between, restart_only_changes
+from outagewatch.daemon.reload import changes_between, restart_only_changes, sections_changed
 
 BASE: dict[str, Any] = {
     "vantage": "fra",
@@ -54,13 +54,15 @@ def test_an_unchanged_file_changes_nothing() -> None:
         ("api", {"listen": "0.0.0.0:8080"}),
         ("database", "postgresql+asyncpg://ow:other@db2.example.net/ow"),
         ("vantage", "nyc"),
+        ("leader_takeover", "1m"),
+        ("metrics", {"phases": True}),
     ],
 )
 def test_what_only_a_restart_can_change(key: str, value: Any) -> None:
     new = copy.deepcopy(BASE) | {key: value}
     if key == "vantage":
         new["vantages"] = ["nyc"]
-    path = "api.listen" if key == "api" else key
+    path = {"api": "api.listen", "metrics": "metrics.phases"}.get(key, key)
     (problem,) = restart_only_changes(parse_config(BASE), parse_config(new))
     assert problem.startswith(f"{path}: changed in the file, but a change of {path} needs")
     assert "other" not in problem and "s3cret" not in problem  # a URL's password stays out
@@ -70,3 +72,10 @@ def test_rules_lists_and_services_can_change_in_place() -> None:
     new = copy.deepcopy(BASE) | {"rules": {"outage_after": "10m"}}
     new["platforms"]["eu-de-1"]["lists"]["incident"] = ["other@example.net"]
     assert restart_only_changes(parse_config(BASE), parse_config(new)) == []
+
+
+def test_the_sections_a_file_changes_are_named_without_their_values() -> None:
+    new = copy.deepcopy(BASE) | {"smtp": {"host": "relay2.example.net", "from": "n@example.net"}}
+    new["platforms"]["eu-de-1"]["lists"]["incident"] = ["other@example.net"]
+    assert sections_changed(parse_config(BASE), parse_config(new)) == ["smtp", "platforms"]
+    assert sections_changed(parse_config(BASE), parse_config(copy.deepcopy(BASE))) == []

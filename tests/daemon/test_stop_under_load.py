@@ -32,7 +32,7 @@ def estate(tmp_path: Path, port: int) -> Path:
         "vantage": "test",
         "database": f"sqlite+aiosqlite:///{tmp_path / 'ow.db'}",
         "api": {"listen": f"127.0.0.1:{port}"},
-        "web": {"status_page": True},
+        "web": {"status_page": True, "public_url": "https://status.example.net"},
         "rules": {"probe_interval": "30s"},
         "platforms": platforms,
     }

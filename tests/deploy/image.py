@@ -16,6 +16,8 @@ import subprocess
 import time
 from pathlib import Path
 
+from outagewatch import __version__
+
 ROOT = Path(__file__).resolve().parents[2]
 TOOLS = ("podman", "runc", "debootstrap")
 SUITE = "bookworm"
@@ -151,6 +153,7 @@ class Podman:
             "build", "--layers=false", "--format", "docker", "--network", "host",
             "--build-arg", f"BASE_IMAGE={base}",
             "--build-arg", f"PIP_CERT={CA_BUNDLE}",
+            "--build-arg", f"OUTAGEWATCH_VERSION={__version__}",
             "-v", f"{CA_BUNDLE}:{CA_BUNDLE}:ro",
         ]  # fmt: skip
         if os.environ.get("PIP_INDEX_URL"):

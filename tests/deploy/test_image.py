@@ -18,6 +18,7 @@ import aiohttp
 import pytest
 import yaml
 
+import outagewatch
 from outagewatch.sim import ImapServer, SmtpServer
 from tests.conftest import missing_real
 from tests.daemon.test_daemon_e2e import free_port, metric
@@ -69,12 +70,12 @@ class Site:
             f"{self.volume}:/var/lib/outagewatch",
         ]
 
-    async def start(self) -> str:
+    async def start(self, *options: str) -> str:
         name = f"ow-test-{secrets.token_hex(4)}"
         code, _, err = await self.tool.arun(
             "run", "-d", "--name", name, "--network", "host",
             "-e", f"OUTAGEWATCH_HEALTHZ_URL=http://127.0.0.1:{self.port}/healthz",
-            *self.mounts(), self.image,
+            *options, *self.mounts(), self.image,
         )  # fmt: skip
         assert code == 0, err
         self.started.append(name)
@@ -199,6 +200,26 @@ async def test_runs_unprivileged_healthy_with_a_read_only_config(site: Site) -> 
         assert code == 0, err
         # Mounted read-only: the daemon cannot change its own config.
         code, _, err = await site.tool.arun("exec", name, "touch", "/etc/outagewatch/x")
+        assert code != 0 and "Read-only file system" in err
+        assert await site.stop(name) == 0
+
+
+async def test_runs_as_the_kubernetes_deployment_runs_it(site: Site) -> None:
+    """deploy/kubernetes/deployment.yaml's securityContext: a read-only root filesystem with
+    a writable /tmp, no capabilities, no privilege escalation, uid and gid 10001."""
+    async with ImapServer() as imap, SmtpServer() as sink:
+        site.write(config(site, imap.port, sink.port))
+        name = await site.start(
+            "--read-only", "--tmpfs", "/tmp", "--cap-drop", "ALL",
+            "--security-opt", "no-new-privileges", "--user", f"{UID}:{UID}",
+        )  # fmt: skip
+        async with aiohttp.ClientSession() as session:
+            await wait_healthy(session, site)
+            ok = 'outagewatch_probe_success{platform="eu-de-1",protocol="imap",service="imap"'
+            await wait_metric(session, site, ok, 1.0, within=30)
+        code, out, err = await site.tool.arun("exec", name, "outagewatch", "--version")
+        assert (code, out.strip()) == (0, f"outagewatch {outagewatch.__version__}"), err
+        code, _, err = await site.tool.arun("exec", name, "touch", "/opt/outagewatch/x")
         assert code != 0 and "Read-only file system" in err
         assert await site.stop(name) == 0
 

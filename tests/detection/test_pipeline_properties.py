@@ -28,7 +28,7 @@ from outagewatch.config.rules import Rules, RulesOverride, merge_rules
 from outagewatch.config.targets import Target
 from outagewatch.daemon.pacing import Pace
 from outagewatch.daemon.scheduler import Prober
-from outagewatch.detection.judgement import Judgement, run_rules
+from outagewatch.detection.judgement import Judgement, degraded_bad, degraded_rules, run_rules
 from outagewatch.detection.rule import Event, Observation, Opened, State, fold
 from outagewatch.probes.result import ErrorKind, ProbeResult
 
@@ -81,6 +81,8 @@ def cases(draw: st.DrawFn) -> Case:
             probe_timeout=timedelta(seconds=timeout),
             restore_after=draw(st.integers(1, 3)),
             max_overlap=overlap,
+            degraded_after=timedelta(seconds=slow_after * draw(st.sampled_from((0, 0.1, 0.5)))),
+            degraded_for=timedelta(seconds=interval * draw(st.integers(1, 20))),
         )
     )
     assert rules.problems() == [], rules.problems()
@@ -136,6 +138,9 @@ class Run:
     declared: list[tuple[datetime, Event]]  # when the pipeline decided, what
     samples: list[Observation]
     last_round: datetime
+    # The same for the degraded tier, judged over the same samples by its own threshold.
+    declared_degraded: list[tuple[datetime, Event]]
+    samples_degraded: list[Observation]
 
 
 async def run_pipeline(case: Case) -> Run:
@@ -143,9 +148,12 @@ async def run_pipeline(case: Case) -> Run:
     service = ImapService(protocol="imap", host="127.0.0.1", port=1)
     target = Target("p", "s", service, case.rules)
     judgement = Judgement([target])
+    lower = Judgement([target], degraded_rules)
     waiting: list[ProbeResult] = []
     samples: list[Observation] = []
+    samples_lower: list[Observation] = []
     declared: list[tuple[datetime, Event]] = []
+    declared_lower: list[tuple[datetime, Event]] = []
     slow_after = case.rules.slow_after.total_seconds()
     prober = Prober([target], lambda _, result: waiting.append(result), probe_model(case, loop))
     prober.start()
@@ -163,17 +171,22 @@ async def run_pipeline(case: Case) -> Run:
         now = last_round = EPOCH + timedelta(seconds=started)
         batch, waiting[:] = list(waiting), []
         for result in batch:
-            obs = Observation.of(result.started_at, result.is_bad(slow_after))
+            bad = result.is_bad(slow_after)
+            obs = Observation.of(result.started_at, bad)
             samples.append(obs)
             judgement.observe(target.key, "v", obs)
-        for key in judgement.to_judge({target.key} if batch else set()):
-            verdict = judgement.evaluate(key, now)
-            assert verdict is not None
-            declared += [(now, e) for e in judgement.commit(key, verdict, now)]
-            judgement.bad_for(key, verdict.states.get("v", State()), now)
+            worse = degraded_bad(target, bad, result.duration, not result.ok, result.detail)
+            samples_lower.append(Observation.of(result.started_at, worse))
+            lower.observe(target.key, "v", samples_lower[-1])
+        for judge, found in ((judgement, declared), (lower, declared_lower)):
+            for key in judge.to_judge({target.key} if batch else set()):
+                verdict = judge.evaluate(key, now)
+                assert verdict is not None
+                found += [(now, e) for e in judge.commit(key, verdict, now)]
+                judge.bad_for(key, verdict.states.get("v", State()), now)
         await pace.next_round(started, wake, stopping)
     await prober.stop()
-    return Run(declared, sorted(samples), last_round)
+    return Run(declared, sorted(samples), last_round, declared_lower, sorted(samples_lower))
 
 
 def simulate(case: Case) -> Run:
@@ -201,6 +214,9 @@ def test_the_pipeline_declares_what_the_rule_says_of_all_samples(case: Case) -> 
     cut = run.last_round - rules.lateness
     _, expected = fold(State(), run.samples, rules, cut)
     assert [e for _, e in run.declared] == expected
+    lower = degraded_rules(case.rules)
+    _, degraded = fold(State(), run.samples_degraded, lower, cut)
+    assert [e for _, e in run.declared_degraded] == degraded
     pace = Pace.of([Target("p", "s", ImapService(protocol="imap", host="h", port=1), case.rules)])
     for decided, event in run.declared:
         # Decided once every probe started by then has reported, and within one round.
@@ -237,3 +253,5 @@ def test_on_whole_seconds_the_brute_force_reference_agrees(case: Case) -> None:
     # events up to the cut are those up to its whole second.
     cut = (run.last_round - rules.lateness).replace(microsecond=0)
     assert [e for _, e in run.declared] == reference(run.samples, rules, cut)
+    lower = degraded_rules(whole.rules)
+    assert [e for _, e in run.declared_degraded] == reference(run.samples_degraded, lower, cut)

@@ -13,8 +13,9 @@ from typing import Any
 
 from outagewatch.config import Config, parse_config
 from outagewatch.detection.rule import Opened, Restored
-from outagewatch.incidents.engine import IncidentEngine
+from outagewatch.incidents.engine import IncidentEngine, audiences
 from outagewatch.metrics import Metrics
+from outagewatch.notify.delivery import Delivery
 from outagewatch.notify.sender import Sender
 from outagewatch.sim import SmtpServer
 from outagewatch.store import transitions
@@ -74,11 +75,13 @@ class World:
     async def start(self) -> None:
         self.db = open_engine(self.config.database)
         await upgrade(self.db)
-        self.engine = IncidentEngine(self.db, self.config)
+        self.engine = IncidentEngine(self.db, audiences(self.config))
         outbox = self.config.outbox
+        delivery = Delivery.of(
+            self.config.smtp, relay_check=outbox.relay_check, failover_after=outbox.failover_after
+        )
         self.sender = Sender(
-            self.db, self.config.smtp, None, self.metrics, worker="test",
-            relay_check=outbox.relay_check, failover_after=outbox.failover_after,
+            self.db, delivery, self.metrics, worker="test",
             on_relay_back=self.engine.rewrite_waiting_updates,
         )  # fmt: skip
 

@@ -27,7 +27,7 @@ INFO = LISTS["eu-de-1"][1]
 class MaintenanceWorld(World):
     async def start(self) -> None:
         await super().start()
-        self.windows = MaintenanceEngine(self.db, self.config, self.engine.audiences, GRACE)
+        self.windows = MaintenanceEngine(self.db, self.config, self.engine.audiences)
 
     async def run(self, now: datetime) -> list:  # type: ignore[override,type-arg]
         while await self.windows.step(now):
@@ -177,11 +177,13 @@ async def test_detection_sees_the_windows(world: MaintenanceWorld) -> None:
 
 
 async def test_the_lookback_follows_a_reloaded_config(world: MaintenanceWorld) -> None:
-    # Worked out once per config, not per round; a reload replaces the config it came from.
-    default = world.windows.lookback()
+    # Worked out once per config, not per round; a reload replaces the config it reads.
+    current = [world.config]
+    windows = MaintenanceEngine(world.db, lambda: current[0], world.engine.audiences)
+    default = windows.lookback()
     assert default == 2 * world.config.rules_for("eu-de-1", "imap").outage_after + timedelta(
         hours=1
     )
-    world.windows.config = config_for(9, Path("unused.db"), outage_after="2h")
-    assert world.windows.lookback() == timedelta(hours=5)
-    assert world.windows.lookback() != default
+    current[0] = config_for(9, Path("unused.db"), outage_after="2h")
+    assert windows.lookback() == timedelta(hours=5)
+    assert windows.lookback() != default

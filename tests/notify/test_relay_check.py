@@ -10,6 +10,7 @@ from pathlib import Path
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from outagewatch.metrics import Metrics
+from outagewatch.notify.delivery import Delivery
 from outagewatch.notify.sender import Sender
 from tests.notify.conftest import PASSWORD, T0, StartRelay
 
@@ -23,7 +24,7 @@ async def test_the_check_sends_the_backlog_long_before_its_backoff(
 ) -> None:
     relay = await start_relay("starttls")
     settings = relay.relay(ca_file=Path(ca_file))
-    sender = Sender(db, settings, PASSWORD, metrics, "fra-1", ehlo_name="ow.test")
+    sender = Sender(db, Delivery.of(settings, PASSWORD, ehlo_name="ow.test"), metrics, "fra-1")
     await relay.stop()
     (row_id,) = await enqueue(db, mail(1))
     up = {"relay": settings.address}
@@ -51,7 +52,9 @@ async def test_a_relay_that_refuses_our_login_is_still_failing(
 ) -> None:
     relay = await start_relay("starttls")
     settings = relay.relay(ca_file=Path(ca_file))
-    sender = Sender(db, settings, "not the password", metrics, "fra-1", ehlo_name="ow.test")
+    sender = Sender(
+        db, Delivery.of(settings, "not the password", ehlo_name="ow.test"), metrics, "fra-1"
+    )
     await enqueue(db, mail(1))
     await probe_until_idle(sender, T0)  # the attempt: login refused
     assert sender.relays is not None and not sender.relays.health[0].up

@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from outagewatch.metrics import Metrics
 from outagewatch.notify import outbox
+from outagewatch.notify.delivery import Delivery
 from outagewatch.notify.outbox import Notification
 from outagewatch.notify.sender import Sender
 from outagewatch.store.tables import notifications
@@ -67,7 +68,7 @@ def sender_for(
 ) -> Sender:
     settings = relay.relay(ca_file=Path(ca_file), **changes)
     password = None if settings.username is None else PASSWORD
-    return Sender(db, settings, password, metrics, "fra-1", ehlo_name="ow.test")
+    return Sender(db, Delivery.of(settings, password, ehlo_name="ow.test"), metrics, "fra-1")
 
 
 async def test_delivers_through_starttls_and_auth(
@@ -236,7 +237,7 @@ async def test_a_relay_down_for_three_hours_delays_mail_and_loses_none(
     relay = await start_relay("none")
     settings = relay.relay(username=None, password_env=None)
     await relay.stop()  # nothing listens on its port now: connections are refused
-    sender = Sender(db, settings, None, metrics, "fra-1", ehlo_name="ow.test")
+    sender = Sender(db, Delivery.of(settings, ehlo_name="ow.test"), metrics, "fra-1")
     items = [mail(0, kind="detected"), mail(0, "incident:8", kind="detected"), mail(1)]
     ids = await enqueue(db, *items)
 
@@ -296,7 +297,7 @@ async def test_a_crashed_sender_is_replaced_and_the_mail_sent_again_with_its_mes
             await sender_for(db, metrics, relay, ca_file).step(T0)
     assert (await row(db, row_id))["state"] == "sending"
 
-    other = Sender(db, relay.relay(ca_file=Path(ca_file)), PASSWORD, metrics, "nyc-1")
+    other = Sender(db, Delivery.of(relay.relay(ca_file=Path(ca_file)), PASSWORD), metrics, "nyc-1")
     assert not await other.step(T0 + other.lease)  # the lease still holds
     assert await other.step(T0 + other.lease + timedelta(seconds=1))
 
@@ -317,9 +318,11 @@ async def test_the_relay_password_never_reaches_the_logs(
     relay = await start_relay()
     settings = relay.relay(ca_file=Path(ca_file))
     await enqueue(db, mail(1), mail(2, thread="incident:8"))
-    assert await Sender(db, settings, PASSWORD, metrics, "fra-1").step(T0)
+    assert await Sender(db, Delivery.of(settings, PASSWORD), metrics, "fra-1").step(T0)
     wrong = PASSWORD[::-1]
-    assert await Sender(db, settings, wrong, metrics, "fra-1").step(T0)  # login refused
+    assert await Sender(db, Delivery.of(settings, wrong), metrics, "fra-1").step(
+        T0
+    )  # login refused
     assert counted(metrics, "update", "sent") == counted(metrics, "update", "retry") == 1
 
     def b64(text: str) -> str:
@@ -334,7 +337,7 @@ async def test_the_relay_password_never_reaches_the_logs(
 
 
 async def test_without_a_relay_mail_waits(db: AsyncEngine, metrics: Metrics) -> None:
-    sender = Sender(db, None, None, metrics, "fra-1")
+    sender = Sender(db, Delivery(), metrics, "fra-1")
     (row_id,) = await enqueue(db, mail())
     assert await sender.step(T0)
     state = await row(db, row_id)
@@ -344,4 +347,4 @@ async def test_without_a_relay_mail_waits(db: AsyncEngine, metrics: Metrics) -> 
 
 async def test_the_lease_must_outlast_a_send(db: AsyncEngine, metrics: Metrics) -> None:
     with pytest.raises(ValueError, match="lease"):
-        Sender(db, None, None, metrics, "fra-1", lease=timedelta(seconds=30))
+        Delivery(lease=timedelta(seconds=30))

@@ -15,6 +15,7 @@ from outagewatch.config import Config, parse_config
 from outagewatch.config.channels import WebhookChannel
 from outagewatch.metrics import Metrics
 from outagewatch.notify.channels import build_all
+from outagewatch.notify.delivery import Delivery
 from outagewatch.notify.sender import Sender
 from outagewatch.store.tables import notifications
 from tests.notify.channels.receivers import Receivers, receivers
@@ -58,8 +59,8 @@ async def old_row(db: AsyncEngine, url: str) -> int:
 
 async def deliver(db: AsyncEngine, metrics: Metrics, url: str) -> dict[str, Any]:
     row_id = await old_row(db, url)
-    sender = Sender(db, None, None, metrics, "fra-1",
-                    transports=build_all(config(url).all_channels, 5.0))  # fmt: skip
+    delivery = Delivery(transports=build_all(config(url).all_channels, 5.0))
+    sender = Sender(db, delivery, metrics, "fra-1")
     assert await sender.step(T0)
     async with db.connect() as conn:
         found = await conn.execute(select(notifications).where(notifications.c.id == row_id))

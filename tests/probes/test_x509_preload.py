@@ -28,6 +28,7 @@ def _roundtrip(submit_tls: str, mailbox_tls: str) -> RoundtripService:
             "protocol": "roundtrip",
             "submit": {"host": "smtp.example.net", "tls": submit_tls, "auth": AUTH},
             "mailbox": {"host": "imap.example.net", "tls": mailbox_tls, "auth": AUTH},
+            "allow_cleartext_auth": True,  # what is asked here is TLS, not the password
         }
     )
 

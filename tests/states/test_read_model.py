@@ -20,7 +20,7 @@ from outagewatch.api.context import ApiContext
 from outagewatch.config import Config, parse_config
 from outagewatch.config.targets import targets_of
 from outagewatch.detection.detector import Detector
-from outagewatch.incidents.engine import IncidentEngine
+from outagewatch.incidents.engine import IncidentEngine, audiences
 from outagewatch.maintenance.engine import MaintenanceEngine
 from outagewatch.metrics import Metrics
 from outagewatch.probes.result import ErrorKind, ProbeResult
@@ -142,8 +142,8 @@ async def api_of(tmp_path: Path) -> AsyncIterator[Any]:
             detector.accept(target, result)
         while await detector.write_step():
             pass
-        incidents = IncidentEngine(engine, config)
-        windows = MaintenanceEngine(engine, config, incidents.audiences, timedelta(minutes=30))
+        incidents = IncidentEngine(engine, audiences(config))
+        windows = MaintenanceEngine(engine, config, incidents.audiences)
         context = ApiContext(engine, config, incidents, detector, lambda: T0, windows)
         client = TestClient(TestServer(make_app(Metrics(), ready=lambda: True, api=context)))
         await client.start_server()

@@ -4,7 +4,6 @@ and the two things a browser-like client needs: the form's CSRF token and sent m
 from __future__ import annotations
 
 import re
-from datetime import timedelta
 from pathlib import Path
 
 from aiohttp import ClientResponse
@@ -15,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from outagewatch.api.app import make_app
 from outagewatch.api.context import ApiContext
 from outagewatch.config.model import Web
-from outagewatch.incidents.engine import IncidentEngine
+from outagewatch.incidents.engine import IncidentEngine, audiences
 from outagewatch.maintenance.engine import MaintenanceEngine
 from outagewatch.metrics import Metrics
 from outagewatch.store import tokens
@@ -33,8 +32,8 @@ async def start_web(db: AsyncEngine, tmp_path: Path) -> Api:
         update={"web": Web(status_page=True, public_url=PUBLIC)}
     )
     clock = Clock()
-    engine = IncidentEngine(db, config)
-    windows = MaintenanceEngine(db, config, engine.audiences, timedelta(minutes=30))
+    engine = IncidentEngine(db, audiences(config))
+    windows = MaintenanceEngine(db, config, engine.audiences)
     context = ApiContext(db, config, engine, None, clock, windows)
     client = TestClient(TestServer(make_app(Metrics(), ready=lambda: True, api=context)))
     await client.start_server()

@@ -5,7 +5,6 @@ monitored; a page is rendered once per change and then served from the cache."""
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +16,7 @@ from outagewatch.api.context import ApiContext
 from outagewatch.config import Config, parse_config
 from outagewatch.config.targets import targets_of
 from outagewatch.detection.detector import Detector
-from outagewatch.incidents.engine import IncidentEngine
+from outagewatch.incidents.engine import IncidentEngine, audiences
 from outagewatch.maintenance.engine import MaintenanceEngine
 from outagewatch.metrics import Metrics
 from outagewatch.probes.result import ErrorKind, ProbeResult
@@ -41,7 +40,7 @@ def estate(platforms: int, db: Path, per_platform: int = 4) -> Config:
     return parse_config({
         "vantage": "fra",
         "database": f"sqlite+aiosqlite:///{db}",
-        "web": {"status_page": True},
+        "web": {"status_page": True, "public_url": "https://status.example.net"},
         "platforms": {
             f"p{i:04d}": {"name": f"Platform {i}", "services": services,
                           "lists": {"incident": ["i@example.net"],
@@ -67,8 +66,8 @@ async def web_of(tmp_path: Path) -> AsyncIterator[Any]:
             detector.accept(target, result)
         while await detector.write_step():
             pass
-        incidents = IncidentEngine(engine, config)
-        windows = MaintenanceEngine(engine, config, incidents.audiences, timedelta(minutes=30))
+        incidents = IncidentEngine(engine, audiences(config))
+        windows = MaintenanceEngine(engine, config, incidents.audiences)
         context = ApiContext(engine, config, incidents, detector, lambda: T0, windows)
         client = TestClient(TestServer(make_app(Metrics(), ready=lambda: True, api=context)))
         await client.start_server()

@@ -17,10 +17,12 @@ from outagewatch.api import (
 from outagewatch.api.auth import auth_middleware
 from outagewatch.api.context import CONTEXT, ApiContext
 from outagewatch.api.problems import problems_middleware
+from outagewatch.api.scrape import OneScrape
 from outagewatch.metrics import Metrics
 from outagewatch.web import setup_web
 
 METRICS: web.AppKey[Metrics] = web.AppKey("metrics", Metrics)
+SCRAPE: web.AppKey[OneScrape] = web.AppKey("scrape", OneScrape)
 READY: web.AppKey[Callable[[], bool]] = web.AppKey("ready", Callable[[], bool])  # type: ignore[arg-type]
 LEADER: web.AppKey[Callable[[], bool]] = web.AppKey("leader", Callable[[], bool])  # type: ignore[arg-type]
 MAX_BODY = 64 * 1024  # an update is a few hundred bytes; anything near this is an attack
@@ -29,7 +31,7 @@ MAX_BODY = 64 * 1024  # an update is a few hundred bytes; anything near this is 
 async def metrics(request: web.Request) -> web.Response:
     # Prometheus asks for gzip: at 10,000 services it is 1-2 MB instead of 13 MB.
     compressed = "gzip" in request.headers.get("Accept-Encoding", "")
-    body = await request.app[METRICS].exposition(compressed=compressed)
+    body = await request.app[SCRAPE].body(compressed)
     headers = {"Content-Type": CONTENT_TYPE_LATEST}
     if compressed:
         headers["Content-Encoding"] = "gzip"
@@ -65,6 +67,7 @@ def make_app(
         middlewares.append(auth_middleware(api.engine))
     app = web.Application(client_max_size=MAX_BODY, middlewares=middlewares)
     app[METRICS] = metrics_
+    app[SCRAPE] = OneScrape(lambda compressed: metrics_.exposition(compressed=compressed))
     app[READY] = ready
     if leader is not None:
         app[LEADER] = leader
@@ -77,6 +80,6 @@ def make_app(
         service_routes.add_routes(app)
         incident_routes.add_routes(app)
         maintenance_routes.add_routes(app)
-        setup_web(app, api.config)  # the status page and the on-call console (web/)
+        setup_web(app, lambda: api.config)  # the status page and the on-call console (web/)
         hook_routes.add_routes(app)
     return app

@@ -19,6 +19,7 @@ from typing import Any, Protocol, TypeVar, cast
 from aiohttp import web
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from outagewatch.api.problems import request_line
 from outagewatch.store import tokens
 from outagewatch.store.tokens import ROLES
 
@@ -93,16 +94,16 @@ def auth_middleware(
             return await handler(request)
         presented = _bearer(request)
         if presented is None:
-            log.info("refused %s %s: no bearer token", request.method, request.path)
+            log.info("refused %s: no bearer token", request_line(request))
             return _unauthorized("send the header Authorization: Bearer <token>")
         async with engine.begin() as conn:
             found = await tokens.authenticate(conn, presented, clock())
         if found is None:
-            log.info("refused %s %s: unknown or revoked token", request.method, request.path)
+            log.info("refused %s: unknown or revoked token", request_line(request))
             return _unauthorized("the token is unknown or revoked", "invalid_token")
         actor, role = found
         if RANK[role] < RANK[needed]:
-            log.info("refused %s %s to %s: role %s", request.method, request.path, actor, role)
+            log.info("refused %s to %s: role %s", request_line(request), actor, role)
             response = problem(
                 403, "Forbidden", f"this needs the {needed} role; token {actor!r} has {role}"
             )

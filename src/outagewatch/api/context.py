@@ -1,5 +1,8 @@
 """What the API's handlers reach: the database, the config, the incident engine, the
-detector's live view, and the clock (so that tests can hold time still)."""
+detector's live view, and the clock (so that tests can hold time still).
+
+``settings`` is the config, or where to read the current one (the daemon's runtime, which a
+reload replaces): every request reads ``config`` anew."""
 
 from __future__ import annotations
 
@@ -16,14 +19,18 @@ from outagewatch.incidents.engine import IncidentEngine
 from outagewatch.maintenance.engine import MaintenanceEngine
 
 
-@dataclass
-class ApiContext:  # not frozen: a config reload replaces ``config``
+@dataclass(frozen=True)
+class ApiContext:
     engine: AsyncEngine
-    config: Config
+    settings: Config | Callable[[], Config]
     incidents: IncidentEngine
     detector: Detector | None
     clock: Callable[[], datetime]
     maintenance: MaintenanceEngine | None = None
+
+    @property
+    def config(self) -> Config:
+        return self.settings() if callable(self.settings) else self.settings
 
 
 CONTEXT: web.AppKey[ApiContext] = web.AppKey("context", ApiContext)

@@ -29,7 +29,7 @@ from aiohttp import web
 from outagewatch.api.context import ApiContext, context
 from outagewatch.api.problems import problem
 from outagewatch.config import read_secret
-from outagewatch.config.channels import OpsgenieChannel, PagerDutyChannel
+from outagewatch.config.channels import SECRET_MIN_LENGTH, OpsgenieChannel, PagerDutyChannel
 from outagewatch.incidents import decisions as decide
 from outagewatch.incidents.decisions import IncidentConflict
 from outagewatch.incidents.engine import Conflict
@@ -39,12 +39,18 @@ from outagewatch.store import channel_alerts
 log = logging.getLogger("outagewatch.hooks")
 
 
+def _bytes(header: str) -> bytes:
+    # aiohttp hands over undecodable header bytes as surrogates: back to the bytes sent, so
+    # that any header at all compares (and fails to match) instead of raising.
+    return header.encode("utf-8", "surrogateescape")
+
+
 def signed_by(body: bytes, header: str, secrets: dict[str, str]) -> list[str]:
     """The channels whose secret made one of the header's v1 signatures (constant time)."""
-    offered = [s.strip().removeprefix("v1=") for s in header.split(",") if "v1=" in s]
+    offered = [_bytes(s.strip().removeprefix("v1=")) for s in header.split(",") if "v1=" in s]
     found = []
     for channel, secret in secrets.items():
-        expected = hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+        expected = hmac.new(secret.encode(), body, hashlib.sha256).hexdigest().encode()
         if any(hmac.compare_digest(expected, candidate) for candidate in offered):
             found.append(channel)
     return found
@@ -52,17 +58,19 @@ def signed_by(body: bytes, header: str, secrets: dict[str, str]) -> list[str]:
 
 def holders(presented: str, tokens: dict[str, str]) -> list[str]:
     """The channels whose callback token is the one presented (constant time)."""
-    return [c for c, t in tokens.items() if hmac.compare_digest(t.encode(), presented.encode())]
+    offered = _bytes(presented)
+    return [c for c, t in tokens.items() if hmac.compare_digest(t.encode(), offered)]
 
 
 def _secrets(ctx: ApiContext, kind: type, stem: str) -> dict[str, str]:
-    """Read now, not at start-up: a rotated secret file is picked up at once."""
+    """Read now, not at start-up: a rotated secret file is picked up at once. An empty or
+    short one (a file emptied meanwhile) authenticates nobody."""
     found = {}
     for name, channel in ctx.config.channels.items():
         ref = channel.secrets().get(stem)
         if isinstance(channel, kind) and ref is not None:
             try:
-                found[name] = read_secret(ref)
+                found[name] = read_secret(ref, SECRET_MIN_LENGTH[stem])
             except ValueError as exc:
                 log.error("channels.%s.%s: %s", name, stem, exc)
     return found
@@ -75,7 +83,7 @@ def _answer(result: str, **extra: Any) -> web.Response:
 def _json(body: bytes) -> Any:
     try:
         return json.loads(body)
-    except ValueError:
+    except (ValueError, RecursionError):  # RecursionError: nested deeper than the stack
         return None
 
 

@@ -9,6 +9,7 @@ from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
 from outagewatch import __version__
+from outagewatch.api import openapi_hooks
 from outagewatch.api import schemas as s
 
 MODELS: list[type[BaseModel]] = [
@@ -181,7 +182,10 @@ def document() -> dict[str, Any]:
         },
         "components": {
             "schemas": defs["$defs"],
-            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
+            "securitySchemes": {
+                "bearer": {"type": "http", "scheme": "bearer"},
+                **openapi_hooks.SECURITY,
+            },
         },
         "paths": {
             "/api/v1/services": {
@@ -230,6 +234,7 @@ def document() -> dict[str, Any]:
             "/api/v1/incidents/{id}/restore": _action("Restore by hand", s.Note),
             "/api/v1/incidents/{id}/close": _action("Close a restored incident", s.Note),
             **_maintenance_paths(),
+            **openapi_hooks.paths(_ref(s.Problem)),
         },
     }
 

@@ -12,12 +12,19 @@ from pydantic import BaseModel, ValidationError
 
 from outagewatch.api.context import CONTEXT
 from outagewatch.api.schemas import Problem
+from outagewatch.logs import printable
 from outagewatch.store.errors import classify
 
 log = logging.getLogger("outagewatch.api")
 PROBLEM = "application/problem+json"
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 BodyT = TypeVar("BodyT", bound=BaseModel)
+
+
+def request_line(request: web.Request) -> str:
+    """Method and path for a log line: the path as sent (percent-encoding kept, no query),
+    control characters escaped, so that no request can write a log line of its own."""
+    return f"{request.method} {printable(request.raw_path.partition('?')[0])}"
 
 
 def problem(status: int, title: str, detail: str, errors: list[str] | None = None) -> web.Response:
@@ -42,6 +49,8 @@ async def read_body(request: web.Request, model: type[BodyT]) -> BodyT:
         data: Any = json.loads(raw) if raw.strip() else {}
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise BadRequest(400, "Body is not JSON", f"the request body must be JSON: {exc}") from None
+    except RecursionError:  # nested deeper than the parser's stack
+        raise BadRequest(400, "Body is not JSON", "the request body is nested too deeply") from None
     if not isinstance(data, dict):
         raise BadRequest(422, "Invalid body", "the request body must be a JSON object")
     try:
@@ -74,7 +83,7 @@ async def problems_middleware(request: web.Request, handler: Handler) -> web.Str
         url = request.app[CONTEXT].engine.url if CONTEXT in request.app else "?"
         trouble = classify(exc, url)
         if trouble is None:
-            log.exception("unexpected error on %s %s", request.method, request.path)
+            log.exception("unexpected error on %s", request_line(request))
             return problem(500, "Internal error", "an unexpected error; it has been logged")
-        log.warning("%s %s: %s", request.method, request.path, trouble)  # one line, no trace
+        log.warning("%s: %s", request_line(request), trouble)  # one line, no trace
         return problem(503, "Database unavailable", "the database does not answer; try again")

@@ -176,7 +176,7 @@ class ServiceOut(BaseModel):
     label: str
     target: str
     severity: int
-    state: Literal["ok", "bad", "outage", "maintenance", "unknown"]
+    state: Literal["ok", "bad", "degraded", "outage", "maintenance", "unknown"]
     vantages: dict[str, VantageState]
 
 

@@ -24,7 +24,7 @@ from outagewatch.states.facts import current_states
 from outagewatch.store import certificates as certificate_store
 
 WORDS = {"ok": "ok", "bad": "bad", "outage": "outage", "no data": "unknown"}
-OVERALL = {**WORDS, "maintenance": "maintenance"}
+OVERALL = {**WORDS, "maintenance": "maintenance", "degraded": "degraded"}
 
 
 @requires("viewer")

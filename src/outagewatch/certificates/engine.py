@@ -6,6 +6,7 @@ certificates/decisions.py's, the mail an outbox row like every other on-call not
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from email.utils import parseaddr
 
@@ -27,30 +28,43 @@ SUBJECTS: dict[Kind, str] = {
 
 
 class CertificateEngine:
-    def __init__(self, engine: AsyncEngine, config: Config) -> None:
+    """``config`` is fixed, or where to read the current one (the daemon's runtime, which a
+    reload replaces): every pass reads it anew."""
+
+    def __init__(self, engine: AsyncEngine, config: Config | Callable[[], Config]) -> None:
         self.engine = engine
-        self.config = config
-        self.policy = Policy(config.tls.warn_before, config.tls.critical_before)
+        self._config: Callable[[], Config] = config if callable(config) else (lambda: config)
         self.next_pass: datetime | None = None
-        domain = "outagewatch.invalid"
-        if config.smtp is not None:
-            domain = parseaddr(config.smtp.sender)[1].rpartition("@")[2] or domain
-        self.domain = domain
+        self._passed_with: Config | None = None  # the config of the last pass
+
+    @property
+    def config(self) -> Config:
+        return self._config()
+
+    @property
+    def policy(self) -> Policy:
+        return Policy(self.config.tls.warn_before, self.config.tls.critical_before)
+
+    @property
+    def domain(self) -> str:
+        smtp = self.config.smtp
+        sender = parseaddr(smtp.sender)[1] if smtp is not None else ""
+        return sender.rpartition("@")[2] or "outagewatch.invalid"
 
     async def step(self, now: datetime, *, news: bool = False) -> bool:
         """One pass when due, or at once when this vantage saw a certificate change
-        (``news``); True when it enqueued a mail."""
-        oncall = self.config.oncall
-        due = news or self.next_pass is None or now >= self.next_pass
-        if oncall is None or not due:
+        (``news``) or the config is new (a reload); True when it enqueued a mail."""
+        config = self.config
+        due = news or config is not self._passed_with or now >= (self.next_pass or now)
+        if config.oncall is None or not due:
             return False
-        self.next_pass = now + PASS_EVERY
-        told_any = False
+        self.next_pass, self._passed_with = now + PASS_EVERY, config
+        told_any, policy = False, self.policy
         async with self.engine.begin() as conn:
             told = await store.all_told(conn)
-            for key, facts in _most_urgent(await store.all_seen(conn), self.config).items():
+            for key, facts in _most_urgent(await store.all_seen(conn), config).items():
                 seen = Seen(facts.fingerprint, facts.leaf_not_before, facts.chain_not_after)
-                decision = decide(seen, told.get(key), self.policy, now)
+                decision = decide(seen, told.get(key), policy, now)
                 if decision is None:
                     continue
                 for kind in decision.tell:

@@ -7,6 +7,7 @@ import argparse
 import asyncio
 import gc
 import json
+import logging
 import os
 import sys
 from collections.abc import Awaitable, Callable, Sequence
@@ -17,7 +18,13 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from outagewatch import __version__
 from outagewatch.cli import channels as channels_cli
 from outagewatch.cli import client_commands as client_cli
-from outagewatch.config import Config, ConfigError, load_config, secret_problems
+from outagewatch.config import (
+    Config,
+    ConfigError,
+    load_config,
+    secret_file_warnings,
+    secret_problems,
+)
 from outagewatch.durations import format_duration
 from outagewatch.store.errors import DatabaseProblem, masked, said_in_one_line
 
@@ -152,7 +159,7 @@ def _check_config(args: argparse.Namespace) -> int:
         kind = "paging" if channel.paging else "chat"
         routed = [pid for pid in config.platforms if name in config.channels_for(pid)]
         print(f"channel {name}: {channel.type} ({kind}), platforms: {', '.join(routed) or 'none'}")
-    for problem in secrets:
+    for problem in [*secrets, *secret_file_warnings(config)]:
         print(f"warning: {problem}", file=sys.stderr)
     return EXIT_OK
 
@@ -197,6 +204,8 @@ def _run(args: argparse.Namespace) -> int:
         gc.freeze()
         gc.enable()
     configure(config.log_format, config.log_level)
+    for warning in secret_file_warnings(config):
+        logging.getLogger("outagewatch.daemon").warning("%s", warning)
     with said_in_one_line(config.database):  # what waiting cannot mend ends the daemon
         asyncio.run(run_daemon(config, migrate=not args.no_upgrade, config_path=Path(args.config)))
     return EXIT_OK

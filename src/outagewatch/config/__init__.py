@@ -6,6 +6,7 @@ from outagewatch.config.load import (
     load_config,
     parse_config,
     read_secret,
+    secret_file_warnings,
     secret_problems,
 )
 from outagewatch.config.model import Api, Config, Oncall, Relay
@@ -51,5 +52,6 @@ __all__ = [
     "merge_rules",
     "parse_config",
     "read_secret",
+    "secret_file_warnings",
     "secret_problems",
 ]

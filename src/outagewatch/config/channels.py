@@ -21,6 +21,9 @@ ChannelName = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,39}$")]
 PAGING = ("pagerduty", "opsgenie")  # follow the incident: trigger, acknowledge, resolve
 CHAT = ("slack", "teams", "webhook")  # one message per event
 CHANNEL_TYPES = (*PAGING, *CHAT)
+# Secrets that authenticate a request (the inbound hooks') or sign one (webhooks): whoever
+# guesses one acknowledges incidents or forges our messages, so a short one is refused.
+SECRET_MIN_LENGTH = {"webhook_secret": 16, "callback_token": 16, "secret": 16}
 
 
 def secret_ref(owner: BaseModel, stem: str) -> SecretRef | None:

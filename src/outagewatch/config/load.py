@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import stat
 from pathlib import Path
 from typing import Any
 
@@ -10,7 +11,7 @@ import yaml
 from pydantic import ValidationError
 from pydantic_core import ErrorDetails
 
-from outagewatch.config.channels import CHANNEL_TYPES
+from outagewatch.config.channels import CHANNEL_TYPES, SECRET_MIN_LENGTH
 from outagewatch.config.model import Config
 from outagewatch.config.services import PROTOCOLS, RoundtripService, SecretRef
 from outagewatch.config.yaml_events import load_yaml
@@ -91,22 +92,58 @@ def _message(error: ErrorDetails) -> str:
     return message[:1].lower() + message[1:]
 
 
-def read_secret(ref: SecretRef) -> str:
-    """The secret a reference points at; ValueError says what is missing, never the value."""
+def read_secret(ref: SecretRef, min_length: int = 1) -> str:
+    """The secret a reference points at; ValueError says what is wrong, never the value.
+
+    Empty is refused from a file as from the environment: an empty signing secret or
+    callback token would let anyone sign or present it."""
     if ref.password_env is not None:
         value = os.environ.get(ref.password_env)
-        if not value:
+        if value is None:
             raise ValueError(f"environment variable {ref.password_env} is not set")
-        return value
-    assert ref.password_file is not None
-    try:
-        return ref.password_file.read_text(encoding="utf-8").rstrip("\r\n")
-    except OSError as exc:
-        raise ValueError(f"cannot read {ref.password_file}: {exc.strerror}") from exc
+        if not value:
+            raise ValueError(f"environment variable {ref.password_env} is empty")
+        where = f"environment variable {ref.password_env}"
+    else:
+        assert ref.password_file is not None
+        try:
+            value = ref.password_file.read_text(encoding="utf-8").rstrip("\r\n")
+        except (OSError, UnicodeDecodeError) as exc:
+            reason = exc.strerror if isinstance(exc, OSError) else "it is not UTF-8 text"
+            raise ValueError(f"cannot read {ref.password_file}: {reason}") from exc
+        if not value:
+            raise ValueError(f"{ref.password_file} is empty")
+        where = str(ref.password_file)
+    if len(value) < min_length:
+        raise ValueError(
+            f"{where} holds {len(value)} characters; this secret needs at least {min_length}"
+            " (make one with: openssl rand -hex 32)"
+        )
+    return value
 
 
-def secret_problems(config: Config) -> list[str]:
-    """Every secret the config names that cannot be read right now."""
+def secret_file_warnings(config: Config) -> list[str]:
+    """Secret files that users other than the owner may read: each one a ``path: message``."""
+    warnings = []
+    for path, ref, _ in _secret_refs(config):
+        file = ref.password_file
+        if file is None:
+            continue
+        try:
+            mode = file.stat().st_mode
+        except OSError:
+            continue  # secret_problems says it cannot be read
+        if mode & (stat.S_IRGRP | stat.S_IROTH):
+            warnings.append(
+                f"{path}: {file} is readable by its group or by others (mode"
+                f" {stat.S_IMODE(mode):04o}); make it 0600, owned by the daemon's user"
+            )
+    return warnings
+
+
+def _secret_refs(config: Config) -> list[tuple[str, SecretRef, int]]:
+    """Every secret the config names: the config key naming it, where it is, its least
+    length."""
     refs: list[tuple[str, SecretRef | None]] = []
     if config.smtp is not None:
         refs.append(("smtp", config.smtp.secret))
@@ -118,20 +155,24 @@ def secret_problems(config: Config) -> list[str]:
             if isinstance(service, RoundtripService):
                 refs.append((f"{path}.submit.auth", service.submit.auth))
                 refs.append((f"{path}.mailbox.auth", service.mailbox.auth))
-    problems = []
+    found = []
     for path, ref in refs:
-        if ref is None:
-            continue
-        try:
-            read_secret(ref)
-        except ValueError as exc:
+        if ref is not None:
             key = "password_env" if ref.password_env is not None else "password_file"
-            problems.append(f"{path}.{key}: {exc}")
+            found.append((f"{path}.{key}", ref, 1))
     for name, channel in config.channels.items():
         for stem, ref in channel.secrets().items():
-            try:
-                read_secret(ref)
-            except ValueError as exc:
-                key = f"{stem}_env" if ref.password_env is not None else f"{stem}_file"
-                problems.append(f"channels.{name}.{key}: {exc}")
+            key = f"{stem}_env" if ref.password_env is not None else f"{stem}_file"
+            found.append((f"channels.{name}.{key}", ref, SECRET_MIN_LENGTH.get(stem, 1)))
+    return found
+
+
+def secret_problems(config: Config) -> list[str]:
+    """Every secret the config names that cannot be read right now, or is too short."""
+    problems = []
+    for path, ref, min_length in _secret_refs(config):
+        try:
+            read_secret(ref, min_length)
+        except ValueError as exc:
+            problems.append(f"{path}: {exc}")
     return problems

@@ -12,7 +12,15 @@ from outagewatch.config.channels import Channel, ChannelName, WebhookChannel
 from outagewatch.config.dns import DnsSettings, with_dns_defaults
 from outagewatch.config.platforms import Address, Mailbox, Platform, Slug
 from outagewatch.config.rules import Duration, Rules, RulesOverride, merge_rules
-from outagewatch.config.services import Host, Port, SecretRef, Service, Severity
+from outagewatch.config.services import (
+    CLEARTEXT,
+    Host,
+    Port,
+    SecretRef,
+    Service,
+    Severity,
+    cleartext_auth,
+)
 from outagewatch.tls import TlsMode
 
 
@@ -50,6 +58,8 @@ class RelayEndpoint(BaseModel):
     username: str | None = None
     password_env: str | None = Field(default=None, pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")
     password_file: Path | None = None
+    # A password sent without TLS to a relay beyond loopback is refused unless this says so.
+    allow_cleartext_auth: bool = False
 
     @model_validator(mode="after")
     def _credentials(self) -> RelayEndpoint:
@@ -57,6 +67,9 @@ class RelayEndpoint(BaseModel):
             SecretRef(password_env=self.password_env, password_file=self.password_file)
         elif self.password_env or self.password_file:
             raise ValueError("a relay password needs a username")
+        has_auth = self.username is not None
+        if cleartext_auth(self.host, self.tls, has_auth, self.allow_cleartext_auth):
+            raise ValueError(f"tls: none with a username {CLEARTEXT}")
         return self
 
     @property
@@ -153,6 +166,17 @@ class Web(BaseModel):
         | None
     ) = None
     session_lifetime: Duration = timedelta(hours=12)
+
+    @model_validator(mode="after")
+    def _public_url_with_the_page(self) -> Web:
+        # The page's links and feeds are absolute; without public_url they would be made
+        # from the request's Host header, which the client chooses.
+        if self.status_page and self.public_url is None:
+            raise ValueError(
+                "public_url is required with status_page: true (where customers reach the"
+                " page, e.g. https://status.example.net)"
+            )
+        return self
 
 
 class TlsWarnings(BaseModel):

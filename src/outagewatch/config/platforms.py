@@ -56,6 +56,9 @@ class Platform(BaseModel):
     services: Annotated[dict[Slug, Service], Field(min_length=1)]
     rules: RulesOverride | None = None
     oncall: PlatformOncall | None = None  # its own paging and chat routing
+    # Tell the informational lists when a service becomes degraded and when it recovers
+    # (one mail each, no hourly cadence); on-call hears of it either way.
+    announce_degraded: bool = False
 
     @field_validator("timezone")
     @classmethod

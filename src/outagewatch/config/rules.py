@@ -24,6 +24,14 @@ def _duration(value: object) -> object:
 Duration = Annotated[timedelta, BeforeValidator(_duration)]
 
 
+def _duration_or_off(value: object) -> object:
+    return timedelta(0) if value == "off" else _duration(value)
+
+
+# ``off`` is kept as 0s: the latency tier of "degraded" is off.
+DurationOrOff = Annotated[timedelta, BeforeValidator(_duration_or_off)]
+
+
 LATENESS_MARGIN_CAP = timedelta(seconds=15)
 
 
@@ -41,6 +49,8 @@ class RulesOverride(BaseModel):
     update_every: Duration | None = None
     oncall_repeat: Duration | None = None
     max_overlap: Annotated[int, Field(ge=1, le=100)] | None = None
+    degraded_after: DurationOrOff | None = None
+    degraded_for: Duration | None = None
 
 
 @dataclass(frozen=True)
@@ -58,6 +68,10 @@ class Rules:
     # How many probes of one service may run at once while a server hangs (DESIGN section 3:
     # sampling keeps its pace, "overlapping probes are allowed, bounded").
     max_overlap: int = 3
+    # Below an outage: samples slower than this (or failing) for ``degraded_for`` make the
+    # service degraded. 0 (``off`` in the config) turns the latency tier off.
+    degraded_after: timedelta = timedelta(seconds=5)
+    degraded_for: timedelta = timedelta(minutes=5)
 
     @property
     def hang_gap(self) -> timedelta:
@@ -83,7 +97,8 @@ class Rules:
     def problems(self) -> list[tuple[str, str]]:
         """Combinations that are each valid alone but cannot honour the outage rule together."""
         found: list[tuple[str, str]] = []
-        for name in ("slow_after", "outage_after", "probe_interval", "probe_timeout", "max_gap"):
+        names = ("slow_after", "outage_after", "probe_interval", "probe_timeout", "max_gap")
+        for name in (*names, "degraded_for"):
             if getattr(self, name) <= timedelta(0):
                 found.append((name, "must be longer than 0s"))
         if found:
@@ -92,6 +107,10 @@ class Rules:
             found.append(("probe_timeout", "must not be shorter than slow_after"))
         if self.outage_after < self.probe_interval:
             found.append(("outage_after", "must not be shorter than probe_interval"))
+        if self.degraded_for < self.probe_interval:
+            found.append(("degraded_for", "must not be shorter than probe_interval"))
+        if self.degraded_after < timedelta(0):
+            found.append(("degraded_after", "must be a duration or off"))
         schedule = (
             f"with probe_interval {format_duration(self.probe_interval)}, probe_timeout"
             f" {format_duration(self.probe_timeout)} and max_overlap {self.max_overlap}, the"

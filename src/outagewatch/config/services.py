@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 from pathlib import Path
 from typing import Annotated, Any, ClassVar, Literal
 from urllib.parse import urlsplit
@@ -30,6 +31,25 @@ def _port(value: int) -> int:
 Port = Annotated[int, AfterValidator(_port)]
 Severity = Annotated[int, Field(ge=1, le=4)]
 Host = Annotated[str, Field(min_length=1, max_length=253, pattern=r"^[A-Za-z0-9.:_\[\]-]+$")]
+CLEARTEXT = (
+    "would send the password in clear text; use tls: starttls or implicit (https:// for a"
+    " login form), or say allow_cleartext_auth: true if that is really meant"
+)
+
+
+def cleartext_auth(host: str | None, tls: str, has_auth: bool, allowed: bool) -> bool:
+    """A password would cross the network unencrypted (loopback never leaves the host)."""
+    if not has_auth or tls != "none" or allowed or host is None:
+        return False
+    host = host.strip("[]")
+    if host == "localhost":
+        return False
+    try:
+        return not ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return True  # a name: it may resolve anywhere
+
+
 # A bare address (platforms.py has the stricter one for lists; it imports this module).
 Address = Annotated[str, Field(max_length=320, pattern=r"^[^@\s<>\"]+@[A-Za-z0-9.-]+$")]
 
@@ -80,6 +100,8 @@ class _Service(BaseModel):
     # them must judge it in outage (default: a majority of those).
     vantages: Annotated[list[str], Field(min_length=1)] | None = None
     quorum: Annotated[int, Field(ge=1, le=100)] | None = None
+    # A password sent without TLS to a host beyond loopback is refused unless this says so.
+    allow_cleartext_auth: bool = False
 
     default_severity: ClassVar[int] = 2
     default_label: ClassVar[str] = ""
@@ -102,6 +124,12 @@ class _SocketService(_Service):
     tls: TlsMode = "none"
 
     default_ports: ClassVar[dict[str, int]] = {}
+
+    @model_validator(mode="after")
+    def _no_cleartext_password(self) -> _SocketService:
+        if cleartext_auth(self.host, self.tls, self.auth is not None, self.allow_cleartext_auth):
+            raise ValueError(f"tls: none with auth {CLEARTEXT}")
+        return self
 
     @property
     def effective_port(self) -> int:
@@ -150,6 +178,10 @@ class HttpService(_Service):
             _check_url(self.login.url)
             if self.auth is None:
                 raise ValueError("login needs auth (username and password_env or password_file)")
+            parts = urlsplit(self.login.url)
+            tls = "none" if parts.scheme == "http" else "implicit"
+            if cleartext_auth(parts.hostname, tls, True, self.allow_cleartext_auth):
+                raise ValueError(f"login.url: an http:// login {CLEARTEXT}")
         return self
 
     @property
@@ -216,6 +248,10 @@ class RoundtripService(_Service):
             raise ValueError("the mailbox needs auth (here or in mailbox.auth) to find the mail")
         if self.recipient is None and "@" not in self.mailbox_auth.username:
             raise ValueError("give recipient: the mailbox username is not a mail address")
+        for name, end, auth in (("submit", self.submit, self.submit_auth),
+                                ("mailbox", self.mailbox, self.mailbox_auth)):  # fmt: skip
+            if cleartext_auth(end.host, end.tls, auth is not None, self.allow_cleartext_auth):
+                raise ValueError(f"{name}: tls: none with auth {CLEARTEXT}")
         return self
 
     @property
@@ -232,6 +268,7 @@ class RoundtripService(_Service):
         return SmtpService(
             protocol="smtp", host=s.host, port=s.port, tls=s.tls, tls_verify=self.tls_verify,
             ca_file=self.ca_file, auth=self.submit_auth,
+            allow_cleartext_auth=self.allow_cleartext_auth,
         )  # fmt: skip
 
     @property
@@ -240,6 +277,7 @@ class RoundtripService(_Service):
         return ImapService(
             protocol="imap", host=m.host, port=m.port, tls=m.tls, tls_verify=self.tls_verify,
             ca_file=self.ca_file, auth=self.mailbox_auth, mailbox=m.folder,
+            allow_cleartext_auth=self.allow_cleartext_auth,
         )  # fmt: skip
 
     @property

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime, timedelta
 
 from sqlalchemy import func, select
@@ -19,7 +20,14 @@ def _floor_hour(moment: datetime) -> datetime:
 
 
 class Housekeeper:
-    def __init__(self, engine: AsyncEngine, retention: Retention, settle: timedelta) -> None:
+    """``retention`` and ``settle`` read the current runtime's (a reload may change them)."""
+
+    def __init__(
+        self,
+        engine: AsyncEngine,
+        retention: Callable[[], Retention],
+        settle: Callable[[], timedelta],
+    ) -> None:
         self.engine = engine
         self.retention = retention
         self.settle = settle  # an hour is rolled up once its last probes have reported
@@ -34,14 +42,15 @@ class Housekeeper:
                 first = await conn.scalar(select(func.min(samples.c.started_at)))
                 start = last + HOUR if last is not None else first
                 self.next_hour = _floor_hour(start) if start is not None else None
-            if self.next_hour is not None and self.next_hour + HOUR + self.settle <= now:
+            if self.next_hour is not None and self.next_hour + HOUR + self.settle() <= now:
                 await sample_store.roll_up_hour(conn, self.next_hour)
                 self.next_hour += HOUR  # hours without samples are passed, not retried
                 return True
             if self.expired_at is None or now - self.expired_at >= HOUR:
                 self.expired_at = now
+                retention = self.retention()
                 await sample_store.expire(
-                    conn, now, raw=self.retention.samples, rolled=self.retention.rollups
+                    conn, now, raw=retention.samples, rolled=retention.rollups
                 )
                 return True
         return False

@@ -18,22 +18,22 @@ from outagewatch.api.auth import api_may_start
 from outagewatch.api.context import ApiContext
 from outagewatch.api.server import Listener, listen
 from outagewatch.certificates.engine import CertificateEngine
-from outagewatch.config import Config, ConfigError, read_secret, secret_problems
-from outagewatch.config.targets import Target, targets_of
+from outagewatch.config import Config, ConfigError
+from outagewatch.config.targets import Target
 from outagewatch.daemon.collector import freeze_long_lived_objects
 from outagewatch.daemon.housekeeping import Housekeeper
 from outagewatch.daemon.leadership import InstanceConflict, leadership_for
-from outagewatch.daemon.pacing import Pace
 from outagewatch.daemon.probe_loop import ProbeLoop
 from outagewatch.daemon.reload import Reloader
+from outagewatch.daemon.runtime import Current, Runtime, build_runtime
 from outagewatch.daemon.waiting import until_database_answers
 from outagewatch.detection.detector import Detector
+from outagewatch.incidents.degraded import DegradedEngine
 from outagewatch.incidents.engine import IncidentEngine
+from outagewatch.logs import configure as configure_logging
 from outagewatch.maintenance.engine import MaintenanceEngine
 from outagewatch.metrics import Metrics
-from outagewatch.notify.channels import build_all
 from outagewatch.notify.sender import Sender
-from outagewatch.notify.template_check import checked_templates
 from outagewatch.probes import ProbeResult
 from outagewatch.probes.certificates import preload_x509
 from outagewatch.store.engine import open_engine
@@ -57,45 +57,28 @@ class Daemon:
         migrate: bool = True,
         config_path: Path | None = None,
     ) -> None:
-        templates, template_problems = checked_templates(config.templates_dir)
-        problems = [*secret_problems(config), *template_problems]
-        if problems:
-            raise ConfigError(problems)
-        self.config = config
+        # Every part reads the current runtime through this one holder; a reload swaps it.
+        # Only what a reload refuses (reload.RESTART_ONLY) is taken from ``config`` here.
+        current = self.current = Current(build_runtime(config))
         self.clock = clock
         self.migrate = migrate
         self.metrics = Metrics(phases=config.metrics.phases)
         self.engine = open_engine(config.database)
-        self.targets = targets_of(config)
-        self.detector = Detector(self.engine, self.targets, config.vantage, self.metrics)
-        settle = max(t.rules.lateness for t in self.targets)
-        self.housekeeper = Housekeeper(self.engine, config.retention, settle)
-        self.incidents = IncidentEngine(self.engine, config, templates)
-        self.certificates = CertificateEngine(self.engine, config)
+        self.detector = Detector(self.engine, current().targets, config.vantage, self.metrics)
+        self.housekeeper = Housekeeper(
+            self.engine, lambda: current().config.retention, lambda: current().settle
+        )
+        self.incidents = IncidentEngine(self.engine, lambda: current().audiences)
+        self.certificates = CertificateEngine(self.engine, lambda: current().config)
+        self.degraded = DegradedEngine(self.engine, lambda: current().config)
         self.maintenance = MaintenanceEngine(
-            self.engine, config, self.incidents.audiences, config.maintenance.finish_grace
+            self.engine, lambda: current().config, lambda: current().audiences
         )
-        relay_password = (
-            read_secret(config.smtp.secret) if config.smtp and config.smtp.secret else None
-        )
-        fallback_passwords = [
-            read_secret(f.secret) if f.secret else None
-            for f in (config.smtp.fallback if config.smtp else [])
-        ]
         self.sender = Sender(
             self.engine,
-            config.smtp,
-            relay_password,
+            lambda: current().delivery,
             self.metrics,
             worker=f"{config.vantage}-{socket.gethostname()}-{os.getpid()}",
-            lease=config.outbox.lease,
-            backoff_base=config.outbox.retry_base,
-            backoff_cap=config.outbox.retry_cap,
-            send_timeout=config.outbox.send_timeout.total_seconds(),
-            transports=build_all(config.all_channels, config.outbox.send_timeout.total_seconds()),
-            fallback_passwords=fallback_passwords,
-            relay_check=config.outbox.relay_check,
-            failover_after=config.outbox.failover_after,
             on_relay_back=self.incidents.rewrite_waiting_updates,
         )
         self.wake = asyncio.Event()
@@ -107,9 +90,37 @@ class Daemon:
         self._helpers: list[asyncio.Task[None]] = []
         self._web: Listener | None = None
         self._trouble: dict[str, str] = {}  # loop -> the database failure it last logged
-        self.pace = Pace.of(self.targets)
         self.reloader = Reloader(self, config_path)
         self.reloader.loaded(clock())
+
+    @property
+    def config(self) -> Config:
+        return self.current().config
+
+    async def adopt(self, new: Runtime, now: datetime) -> Runtime:
+        """Swap ``new`` in (a reload) and return the runtime it replaces. Whatever reads
+        through the holder follows at once; the parts with state of their own that the
+        targets shape (the probes' timers, the judgement tracks) are told the new targets:
+        kept services keep their state, new ones start, removed ones stop."""
+        old = self.current.swap(new)
+        if self.prober is not None:
+            preload_x509(t.service for t in new.probed)
+            self.prober.retarget(new.probed)
+        kept = {t.key for t in new.targets}
+        for target in old.targets:
+            if target.key not in kept:
+                self.metrics.forget_service(self.detector.labels(target))
+        self.metrics.incidents_open.clear()  # re-exported next round, removed platforms gone
+        if (new.config.log_format, new.config.log_level) != (
+            old.config.log_format, old.config.log_level,
+        ):  # fmt: skip
+            configure_logging(new.config.log_format, new.config.log_level)
+        # Last, as the only step that waits (new services' history from the database): the
+        # runtime is in place before it does, so should it fail, they start from nothing.
+        await self.detector.retarget(new.targets, now, self.leadership.is_leader)
+        self.wake.set()
+        self.mail_wake.set()
+        return old
 
     def _accept(self, target: Target, result: ProbeResult) -> None:
         # Called as a round drains the probe loop: a round takes every result since the one
@@ -132,7 +143,8 @@ class Daemon:
         problem = await api_may_start(self.engine, self.config.api.host)
         if problem is not None:
             raise ConfigError([f"api.listen: {problem}"])
-        probed = [t for t in self.targets if t.probed_here]
+        runtime = self.current()
+        probed = runtime.probed
         preload_x509(t.service for t in probed)
         prober = ProbeLoop(probed, self._accept, on_batch=self.wake.set)
         await prober.start()
@@ -140,7 +152,7 @@ class Daemon:
         log.info(
             "probing %d of %d services from vantage %s (%s); metrics on http://%s/metrics",
             len(probed),
-            len(self.targets),
+            len(runtime.targets),
             self.config.vantage,
             "leader" if self.leadership.is_leader else "standby",
             self.config.api.listen,
@@ -190,7 +202,7 @@ class Daemon:
                 self._failed("detection round", exc)
                 busy = False
             if not busy:
-                await self.pace.next_round(started, self.wake, self.stopping)
+                await self.current().pace.next_round(started, self.wake, self.stopping)
 
     async def _round(self) -> bool:
         """Every instance writes its samples; the leader also judges, acts and mails."""
@@ -210,6 +222,8 @@ class Daemon:
             pass
         self._export_vantages(self.clock())
         while await self.incidents.step(self.clock()):
+            self.mail_wake.set()
+        while await self.degraded.step(self.clock()):
             self.mail_wake.set()
         await self.incidents.export_open(self.metrics.incidents_open)
         news, self.detector.tls_news = self.detector.tls_news, False
@@ -253,9 +267,11 @@ class Daemon:
                 await asyncio.wait_for(self.mail_wake.wait(), 1.0)
 
     async def _serve(self) -> None:
+        current = self.current
         api = self.api_context = ApiContext(
-            self.engine, self.config, self.incidents, self.detector, self.clock, self.maintenance
-        )
+            self.engine, lambda: current().config, self.incidents, self.detector, self.clock,
+            self.maintenance,
+        )  # fmt: skip
         app = make_app(
             self.metrics,
             ready=lambda: self.prober is not None,
@@ -290,7 +306,8 @@ class Daemon:
 
     async def _freeze_long_lived_objects(self) -> None:
         """One interval after the start: every service has its job, track and series."""
-        await asyncio.sleep(max(t.rules.probe_interval for t in self.targets).total_seconds())
+        targets = self.current().targets
+        await asyncio.sleep(max(t.rules.probe_interval for t in targets).total_seconds())
         freeze_long_lived_objects()
 
     async def _watch_loop_lag(self) -> None:

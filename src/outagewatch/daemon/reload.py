@@ -1,11 +1,14 @@
 """Re-reading the config on SIGHUP and ``POST /-/reload``, as Prometheus does.
 
-A valid file is applied between two detection rounds, without a restart and without losing
-state: judgements of kept services stay (their new rules apply from now on), new services
-start probing within one interval, removed ones stop and their open outages are ended in
-their incident as "no longer monitored". New lists, cadences and templates take effect
-from the next mail. A file that does not load, or that changes what only a restart can
-change, is refused, one log line per problem, and the running config stays.
+A reload reads and validates the file, builds a whole new runtime from it
+(daemon/runtime.py), and swaps it in between two detection rounds. Nothing here knows any
+setting: every part reads the current runtime, so all of the new config applies at once,
+without a restart and without losing state. Judgements of kept services stay (their new
+rules apply from now on), new services start probing within one interval, removed ones stop
+and their open outages are ended in their incident as "no longer monitored"; the next mail
+goes through the new relay to the new lists, with the new templates. A file that does not
+load, or that changes what only a restart can change, is refused, one log line per problem,
+and the running runtime stays.
 """
 
 from __future__ import annotations
@@ -19,35 +22,26 @@ from pathlib import Path
 from typing import Protocol
 
 from aiohttp import web
-from jinja2 import Environment
 
 from outagewatch.api.auth import requires
-from outagewatch.api.context import ApiContext
 from outagewatch.api.problems import problem
-from outagewatch.config import Config, ConfigError, load_config, read_secret, secret_problems
-from outagewatch.config.targets import Target, targets_of
-from outagewatch.daemon.housekeeping import Housekeeper
-from outagewatch.daemon.leadership import Leadership
-from outagewatch.daemon.pacing import Pace
-from outagewatch.daemon.probe_loop import ProbeLoop
-from outagewatch.detection.detector import Detector
-from outagewatch.incidents.engine import IncidentEngine
-from outagewatch.logs import configure as configure_logging
-from outagewatch.maintenance.engine import MaintenanceEngine
+from outagewatch.config import Config, ConfigError, load_config
+from outagewatch.config.targets import Target
+from outagewatch.daemon.runtime import Current, Runtime, build_runtime
 from outagewatch.metrics import Metrics
-from outagewatch.notify.sender import Sender
-from outagewatch.notify.template_check import checked_templates
-from outagewatch.probes.certificates import preload_x509
 
 log = logging.getLogger("outagewatch.reload")
 ANSWER_WITHIN = 60.0  # seconds: the reload waits for the current detection round to end
 
 # What a running daemon cannot change in place: the socket it listens on, the database its
-# state lives in, and the name its samples are written under.
+# state lives in and the lock that makes it the leader there, the name its samples are
+# written under, and the shape of the metric series it has already exported.
 RESTART_ONLY: dict[str, Callable[[Config], object]] = {
     "api.listen": lambda c: c.api.listen,
     "database": lambda c: c.database,
+    "leader_takeover": lambda c: c.leader_takeover,
     "vantage": lambda c: c.vantage,
+    "metrics.phases": lambda c: c.metrics.phases,
 }
 
 
@@ -63,23 +57,14 @@ def restart_only_changes(running: Config, new: Config) -> list[str]:
 
 
 class Reloadable(Protocol):
-    """Everything of the running daemon (daemon/process.py) that a reload reads or replaces."""
+    """What a reload needs of the running daemon (daemon/process.py)."""
 
-    config: Config
-    targets: list[Target]
-    detector: Detector
-    prober: ProbeLoop | None
+    current: Current
     metrics: Metrics
-    incidents: IncidentEngine
-    maintenance: MaintenanceEngine
-    sender: Sender
-    api_context: ApiContext | None
-    housekeeper: Housekeeper
-    leadership: Leadership
-    pace: Pace
     wake: asyncio.Event
-    mail_wake: asyncio.Event
     clock: Callable[[], datetime]
+
+    async def adopt(self, new: Runtime, now: datetime) -> Runtime: ...
 
 
 @dataclass(frozen=True)
@@ -108,6 +93,11 @@ def changes_between(running: list[Target], new: list[Target]) -> Changes:
         removed=[t for k, t in before.items() if k not in after],
         changed=[t for k, t in after.items() if k in before and before[k] != t],
     )
+
+
+def sections_changed(running: Config, new: Config) -> list[str]:
+    """The top-level sections the new file changes, by name (values may hold secrets)."""
+    return [name for name in type(new).model_fields if getattr(running, name) != getattr(new, name)]
 
 
 @dataclass
@@ -153,71 +143,38 @@ class Reloader:
         self.pending = []
 
     async def reload(self) -> list[str]:
-        # Parsing, validating and rendering every template takes tens of milliseconds or
-        # more: off the event loop, which times the probes.
-        checked = await asyncio.to_thread(self._check)
-        now = self.daemon.clock()  # after the check: new probes start from here
-        if isinstance(checked, tuple):
-            changes = await self._apply(*checked, now)
-            self.loaded(now)
-            log.info("config reloaded from %s: %s", self.path, changes.summary())
-            return []
-        problems = checked
-        self.daemon.metrics.config_reload_ok.set(0)
-        log.error("config reload refused, the running config stays (%d problems)", len(problems))
-        for line in problems:
-            log.error("config reload: %s", line)
-        return problems
+        # Parsing, validating, reading the secrets and rendering every template takes tens
+        # of milliseconds or more: off the event loop, which times the probes.
+        built = await asyncio.to_thread(self._build)
+        if isinstance(built, list):
+            self.daemon.metrics.config_reload_ok.set(0)
+            log.error("config reload refused, the running config stays (%d problems)", len(built))
+            for line in built:
+                log.error("config reload: %s", line)
+            return built
+        now = self.daemon.clock()  # after the build: new probes start from here
+        old = await self.daemon.adopt(built, now)
+        self.loaded(now)
+        changes = changes_between(old.targets, built.targets)
+        sections = ", ".join(sections_changed(old.config, built.config)) or "none"
+        log.info("config reloaded from %s: %s; sections changed: %s", self.path,
+                 changes.summary(), sections)  # fmt: skip
+        return []
 
-    def _check(self) -> tuple[Config, Environment | None] | list[str]:
-        """The new config and its checked templates, or the problems."""
+    def _build(self) -> Runtime | list[str]:
+        """The runtime of the file, or the problems."""
         if self.path is None:
             return ["(no config file): the daemon was started without one, nothing to reload"]
         try:
             new = load_config(self.path)
         except ConfigError as exc:
             return exc.problems
-        templates, template_problems = checked_templates(new.templates_dir)
-        problems = [
-            *restart_only_changes(self.daemon.config, new),
-            *secret_problems(new),
-            *template_problems,
-        ]
-        return problems or (new, templates)
-
-    async def _apply(self, new: Config, templates: Environment | None, now: datetime) -> Changes:
-        daemon = self.daemon
-        targets = targets_of(new)
-        changes = changes_between(daemon.targets, targets)
-        running, daemon.config = daemon.config, new
-        daemon.targets = targets
-        if daemon.prober is not None:
-            probed = [t for t in targets if t.probed_here]
-            preload_x509(t.service for t in probed)
-            daemon.prober.retarget(probed)
-        for target in changes.removed:
-            daemon.metrics.forget_service(daemon.detector.labels(target))
-        daemon.incidents.reconfigure(new, templates)
-        daemon.metrics.incidents_open.clear()  # re-exported next round, removed platforms gone
-        daemon.maintenance.config = new
-        daemon.maintenance.grace = new.maintenance.finish_grace
-        if new.smtp != daemon.sender.relay:
-            password = read_secret(new.smtp.secret) if new.smtp and new.smtp.secret else None
-            daemon.sender.use_relay(new.smtp, password)
-        if daemon.api_context is not None:
-            daemon.api_context.config = new
-        daemon.housekeeper.retention = new.retention
-        daemon.housekeeper.settle = max(t.rules.probe_timeout + t.rules.probe_interval
-                                        for t in targets)  # fmt: skip
-        if (new.log_format, new.log_level) != (running.log_format, running.log_level):
-            configure_logging(new.log_format, new.log_level)
-        daemon.pace = Pace.of(targets)
-        # Last, as the only step that waits (new services' history from the database): the
-        # tracks are in place before it does, so should it fail, they start from nothing.
-        await daemon.detector.retarget(targets, now, daemon.leadership.is_leader)
-        daemon.wake.set()
-        daemon.mail_wake.set()
-        return changes
+        problems = restart_only_changes(self.daemon.current().config, new)
+        try:
+            runtime = build_runtime(new)
+        except ConfigError as exc:
+            return [*problems, *exc.problems]
+        return problems or runtime
 
     def route(self) -> Callable[[web.Request], Awaitable[web.Response]]:
         """The handler of ``POST /-/reload`` (admin): 200 when applied; 422 with one line per

@@ -15,8 +15,14 @@ from datetime import datetime, timedelta
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from outagewatch.config.targets import Target
-from outagewatch.detection.judgement import Judgement
-from outagewatch.detection.rule import Event, Observation, Opened, State, Window
+from outagewatch.detection.judgement import (
+    Judgement,
+    degraded_bad,
+    degraded_rules,
+    judged,
+    outage_bad,
+)
+from outagewatch.detection.rule import Event, Observation, Opened, State, Verdict, Window
 from outagewatch.detection.tracking import ServiceTrack, VantageTrack
 from outagewatch.durations import format_duration
 from outagewatch.logs import hhmmss
@@ -32,6 +38,9 @@ from outagewatch.store.series import SeriesCache
 
 log = logging.getLogger("outagewatch.detector")
 SERVICE_LEVEL = "*"  # the vantage column of a service-level transition (across vantages)
+# The degraded tier's transitions are stored beside the outage's, under "<vantage>~degraded"
+# (and "*~degraded" for the service): whatever reads outages asks for "*" and never sees them.
+DEGRADED = "~degraded"
 MAX_BATCH = 1000
 READ_BATCH = MAX_BATCH * 5
 # The longest the judgement holds the main loop at once: the API, /healthz and the scrapes
@@ -79,6 +88,7 @@ class Detector:
 
     def __post_init__(self) -> None:
         self.judgement = Judgement(self.targets)
+        self.degraded = Judgement(self.targets, degraded_rules)
         self.states.monitor(t.key for t in self.targets)
         self.series = SeriesCache(self.engine)  # ids of this vantage's series, kept for good
         self.reset()
@@ -97,11 +107,12 @@ class Detector:
 
     @windows.setter
     def windows(self, windows: dict[tuple[str, str], list[Window]]) -> None:
-        self.judgement.windows = windows
+        self.judgement.windows = self.degraded.windows = windows
 
     def reset(self) -> None:
         """Forget every judgement (this instance is no longer the leader)."""
         self.judgement.reset()
+        self.degraded.reset()
         self.states.forget()
         self.bad_logged = {}
         self.watermark, self.watermark_floor, self.seen, self.holes = 0, 0, set(), set()
@@ -127,28 +138,30 @@ class Detector:
     def _export_known(self, targets: list[Target], now: datetime) -> None:
         """Every service's state gauges from the start, at 0 where nothing is wrong yet."""
         for target in targets:
-            self._export(target, State(), now)
+            self._export(target, State(), False, now)
 
     def _seed_track(
         self, target: Target, now: datetime, reporting: Reporting, last: LastEvents
     ) -> datetime:
         """Seed one service's track from its stored transitions; returns how far back its
         samples must be read again."""
-        track = self.tracks[target.key]
         rules = target.rules
-        lookback = now - (2 * rules.outage_after + rules.max_gap + rules.lateness)
+        longest = max(rules.outage_after, rules.degraded_for)
+        lookback = now - (2 * longest + rules.max_gap + rules.lateness)
         seen = reporting.get(target.key, {})
         vantages = {v for v, at in seen.items() if at > lookback}
         if target.probed_here:
             vantages.add(self.vantage)
-        for vantage in vantages:
-            seed = _seed(last.get((*target.key, vantage)))
-            track.vantages[vantage] = VantageTrack(checkpoint=seed)
-            if seed.last_at is not None:
-                self.judgement.reported(vantage, seed.last_at, track)
-        service_last = last.get((*target.key, SERVICE_LEVEL))
-        track.in_outage = service_last if isinstance(service_last, Opened) else None
-        self.judgement.watching.add(target.key)
+        for judgement, suffix in ((self.judgement, ""), (self.degraded, DEGRADED)):
+            track = judgement.tracks[target.key]
+            for vantage in vantages:
+                seed = _seed(last.get((*target.key, vantage + suffix)))
+                track.vantages[vantage] = VantageTrack(checkpoint=seed)
+                if seed.last_at is not None:
+                    judgement.reported(vantage, seed.last_at, track)
+            service_last = last.get((*target.key, SERVICE_LEVEL + suffix))
+            track.in_outage = service_last if isinstance(service_last, Opened) else None
+            judgement.watching.add(target.key)
         return lookback
 
     async def retarget(self, targets: list[Target], now: datetime, leading: bool) -> None:
@@ -157,6 +170,7 @@ class Detector:
         a removed one is forgotten."""
         self.targets = targets
         added = self.judgement.retarget(targets)
+        self.degraded.retarget(targets)
         self.states.monitor(t.key for t in targets)
         for key in set(self.bad_logged) - set(self.by_key):
             del self.bad_logged[key]
@@ -195,7 +209,8 @@ class Detector:
         while full:
             more, full = await self._ingest()
             touched |= more
-        decided = await self._judge(self.judgement.to_judge(touched), now)
+        keys = sorted({*self.judgement.to_judge(touched), *self.degraded.to_judge(touched)})
+        decided = await self._judge(keys, now)
         return decided or bool(touched)
 
     async def _ingest(self) -> tuple[set[tuple[str, str]], bool]:
@@ -208,14 +223,18 @@ class Detector:
         async with self.engine.connect() as conn:
             rows = await sample_store.samples_after(conn, low, READ_BATCH)
         touched = set()
-        for sample_id, platform, service, vantage, started_at, bad in rows:
+        for sample_id, platform, service, vantage, at, bad, duration, failed, detail in rows:
             if sample_id in self.seen:
                 continue
             self.seen.add(sample_id)
             self.holes.discard(sample_id)
-            key = (platform, service)
-            if self.judgement.observe(key, vantage, Observation.of(started_at, bad)):
-                touched.add(key)
+            target = self.by_key.get((platform, service))
+            if target is None:
+                continue  # a service no longer configured
+            self.judgement.observe(target.key, vantage, Observation.of(at, bad))
+            worse = degraded_bad(target, bad, duration, failed, detail or "")
+            self.degraded.observe(target.key, vantage, Observation.of(at, worse))
+            touched.add(target.key)
         if rows:
             newest = rows[-1][0]
             if newest > self.watermark:
@@ -237,7 +256,7 @@ class Detector:
                 target.service_id,
                 self.vantage,
                 result,
-                result.is_bad(target.rules.slow_after.total_seconds()),
+                outage_bad(target, result.is_bad(target.rules.slow_after.total_seconds())),
             )
             for target, result in batch
         ]
@@ -267,30 +286,46 @@ class Detector:
         for key in keys:
             await slices.pause()
             verdict = self.judgement.evaluate(key, now)
-            if verdict is None:
+            lower = self.degraded.evaluate(key, now)
+            if verdict is None or lower is None:
                 continue  # a window of a service no longer configured
-            if verdict.events or any(verdict.vantage_events.values()):
-                async with self.engine.begin() as conn:
-                    for vantage, events in verdict.vantage_events.items():
-                        for event in events:
-                            await transition_store.record(conn, *key, vantage, event, now)
-                    for event in verdict.events:
-                        await transition_store.record(conn, *key, SERVICE_LEVEL, event, now)
+            await self._record(key, verdict, "", now)
+            await self._record(key, lower, DEGRADED, now)
             target = self.by_key[key]
             for event in self.judgement.commit(key, verdict, now):
                 decided = True
                 self._log_decision(target, event)
-            self._export(target, verdict.states.get(self.vantage, State()), now)
-            self.states.judged(key, self.judgement.view(key, verdict, now))
+            for event in self.degraded.commit(key, lower, now):
+                decided = True
+                self._log_decision(target, event, "degraded")
+            self.degraded.bad_for(key, lower.states.get(self.vantage, State()), now)
+            view = judged(self.judgement, self.degraded, key, (verdict, lower), now)
+            self.states.judged(key, view)
+            self._export(target, verdict.states.get(self.vantage, State()), view.degraded, now)
         return decided
 
-    def _export(self, target: Target, own: State, now: datetime) -> None:
+    async def _record(
+        self, key: tuple[str, str], verdict: Verdict, suffix: str, now: datetime
+    ) -> None:
+        """Store the verdict's transitions (of the outage rule, or of the degraded tier)."""
+        if not (verdict.events or any(verdict.vantage_events.values())):
+            return
+        async with self.engine.begin() as conn:
+            for vantage, events in verdict.vantage_events.items():
+                for event in events:
+                    await transition_store.record(conn, *key, vantage + suffix, event, now)
+            for event in verdict.events:
+                await transition_store.record(conn, *key, SERVICE_LEVEL + suffix, event, now)
+
+    def _export(self, target: Target, own: State, degraded: bool, now: datetime) -> None:
         key = target.key
         bad_for = self.judgement.bad_for(key, own, now)
         in_outage = self.tracks[key].in_outage is not None
         inside = self.judgement.in_window(key, now)
         labels = self.labels(target)
-        self.metrics.export_judgement(labels, bad_for.total_seconds(), in_outage, inside)
+        self.metrics.export_judgement(
+            labels, bad_for.total_seconds(), in_outage, inside, degraded and not in_outage
+        )
         since = own.outage.started_at if own.outage else own.bad_since
         if (bad_for > timedelta(0) or in_outage) and since is not None:
             if self.bad_logged.get(key) != since:
@@ -305,10 +340,12 @@ class Detector:
         elif not (bad_for > timedelta(0) or in_outage):
             self.bad_logged.pop(key, None)
 
-    def _log_decision(self, target: Target, event: Event) -> None:
+    def _log_decision(self, target: Target, event: Event, tier: str = "outage") -> None:
         if isinstance(event, Opened):
-            log.error(
-                "outage declared: %s on %s, bad since %s, detected at %s",
+            log.log(
+                logging.ERROR if tier == "outage" else logging.WARNING,
+                "%s declared: %s on %s, bad since %s, detected at %s",
+                tier,
                 target.service_id,
                 target.platform,
                 hhmmss(event.started_at),
@@ -317,7 +354,8 @@ class Detector:
             )
         else:
             log.warning(
-                "restored: %s on %s at %s after %s",
+                "%s: %s on %s at %s after %s",
+                "restored" if tier == "outage" else f"no longer {tier}",
                 target.service_id,
                 target.platform,
                 hhmmss(event.restored_at),

@@ -7,6 +7,7 @@ driven by a simulated clock (tests/detection/test_pipeline_properties.py).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from itertools import takewhile
@@ -15,6 +16,7 @@ from outagewatch.config.rules import Rules
 from outagewatch.config.targets import Target
 from outagewatch.detection.rule import Event, Mark, Observation, RunRules, State, Verdict, Window
 from outagewatch.detection.tracking import ServiceTrack
+from outagewatch.probes.concerns import concerns_of
 from outagewatch.states import Judged, VantageState
 
 Key = tuple[str, str]  # (platform, service)
@@ -25,13 +27,38 @@ def run_rules(rules: Rules) -> RunRules:
     return RunRules(rules.outage_after, rules.max_gap, rules.restore_after, rules.lateness)
 
 
-def new_track(target: Target) -> ServiceTrack:
-    return ServiceTrack(rules=run_rules(target.rules), quorum=target.quorum)
+def degraded_rules(rules: Rules) -> RunRules:
+    """The same rule one tier below: ``degraded_for`` of samples that are degraded."""
+    return RunRules(rules.degraded_for, rules.max_gap, rules.restore_after, rules.lateness)
+
+
+# Their failures say the platform is unwell, not that users cannot reach it: they make the
+# service degraded and tell on-call, and never count towards an outage (no customer mail).
+HEALTH_PROTOCOLS = frozenset({"dnsbl", "mailauth"})
+
+
+def outage_bad(target: Target, bad: bool) -> bool:
+    """Whether a bad sample (failed, or slower than slow_after) counts towards an outage."""
+    return bad and target.service.protocol not in HEALTH_PROTOCOLS
+
+
+def degraded_bad(target: Target, bad: bool, duration: float, failed: bool, detail: str) -> bool:
+    """Whether a sample counts towards "degraded": failing, bad, slower than
+    ``degraded_after`` (unless that is off), or with a concern (a probe mail in Junk or
+    unauthenticated)."""
+    if bad or failed:
+        return True
+    after = target.rules.degraded_after
+    if after > timedelta(0) and duration > after.total_seconds():
+        return True
+    return bool(concerns_of(detail))
 
 
 @dataclass
 class Judgement:
     targets: list[Target]
+    # Which rule this judgement applies: the outage rule, or the degraded tier below it.
+    rules_of: Callable[[Rules], RunRules] = run_rules
     tracks: dict[Key, ServiceTrack] = field(default_factory=dict)
     # Judged every round even without new samples: time alone can change their verdict.
     watching: set[Key] = field(default_factory=set)
@@ -48,7 +75,7 @@ class Judgement:
 
     def reset(self) -> None:
         """Forget every judgement (this instance is no longer the leader)."""
-        self.tracks = {target.key: new_track(target) for target in self.targets}
+        self.tracks = {target.key: self.new_track(target) for target in self.targets}
         self.watching, self.vantage_until = set(), {}
 
     def retarget(self, targets: list[Target]) -> list[Target]:
@@ -64,11 +91,14 @@ class Judgement:
             track = self.tracks.get(target.key)
             if track is None:
                 added.append(target)
-                self.tracks[target.key] = new_track(target)
+                self.tracks[target.key] = self.new_track(target)
             else:
-                track.rules = run_rules(target.rules)
+                track.rules = self.rules_of(target.rules)
                 track.quorum = target.quorum
         return added
+
+    def new_track(self, target: Target) -> ServiceTrack:
+        return ServiceTrack(rules=self.rules_of(target.rules), quorum=target.quorum)
 
     def observe(self, key: Key, vantage: str, obs: Observation) -> bool:
         """One sample of a vantage; False for a service no longer configured."""
@@ -121,9 +151,9 @@ class Judgement:
     def in_window(self, key: Key, now: datetime) -> bool:
         return any(w.start <= now < w.end for w in self.windows.get(key, []))
 
-    def view(self, key: Key, verdict: Verdict, now: datetime) -> Judged:
-        """The judgement as the read model keeps it. A vantage's newest samples wait to be
-        settled before the rule judges them, but a bad one already shows as bad."""
+    def vantage_states(self, key: Key, verdict: Verdict, now: datetime) -> dict[str, VantageState]:
+        """Each vantage's state for the read model. Its newest samples wait to be settled
+        before the rule judges them, but a bad one already shows as bad."""
         track = self.tracks[key]
         vantages = {}
         for vantage, state in verdict.states.items():
@@ -139,4 +169,27 @@ class Judgement:
                 vantages[vantage] = VantageState("ok")
             else:
                 vantages[vantage] = VantageState("no data")
-        return Judged(vantages, track.in_outage is not None, self.in_window(key, now))
+        return vantages
+
+
+def judged(
+    outage: Judgement,
+    degraded: Judgement,
+    key: Key,
+    verdicts: tuple[Verdict, Verdict],
+    now: datetime,
+) -> Judged:
+    """The read model's record of one service: its vantages, and whether it is in outage,
+    in maintenance or degraded (by its own rule, or because a minority of its vantages,
+    fewer than the quorum, judge it in outage)."""
+    vantages = outage.vantage_states(key, verdicts[0], now)
+    track = outage.tracks[key]
+    minority = sum(v.state == "outage" for v in vantages.values()) > 0 and track.in_outage is None
+    since = degraded.tracks[key].in_outage
+    return Judged(
+        vantages,
+        track.in_outage is not None,
+        outage.in_window(key, now),
+        degraded=since is not None or minority,
+        degraded_since=since.started_at if since is not None else None,
+    )

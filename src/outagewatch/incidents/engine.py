@@ -9,7 +9,7 @@ its version: a crash or a second leader can neither lose a decision nor make it 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import replace
 from datetime import datetime
 from email.utils import parseaddr
@@ -70,31 +70,45 @@ def audiences(config: Config, templates: Environment | None = None) -> dict[str,
     return found
 
 
+Audiences = Mapping[str, Audience]
+
+
 class IncidentEngine:
-    def __init__(
-        self, engine: AsyncEngine, config: Config, templates: Environment | None = None
-    ) -> None:
+    """``audiences`` are the platforms' audiences, or where to read the current ones (the
+    daemon's runtime, which a reload replaces): every decision reads them anew, so new lists,
+    cadences and templates apply from the next mail on."""
+
+    def __init__(self, engine: AsyncEngine, audiences: Audiences | Callable[[], Audiences]) -> None:
         self.engine = engine
-        self.audiences = audiences(config, templates)
+        self._source: Callable[[], Audiences] = (
+            audiences if callable(audiences) else (lambda: audiences)
+        )
+        self._seen: Audiences = {}
         # Platforms a reload removed: the last mail of their open incidents needs their lists.
         self.retired: dict[str, Audience] = {}
         # Every service label configured since the start, for the "no longer monitored" mail.
-        self.labels = _labels(self.audiences)
+        self.labels: dict[tuple[str, str], str] = {}
         # Look for open incidents of services the config no longer has: after a reload, and
         # at the start (the daemon may have been restarted with such a config).
         self.check_unmonitored = True
+        self._follow()
 
-    def reconfigure(self, config: Config, templates: Environment | None = None) -> None:
-        """A reloaded config: new lists, cadences and templates apply from the next mail on.
-        The dict is updated in place: the maintenance engine shares it."""
-        new = audiences(config, templates)
-        self.retired = {
-            pid: old for pid, old in {**self.retired, **self.audiences}.items() if pid not in new
-        }
-        self.labels |= _labels(new)
-        self.audiences.clear()
-        self.audiences.update(new)
-        self.check_unmonitored = True
+    @property
+    def audiences(self) -> Audiences:
+        return self._follow()
+
+    def _follow(self) -> Audiences:
+        """The current audiences; when they are new (a reload), what the old ones leave."""
+        current = self._source()
+        if current is not self._seen:
+            self.retired = {
+                pid: old for pid, old in {**self.retired, **self._seen}.items()
+                if pid not in current
+            }  # fmt: skip
+            self.labels |= _labels(current)
+            self._seen = current
+            self.check_unmonitored = True
+        return current
 
     async def step(self, now: datetime) -> bool:
         """Act on one service transition, or on a service no longer configured, or else on one
@@ -111,6 +125,7 @@ class IncidentEngine:
 
     async def _unmonitored(self, now: datetime) -> bool:
         """End, in its incident, the outage of a service that is no longer monitored."""
+        self._follow()
         if not self.check_unmonitored:
             return False
         async with self.engine.connect() as conn:
@@ -318,7 +333,7 @@ class IncidentEngine:
         return incident
 
 
-def _labels(found: dict[str, Audience]) -> dict[tuple[str, str], str]:
+def _labels(found: Audiences) -> dict[tuple[str, str], str]:
     return {
         (pid, sid): info.label
         for pid, audience in found.items()

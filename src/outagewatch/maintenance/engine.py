@@ -6,7 +6,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta
 
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
@@ -28,15 +28,38 @@ class Conflict(Exception):
     """Another writer changed the window first; the step is tried again."""
 
 
+Audiences = Mapping[str, Audience]
+
+
 class MaintenanceEngine:
+    """``config`` and ``audiences`` are fixed, or where to read the current ones (the daemon's
+    runtime, which a reload replaces): each step reads them anew."""
+
     def __init__(
-        self, engine: AsyncEngine, config: Config, audiences: dict[str, Audience], grace: timedelta
+        self,
+        engine: AsyncEngine,
+        config: Config | Callable[[], Config],
+        audiences: Audiences | Callable[[], Audiences],
     ) -> None:
         self.engine = engine
-        self.config = config
-        self.audiences = audiences
-        self.grace = grace
+        self._config: Callable[[], Config] = config if callable(config) else (lambda: config)
+        self._audiences: Callable[[], Audiences] = (
+            audiences if callable(audiences) else (lambda: audiences)
+        )
         self._lookback: tuple[Config, timedelta] | None = None
+
+    @property
+    def config(self) -> Config:
+        return self._config()
+
+    @property
+    def audiences(self) -> Audiences:
+        return self._audiences()
+
+    @property
+    def grace(self) -> timedelta:
+        """A window nobody finished is finished by outagewatch this long after its end."""
+        return self.config.maintenance.finish_grace
 
     async def announce(self, build: Callable[[str], Decision], now: datetime) -> Maintenance:
         async with self.engine.begin() as conn:

@@ -23,8 +23,9 @@ from datetime import datetime, timedelta
 
 import aiosmtplib
 
-from outagewatch.config.model import Relay, RelayEndpoint
+from outagewatch.config.model import RelayEndpoint
 from outagewatch.metrics import Metrics
+from outagewatch.notify.delivery import Delivery
 from outagewatch.probes.text import one_line
 from outagewatch.tls import client_context
 
@@ -74,40 +75,37 @@ def checks_due(health: Sequence[Health], now: datetime) -> list[int]:
 
 class Relays:
     """The primary relay and its fallbacks, with the health of each (in memory: a new
-    leader starts by trusting the primary, and learns from its first attempt)."""
+    leader starts by trusting the primary, and learns from its first attempt). Built anew
+    for each `Delivery`; a relay the previous one knew keeps its health."""
 
     def __init__(
-        self,
-        relay: Relay,
-        passwords: Sequence[str | None],
-        metrics: Metrics,
-        *,
-        check_every: timedelta,
-        failover_after: timedelta,
-        backoff_base: timedelta,
-        backoff_cap: timedelta,
-        timeout: float,
-        ehlo_name: str | None = None,
+        self, delivery: Delivery, metrics: Metrics, previous: Relays | None = None
     ) -> None:
-        self.endpoints: list[RelayEndpoint] = relay.endpoints
-        if len(passwords) != len(self.endpoints):
-            raise ValueError("smtp: one password (or None) is needed per relay")
-        for endpoint, password in zip(self.endpoints, passwords, strict=True):
-            if endpoint.username is not None and password is None:
-                raise ValueError(f"smtp: relay {endpoint.address} has a username but no password")
-        self.sender = relay.sender
-        self.passwords = list(passwords)
+        assert delivery.relay is not None
+        self.endpoints: list[RelayEndpoint] = delivery.endpoints
+        self.sender = delivery.relay.sender
+        self.passwords = list(delivery.passwords)
         self.metrics = metrics
-        self.check_every = check_every
-        self.failover_after = failover_after
-        self.backoff_base = backoff_base
-        self.backoff_cap = backoff_cap
-        self.timeout = timeout
-        self.ehlo_name = ehlo_name
-        self.health = [Health() for _ in self.endpoints]
-        self._chosen = 0
-        for endpoint in self.endpoints:
-            metrics.relay_up.labels(endpoint.address).set(1)
+        self.check_every = delivery.relay_check
+        self.failover_after = delivery.failover_after
+        self.backoff_base = delivery.backoff_base
+        self.backoff_cap = delivery.backoff_cap
+        self.timeout = delivery.send_timeout
+        self.ehlo_name = delivery.ehlo_name
+        known: dict[str, Health] = {}
+        if previous is not None:
+            known = dict(zip(previous.addresses, previous.health, strict=True))
+        self.health: list[Health] = [known.get(e.address, Health()) for e in self.endpoints]
+        chosen = None if previous is None else previous.addresses[previous._chosen]
+        self._chosen: int = self.addresses.index(chosen) if chosen in self.addresses else 0
+        for address in set(known) - set(self.addresses):
+            metrics.relay_up.remove(address)  # a relay no longer configured
+        for endpoint, health in zip(self.endpoints, self.health, strict=True):
+            metrics.relay_up.labels(endpoint.address).set(1 if health.up else 0)
+
+    @property
+    def addresses(self) -> list[str]:
+        return [e.address for e in self.endpoints]
 
     def current(self, now: datetime) -> int:
         return choose(self.health, now, self.failover_after)

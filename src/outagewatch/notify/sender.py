@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from email import policy
@@ -34,10 +34,10 @@ from typing import Literal
 import aiosmtplib
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from outagewatch.config.model import Relay
 from outagewatch.metrics import Metrics
 from outagewatch.notify import outbox
-from outagewatch.notify.channels.base import Message, Transport, TransportError
+from outagewatch.notify.channels.base import Message, TransportError
+from outagewatch.notify.delivery import Delivery
 from outagewatch.notify.message import build_message
 from outagewatch.notify.outbox import Claimed
 from outagewatch.notify.relays import Relays, backoff
@@ -45,7 +45,6 @@ from outagewatch.probes.text import one_line
 
 log = logging.getLogger(__name__)
 
-SEND_TIMEOUT = 30.0
 Result = Literal["sent", "partial", "retry", "failed"]
 
 
@@ -97,79 +96,83 @@ def _reply(exc: aiosmtplib.SMTPResponseException) -> str:
 class Sender:
     """Delivers the outbox, one row per `step`. Run as many as you like: claims are exclusive.
 
-    ``lease`` is how long a claim holds before another sender may take the row again; it
-    must be well above ``send_timeout``, which bounds each delivery.
+    ``delivery`` is the `Delivery` to use, or where to read the current one (the daemon's
+    runtime): every step reads it, so that a reloaded relay or channel carries the next row.
+    Its ``lease`` is how long a claim holds before another sender may take the row again.
     """
 
     def __init__(
         self,
         engine: AsyncEngine,
-        relay: Relay | None,
-        password: str | None,
+        delivery: Delivery | Callable[[], Delivery],
         metrics: Metrics,
         worker: str,
-        lease: timedelta = timedelta(minutes=5),
-        backoff_base: timedelta = timedelta(seconds=30),
-        backoff_cap: timedelta = timedelta(minutes=15),
         *,
-        send_timeout: float = SEND_TIMEOUT,
-        ehlo_name: str | None = None,
-        transports: Mapping[str, Transport] | None = None,
-        fallback_passwords: Sequence[str | None] | None = None,  # None: no fallback logs in
-        relay_check: timedelta = timedelta(seconds=30),
-        failover_after: timedelta = timedelta(minutes=5),
         on_relay_back: Callable[[datetime], Awaitable[object]] | None = None,
     ) -> None:
-        if lease.total_seconds() <= 2 * send_timeout:
-            raise ValueError("the lease must be more than twice the send timeout")
-        if relay is not None and relay.username is not None and password is None:
-            raise ValueError("smtp: the relay has a username but no password was given")
         self.engine = engine
-        self.relay = relay
-        self.relays = (
-            None
-            if relay is None
-            else Relays(
-                relay,
-                [password, *(fallback_passwords or [None] * len(relay.fallback))],
-                metrics,
-                check_every=relay_check,
-                failover_after=failover_after,
-                backoff_base=backoff_base,
-                backoff_cap=backoff_cap,
-                timeout=send_timeout,
-                ehlo_name=ehlo_name,
-            )
+        self.delivery: Callable[[], Delivery] = (
+            delivery if callable(delivery) else (lambda: delivery)
         )
         # Called when a relay answers again, before the backlog leaves: the incident engine
         # rewrites the updates that were written while nothing could be sent.
         self.on_relay_back = on_relay_back
         self.metrics = metrics
         self.worker = worker
-        self.lease = lease
-        self.backoff_base = backoff_base
-        self.backoff_cap = backoff_cap
-        self.send_timeout = send_timeout
-        self.ehlo_name = ehlo_name
-        self.transports = dict(transports or {})
-        metrics.count_channels(self.transports)
+        self._using: Delivery | None = None  # the delivery `relays` was built for
+        self._relays: Relays | None = None
+        self._moved = False  # mail goes another way since the last step
+        self._rerouted: set[str] = set()  # channels configured anew since the last step
+        self._adopt(self.delivery())
 
-    def use_relay(self, relay: Relay | None, password: str | None) -> None:
-        """A reloaded config: the next delivery goes through this relay."""
-        self.relay, self._password = relay, password
+    def _adopt(self, delivery: Delivery) -> None:
+        """Follow a new delivery (a reload): relays built anew, their health kept."""
+        if delivery is self._using:
+            return
+        before, self._using = self._using, delivery
+        previous = self._relays
+        self._relays = None if delivery.relay is None else Relays(delivery, self.metrics, previous)
+        if previous is not None and self._relays is None:
+            for address in previous.addresses:
+                self.metrics.relay_up.remove(address)
+        self.metrics.count_channels(delivery.transports)
+        if before is not None:
+            self._moved = self._moved or not before.same_route(delivery)
+            self._rerouted |= set(before.channels_changed(delivery))
+
+    @property
+    def relays(self) -> Relays | None:
+        """The relays of the current delivery, with the health the sender has seen."""
+        self._adopt(self.delivery())
+        return self._relays
+
+    @property
+    def lease(self) -> timedelta:
+        return self.delivery().lease
 
     async def step(self, now: datetime) -> bool:
         """Deliver one due notification; False when there was none."""
-        if self.relays is not None and await self.relays.step(now):
+        delivery = self.delivery()
+        self._adopt(delivery)
+        if self._moved:  # new relays: what waited for the old ones leaves now
+            self._moved = False
             await self._relay_back(now)
-        item = await outbox.claim(self.engine, now, self.worker, self.lease)
+        if self._rerouted:  # the same for a channel's waiting rows
+            async with self.engine.begin() as conn:
+                for channel in sorted(self._rerouted):
+                    await outbox.release(conn, now, channel=channel)
+            self._rerouted = set()
+        relays = self._relays
+        if relays is not None and await relays.step(now):
+            await self._relay_back(now)
+        item = await outbox.claim(self.engine, now, self.worker, delivery.lease)
         if item is None:
             return False
         if item.channel == "mail":
-            outcome = await self._send_mail(item, now)
+            outcome = await self._send_mail(relays, item, now)
         else:
-            outcome = await self._notify_channel(item)
-        decision = decide(item, outcome, now, self.backoff_base, self.backoff_cap)
+            outcome = await self._notify_channel(delivery, item)
+        decision = decide(item, outcome, now, delivery.backoff_base, delivery.backoff_cap)
         held = await self._record(item, outcome, decision, now)
         self.metrics.notifications.labels(item.channel, item.kind, decision.result).inc()
         self._log(item, outcome, decision, held)
@@ -245,14 +248,14 @@ class Sender:
             extra={"notification_id": item.id, "kind": item.kind, "result": decision.result},
         )
 
-    async def _send_mail(self, item: Claimed, now: datetime) -> Outcome:
-        if self.relays is None:
+    async def _send_mail(self, relays: Relays | None, item: Claimed, now: datetime) -> Outcome:
+        if relays is None:
             return Outcome(error="no smtp relay is configured")
-        index = self.relays.current(now)
-        outcome = await self._through(self.relays, index, item)
+        index = relays.current(now)
+        outcome = await self._through(relays, index, item)
         if outcome.error is not None and not outcome.permanent:
-            self.relays.failed(index, now)
-        elif self.relays.answered(index):
+            relays.failed(index, now)
+        elif relays.answered(index):
             await self._relay_back(now)  # a retry found it back before its health check did
         return outcome
 
@@ -262,7 +265,7 @@ class Sender:
         client = relays.client(index)
         stage, outcome = "connect", Outcome()
         try:
-            async with asyncio.timeout(self.send_timeout):
+            async with asyncio.timeout(relays.timeout):
                 await client.connect()
                 if relay.tls == "starttls":
                     stage = "starttls"
@@ -284,11 +287,11 @@ class Sender:
         except aiosmtplib.SMTPResponseException as exc:
             error, permanent = f"{stage}: {_reply(exc)}", False
         except TimeoutError:
-            error, permanent = f"{stage}: no answer within {self.send_timeout:g}s", False
+            error, permanent = f"{stage}: no answer within {relays.timeout:g}s", False
         except (aiosmtplib.SMTPException, OSError) as exc:
             error, permanent = f"{stage}: {one_line(str(exc) or type(exc).__name__, 200)}", False
         else:
-            await self._quit(client)
+            await self._quit(client, relays.timeout)
             return replace(outcome, via=relay.address)
         finally:
             client.close()
@@ -309,17 +312,17 @@ class Sender:
                 accepted.append(recipient)
         return Outcome(tuple(accepted), refused, deferred)
 
-    async def _quit(self, client: aiosmtplib.SMTP) -> None:
+    async def _quit(self, client: aiosmtplib.SMTP, within: float) -> None:
         # The relay has the mail once DATA got its 250: a failing QUIT changes nothing.
         try:
-            async with asyncio.timeout(self.send_timeout):
+            async with asyncio.timeout(within):
                 await client.quit()
         except (aiosmtplib.SMTPException, OSError, TimeoutError):
             pass
 
-    async def _notify_channel(self, item: Claimed) -> Outcome:
+    async def _notify_channel(self, delivery: Delivery, item: Claimed) -> Outcome:
         """One channel row through its transport; the vendor's words go to the log."""
-        transport = self.transports.get(item.channel)
+        transport = delivery.transports.get(item.channel)
         if transport is None:
             # Nothing could ever deliver it: the channel was removed from the config.
             return Outcome(error=f"channel {item.channel} is not configured", permanent=True)

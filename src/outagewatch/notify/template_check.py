@@ -12,7 +12,14 @@ from functools import partial
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from jinja2 import Environment, TemplateError, TemplateSyntaxError
+from jinja2 import Environment, TemplateError, TemplateSyntaxError, nodes
+from jinja2.sandbox import (
+    UNSAFE_ASYNC_GENERATOR_ATTRIBUTES,
+    UNSAFE_COROUTINE_ATTRIBUTES,
+    UNSAFE_FUNCTION_ATTRIBUTES,
+    UNSAFE_GENERATOR_ATTRIBUTES,
+    UNSAFE_METHOD_ATTRIBUTES,
+)
 
 from outagewatch.incidents.decisions import Affected, Incident, PlatformInfo, ServiceInfo
 from outagewatch.incidents.decisions import Notice as IncidentNotice
@@ -22,6 +29,11 @@ from outagewatch.notify.render import Audience, render, render_maintenance
 from outagewatch.notify.templates import environment, shipped_names
 
 T0 = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
+# What Jinja's sandbox refuses besides names starting with "_" (jinja2/sandbox.py).
+UNSAFE = frozenset().union(
+    UNSAFE_FUNCTION_ATTRIBUTES, UNSAFE_METHOD_ATTRIBUTES, UNSAFE_GENERATOR_ATTRIBUTES,
+    UNSAFE_COROUTINE_ATTRIBUTES, UNSAFE_ASYNC_GENERATOR_ATTRIBUTES, {"mro"},
+)  # fmt: skip
 
 
 def template_problems(templates_dir: Path | None) -> list[str]:
@@ -52,7 +64,41 @@ def checked_templates(templates_dir: Path | None) -> tuple[Environment | None, l
             for name in stray
         ]
     templates = environment(templates_dir)
+    reaching = _reaching_for_internals(templates, templates_dir)
+    if reaching:
+        return None, reaching
     return templates, _render_samples(templates)
+
+
+def _unsafe(name: object) -> bool:
+    return isinstance(name, str) and (name.startswith("_") or name in UNSAFE)
+
+
+def _reaching_for_internals(templates: Environment, templates_dir: Path) -> list[str]:
+    """Every place an override names a Python internal (``x.__class__``, ``x["_y"]``,
+    ``x|attr("mro")``), also in a branch the samples do not take: the sandbox would refuse
+    it when it runs, and a mail that fails then is a mail not sent."""
+    problems: dict[tuple[Path, int], str] = {}  # one per line: the innermost name, found last
+    for path in sorted(templates_dir.glob("*.j2")):
+        try:
+            tree = templates.parse(path.read_text(encoding="utf-8"), path.name, str(path))
+        except (OSError, UnicodeDecodeError, TemplateSyntaxError):
+            continue  # rendering the samples names it
+        for node in tree.find_all((nodes.Getattr, nodes.Getitem, nodes.Filter)):
+            name: object = None
+            if isinstance(node, nodes.Getattr):
+                name = node.attr
+            elif isinstance(node, nodes.Getitem) and isinstance(node.arg, nodes.Const):
+                name = node.arg.value
+            elif isinstance(node, nodes.Filter) and node.name == "attr" and node.args:
+                name = node.args[0].value if isinstance(node.args[0], nodes.Const) else None
+            if _unsafe(name):
+                problems[path, node.lineno] = (
+                    f"templates_dir: {path}:{node.lineno}: reaches for {name!r}, a Python"
+                    " internal that templates may not use (they see only the variables in"
+                    " docs/TEMPLATES.md)"
+                )
+    return list(problems.values())
 
 
 def _render_samples(templates: Environment | None) -> list[str]:

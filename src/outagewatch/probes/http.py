@@ -15,6 +15,7 @@ from types import SimpleNamespace
 from typing import Any
 
 import aiohttp
+from yarl import URL
 
 from outagewatch.config import HttpService
 from outagewatch.probes import http_get
@@ -84,7 +85,7 @@ async def probe_http(
                 login.username_field: credentials.username,
                 login.password_field: credentials.password,
             }
-            status, body = await _fetch(session, "POST", login.url, form, tls, timer)
+            status, body = await _post_login(session, login.url, form, tls, timer)
             _expect(status, body, login.expect_status, login.expect_body, ErrorKind.AUTH)
             return f"GET {got}, login {status}"
     except aiohttp.ClientConnectorDNSError as exc:
@@ -128,6 +129,46 @@ async def _fetch(
         method, url, data=form, ssl=tls, trace_request_ctx=timer
     ) as response:
         return response.status, await response.content.read(MAX_BODY)
+
+
+REDIRECTS = (301, 302, 303, 307, 308)
+MAX_REDIRECTS = 10  # aiohttp's own limit
+
+
+def _origin(url: URL) -> tuple[str | None, str | None, int | None]:
+    return url.scheme, url.host, url.port
+
+
+async def _post_login(
+    session: aiohttp.ClientSession,
+    url: str,
+    form: dict[str, str],
+    tls: ssl.SSLContext,
+    timer: PhaseTimer,
+) -> tuple[int, bytes]:
+    """The login POST, following redirects only within its own origin (scheme, host and
+    port): a 307 or 308 repeats the POST, credentials and all, to wherever it points. A
+    redirect elsewhere is not followed; its status is what the probe judges."""
+    method, target = "POST", URL(url)
+    data: dict[str, str] | None = form
+    for _ in range(MAX_REDIRECTS):
+        async with session.request(
+            method, target, data=data, ssl=tls, trace_request_ctx=timer, allow_redirects=False
+        ) as response:
+            status, body = response.status, await response.content.read(MAX_BODY)
+            location = response.headers.get("Location")
+        if status not in REDIRECTS or not location:
+            return status, body
+        try:
+            following = target.join(URL(location))
+        except ValueError:
+            return status, body
+        if _origin(following) != _origin(target):
+            return status, body
+        if status in (301, 302, 303):  # browsers turn these into a GET without the form
+            method, data = "GET", None
+        target = following
+    raise ProbeFailure(ErrorKind.PROTOCOL, f"the login redirects more than {MAX_REDIRECTS} times")
 
 
 def _expect_page(service: HttpService, status: int, body: bytes) -> None:

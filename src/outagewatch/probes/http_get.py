@@ -22,6 +22,7 @@ from dataclasses import dataclass
 import httptools
 from yarl import URL
 
+from outagewatch import __version__
 from outagewatch.probes.net import connect
 from outagewatch.probes.result import ErrorKind, PhaseTimer, ProbeFailure
 from outagewatch.tls import handshake_of_transport
@@ -29,7 +30,7 @@ from outagewatch.tls import handshake_of_transport
 MAX_BODY = 1 << 20  # enough for any login page; a hostile server cannot make us buffer more
 MAX_REDIRECTS = 10
 REDIRECTS = frozenset({301, 302, 303, 307, 308})
-USER_AGENT = "outagewatch probe"
+USER_AGENT = f"outagewatch/{__version__} (probe)"  # which build probed, in the server's log
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,6 @@ from dataclasses import dataclass
 
 import dkim
 import dkim.util
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 MIN_RSA_BITS = 1024
 STS_ID = re.compile(r"^[A-Za-z0-9]{1,32}$")
@@ -97,6 +96,9 @@ def dkim_verdict(selector: str, name: str, texts: list[str]) -> str:
 
 
 def _ed25519(record: str, key: bytes) -> str:
+    # Imported here: a daemon without a mailauth service never loads cryptography.
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
     try:
         Ed25519PublicKey.from_public_bytes(base64.b64decode(key, validate=True))
     except (binascii.Error, ValueError):

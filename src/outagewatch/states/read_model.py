@@ -22,7 +22,7 @@ from typing import Literal
 Key = tuple[str, str]  # (platform, service)
 VantageWord = Literal["ok", "bad", "outage", "no data"]
 # "bad": samples are bad, the outage rule has not (yet) declared an outage.
-ServiceWord = Literal["ok", "bad", "outage", "maintenance", "no data"]
+ServiceWord = Literal["ok", "bad", "degraded", "outage", "maintenance", "no data"]
 ORDER: dict[str, int] = {"no data": 0, "ok": 1, "bad": 2, "outage": 3}
 
 
@@ -47,6 +47,8 @@ class Judged:
     vantages: Mapping[str, VantageState]
     outage: bool
     maintenance: bool
+    degraded: bool = False  # below an outage: its own rule, or a minority of vantages
+    degraded_since: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -92,6 +94,10 @@ def state_of(
         since = min((v.since for v in vantages.values() if v.since), default=since)
     elif in_maintenance or (judged is not None and judged.maintenance):
         state, since = "maintenance", None
+    elif judged is not None and judged.degraded:
+        state = "degraded"
+        starts = [v.since for v in vantages.values() if v.since]
+        since = judged.degraded_since or min(starts, default=None)
     elif state == "bad":
         since = min(v.since for v in vantages.values() if v.state == "bad" and v.since)
     return ServiceState(key[0], key[1], state, since, vantages)

@@ -202,12 +202,13 @@ async def timeline(conn: AsyncConnection, incident_id: int) -> list[dict[str, An
     return [dict(row._mapping) for row in await conn.execute(query)]
 
 
-async def next_transition(conn: AsyncConnection) -> dict[str, Any] | None:
-    """The oldest service-level transition no incident decision has consumed yet."""
+async def next_transition(conn: AsyncConnection, level: str = "*") -> dict[str, Any] | None:
+    """The oldest service-level transition no decision has consumed yet (of the outage
+    rule, or with ``level`` "*~degraded" of the degraded tier)."""
     row = (
         await conn.execute(
             select(transitions)
-            .where(transitions.c.vantage == "*", transitions.c.processed_at.is_(None))
+            .where(transitions.c.vantage == level, transitions.c.processed_at.is_(None))
             .order_by(transitions.c.decided_at, transitions.c.id)
             .limit(1)
         )

@@ -52,7 +52,8 @@ async def insert_samples(conn: AsyncConnection, stored: list[StoredSample]) -> N
 _AFTER = (
     select(
         samples.c.id, series.c.platform, series.c.service, series.c.vantage,
-        samples.c.started_at, samples.c.bad,
+        samples.c.started_at, samples.c.bad, samples.c.duration,
+        samples.c.error_kind.is_not(None), samples.c.detail,
     )
     .join_from(samples, series, samples.c.series_id == series.c.id)
     .where(samples.c.id > bindparam("low"), samples.c.id <= bindparam("high"))

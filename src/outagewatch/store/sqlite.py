@@ -60,7 +60,7 @@ async def insert_samples(conn: AsyncConnection, stored: list[StoredSample]) -> N
 # The id is the rowid: the samples after an id are a range of the table's own B-tree, and
 # need no upper bound (PostgreSQL's do).
 SAMPLES_AFTER = """SELECT samples.id, series.platform, series.service, series.vantage,
-    samples.started_at, samples.bad
+    samples.started_at, samples.bad, samples.duration, samples.error_kind, samples.detail
     FROM samples JOIN series ON samples.series_id = series.id
     WHERE samples.id > ? ORDER BY samples.id LIMIT ?"""
 
@@ -71,7 +71,10 @@ async def samples_after(conn: AsyncConnection, low_id: int, limit: int) -> list[
     driver = (await conn.get_raw_connection()).driver_connection
     assert driver is not None
     rows = await driver.execute_fetchall(SAMPLES_AFTER, (low_id, limit))
-    return [(i, p, s, v, EPOCH + at * MILLISECOND, bool(bad)) for i, p, s, v, at, bad in rows]
+    return [
+        (i, p, s, v, EPOCH + at * MILLISECOND, bool(bad), ms / 1000, kind is not None, detail)
+        for i, p, s, v, at, bad, ms, kind, detail in rows
+    ]
 
 
 # What migration 0006 (compact samples) does differently here. Frozen with that migration:

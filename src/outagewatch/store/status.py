@@ -64,12 +64,13 @@ async def raw_tails(conn: AsyncConnection, platform: str, after: datetime) -> di
 
 
 async def outages(
-    conn: AsyncConnection, platform: str, since: datetime
+    conn: AsyncConnection, platform: str, since: datetime, level: str = "*"
 ) -> dict[str, list[Interval]]:
-    """Service-level outages (across vantages) still running at or after ``since``."""
+    """Service-level outages (across vantages) still running at or after ``since``; with
+    ``level`` "*~degraded", the periods of the degraded tier instead."""
     query = select(
         transitions.c.service, transitions.c.kind, transitions.c.started_at, transitions.c.at
-    ).where(transitions.c.platform == platform, transitions.c.vantage == "*")
+    ).where(transitions.c.platform == platform, transitions.c.vantage == level)
     opened: dict[tuple[str, datetime], datetime | None] = {}
     for service, kind, started_at, at in await conn.execute(query.order_by(transitions.c.id)):
         if kind == "opened":

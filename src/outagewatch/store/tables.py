@@ -160,7 +160,9 @@ samples = Table(
 # store them (phases as JSON text).
 StoredSample = tuple[int, int, int, bool, int | None, str | None, str | None]
 # A sample as the leader's detector reads it back: id, platform, service, vantage, start, bad.
-NewSample = tuple[int, str, str, str, datetime, bool]
+# A sample as the leader's detector reads it back: id, platform, service, vantage,
+# started_at, bad, duration (s), failed (an error kind), detail (None: the usual one).
+NewSample = tuple[int, str, str, str, datetime, bool, float, bool, str | None]
 
 # Service state changes as immutable rows: one "opened" and at most one "restored" per
 # outage. ``vantage`` is "*" for the service-level verdict across vantages (quorum).

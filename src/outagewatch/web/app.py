@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -11,7 +12,8 @@ from aiohttp import web
 
 from outagewatch.config import Config
 from outagewatch.web import console_maintenance, console_routes, status_routes
-from outagewatch.web.session import SESSIONS, Sessions
+from outagewatch.web.session import SESSIONS, THROTTLE, Sessions
+from outagewatch.web.throttle import SignInThrottle
 
 STATIC = Path(__file__).parent / "static"
 HTMX = "htmx-2.0.11.min.js"  # vendored from the npm package htmx.org 2.0.11 (0BSD)
@@ -28,12 +30,14 @@ def environment_options() -> dict[str, Any]:
     }
 
 
-def setup_web(app: web.Application, config: Config) -> None:
+def setup_web(app: web.Application, config: Callable[[], Config]) -> None:
+    """``config`` reads the current config: ``web:`` may change by a reload (the status page
+    is mounted always, and answers 404 while ``web.status_page`` is off)."""
     env = aiohttp_jinja2.setup(app, **environment_options())
     env.globals["htmx"] = f"/static/{HTMX}"
-    app[SESSIONS] = Sessions(config.web.session_lifetime)
+    app[SESSIONS] = Sessions(lambda: config().web.session_lifetime)
+    app[THROTTLE] = SignInThrottle()
     app.router.add_static("/static/", STATIC)
-    if config.web.status_page:
-        status_routes.add_routes(app)
+    status_routes.add_routes(app)
     console_routes.add_routes(app)
     console_maintenance.add_routes(app)

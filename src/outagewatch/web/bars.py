@@ -19,7 +19,7 @@ from zoneinfo import ZoneInfo
 
 HOUR = timedelta(hours=1)
 Interval = tuple[datetime, datetime | None]  # an open end runs until now
-Level = Literal["none", "ok", "partial", "major"]
+Level = Literal["none", "ok", "degraded", "partial", "major"]
 # Below this a day is shown as a major outage; above it (but not 100 %) as partial.
 MAJOR_BELOW = 99.0
 
@@ -30,6 +30,7 @@ class Day:
     measured: timedelta
     down: timedelta
     incidents: int
+    degraded: timedelta = timedelta(0)  # below an outage: slow, or a platform-health concern
 
     @property
     def availability(self) -> float | None:
@@ -43,7 +44,7 @@ class Day:
         if available is None:
             return "none"
         if self.down <= timedelta(0):
-            return "ok"
+            return "degraded" if self.degraded > timedelta(0) else "ok"
         return "partial" if available >= MAJOR_BELOW else "major"
 
     @property
@@ -59,7 +60,8 @@ class Day:
         count = {0: "no incidents", 1: "1 incident"}.get(
             self.incidents, f"{self.incidents} incidents"
         )
-        return f"{when}: {shown} % available, {count}"
+        worse = ", degraded performance" if self.degraded > timedelta(0) else ""
+        return f"{when}: {shown} % available{worse}, {count}"
 
 
 def _overlap(start: datetime, end: datetime | None, lo: datetime, hi: datetime) -> timedelta:
@@ -82,12 +84,13 @@ def daily_bars(
     tail_from: datetime | None,
     outages: Sequence[Interval],
     incidents: Sequence[Interval],
+    degradations: Sequence[Interval] = (),
 ) -> list[Day]:
     """``days`` bars, oldest first, the last one today (up to ``now``)."""
     return group_bars(
         days=days, now=now, zone=zone, hours=((h, 1) for h in hours),
         tails=[tail_from] if tail_from is not None else [], outages=outages,
-        incidents=incidents, members=1,
+        incidents=incidents, degradations=degradations, members=1,
     )  # fmt: skip
 
 
@@ -101,6 +104,7 @@ def group_bars(
     outages: Sequence[Interval],
     incidents: Sequence[Interval],
     members: int,
+    degradations: Sequence[Interval] = (),
 ) -> list[Day]:
     """The bars of ``members`` services taken together: a day's measured and down time are
     the sums over them (so its availability is the share of service time not in outage);
@@ -132,6 +136,7 @@ def group_bars(
         seen = measured[index]
         down = sum((_overlap(s, e or now, lo, hi) for s, e in outages), timedelta(0))
         touched = sum(1 for s, e in incidents if s < hi and (e is None or e > lo))
+        worse = sum((_overlap(s, e or now, lo, hi) for s, e in degradations), timedelta(0))
         whole = (hi - lo) * members
-        bars.append(Day(day, min(seen, whole), min(down, whole), touched))
+        bars.append(Day(day, min(seen, whole), min(down, whole), touched, min(worse, whole)))
     return bars

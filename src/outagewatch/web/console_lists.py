@@ -56,7 +56,7 @@ async def home_data(request: web.Request) -> dict[str, Any]:
     bad = [
         ServiceState(s.platform, s.service, labels.get(s.key, s.service), WORDS[s.state], s.since)
         for s in states_from(config, judged, latest, active, windows, keys[:BAD], now)
-        if s.state == "bad"
+        if WORDS[s.state] == "degraded"  # bad samples, no outage (yet), or degraded
     ]
     return {
         "active": active, "restored": restored, "windows": windows, "now": now, "bad": bad,

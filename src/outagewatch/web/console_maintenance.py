@@ -65,7 +65,7 @@ async def listing(request: web.Request, session: Session) -> web.StreamResponse:
 @guarded("oncall", refuse)
 async def create(request: web.Request, session: Session) -> web.StreamResponse:
     ctx = context(request)
-    posted = await request.post()
+    posted = await forms.posted(request)
     body, errors = forms.parse(
         MaintenanceCreate, posted, times=("starts_at", "ends_at"), lists=("services",)
     )
@@ -105,7 +105,7 @@ async def create(request: web.Request, session: Session) -> web.StreamResponse:
 @guarded("oncall", refuse)
 async def finish(request: web.Request, session: Session) -> web.StreamResponse:
     ctx = context(request)
-    posted = await request.post()
+    posted = await forms.posted(request)
     ref = request.match_info["ref"]
     body, errors = forms.parse(MaintenanceFinish, posted)
     async with ctx.engine.connect() as conn:

@@ -6,6 +6,7 @@ its mails. Errors come back in the form, with what the engineer typed kept."""
 
 from __future__ import annotations
 
+import logging
 import secrets
 from collections.abc import Callable
 from datetime import datetime, timedelta
@@ -17,6 +18,7 @@ from outagewatch.api.context import context
 from outagewatch.api.schemas import IncidentUpdate, Note
 from outagewatch.incidents import decisions as decide
 from outagewatch.incidents.decisions import Decision, Incident, IncidentError, PlatformInfo
+from outagewatch.logs import printable
 from outagewatch.store import incidents as store
 from outagewatch.store import tokens
 from outagewatch.web import forms
@@ -27,6 +29,7 @@ from outagewatch.web.session import (
     PATH,
     SESSIONS,
     SIGNIN_COOKIE,
+    THROTTLE,
     Session,
     csrf_ok,
     current,
@@ -35,6 +38,7 @@ from outagewatch.web.session import (
 )  # fmt: skip
 from outagewatch.web.status_data import when
 
+log = logging.getLogger("outagewatch.web.console")
 STATE_WORDS = {
     "pending": "queued",
     "sending": "sending",
@@ -74,16 +78,31 @@ async def _sign_in_page(request: web.Request, error: str | None, status: int) ->
 
 
 async def sign_in(request: web.Request) -> web.StreamResponse:
-    form = await request.post()
-    if not csrf_ok(form.get("csrf"), request.cookies.get(SIGNIN_COOKIE, "")):
+    form = await forms.posted(request)
+    if not csrf_ok(form.get("csrf"), request.cookies.get(SIGNIN_COOKIE)):
         return await _sign_in_page(request, "The sign-in form expired; please try again.", 403)
     ctx = context(request)
-    now = ctx.clock()
+    now, client = ctx.clock(), request.remote or "unknown"
+    throttle = request.app[THROTTLE]
+    wait = throttle.retry_after(client, now)
+    if wait is not None:
+        seconds = max(1, int(wait.total_seconds()))
+        response = await _sign_in_page(
+            request, f"Too many failed sign-ins from your address; try again in {seconds} s.", 429
+        )
+        response.headers["Retry-After"] = str(seconds)
+        return response
     async with ctx.engine.begin() as conn:
         found = await tokens.authenticate(conn, str(form.get("token", "")).strip(), now)
     if found is None:
+        log.warning("console sign-in refused from %s: unknown or revoked token", printable(client))
+        if throttle.failed(client, now):
+            log.warning("console sign-in: %s failed %d times in %s; refused until it waits",
+                        printable(client), throttle.limit, throttle.window)  # fmt: skip
         return await _sign_in_page(request, "That token is unknown or revoked.", 401)
+    throttle.succeeded(client)
     session = request.app[SESSIONS].create(*found, now)
+    log.info("console sign-in of %s from %s", found[0], printable(client))
     response = web.HTTPSeeOther(_safe_next(str(form.get("next", ""))))
     set_cookie(
         request, response, COOKIE, session.id, int(ctx.config.web.session_lifetime.total_seconds())
@@ -183,7 +202,7 @@ async def _act(
     stored = await _load(request)
     if stored is None or stored.incident.id is None:
         return await refuse(request, session, 404, f"No incident {request.match_info['ref']!r}.")
-    posted = await request.post()
+    posted = await forms.posted(request)
     body, errors = forms.parse(model, posted, times=times)
     if body is not None and model is IncidentUpdate and not body.model_fields_set:
         errors = {"": "Give at least one of: message, user impact, ETR, cadence, severity."}

@@ -6,11 +6,28 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, TypeVar
 
-from multidict import MultiMapping
+from aiohttp import web
+from aiohttp.http_exceptions import HttpProcessingError
+from aiohttp.multipart import BadContentDispositionHeader
+from multidict import MultiDictProxy, MultiMapping
 from pydantic import BaseModel, ValidationError
 
 ModelT = TypeVar("ModelT", bound=BaseModel)
 Errors = dict[str, str]  # field -> message; "" for the form as a whole
+
+
+async def posted(request: web.Request) -> MultiDictProxy[Any]:
+    """The posted form; a body that is not one (bytes that are not its charset, a charset
+    nobody knows, a broken multipart) is a 400 saying so, never an error inside. The
+    answer never repeats what was sent."""
+    try:
+        return await request.post()
+    except (UnicodeDecodeError, LookupError):
+        raise web.HTTPBadRequest(text="the form is not in the charset it declares") from None
+    except (ValueError, HttpProcessingError, BadContentDispositionHeader):
+        # aiohttp only warns of a bad Content-Disposition; that raises where warnings are
+        # errors (python -W error, the test suite).
+        raise web.HTTPBadRequest(text="the form is not a readable multipart body") from None
 
 
 def local_input(value: str) -> str:

@@ -14,16 +14,20 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from hmac import compare_digest
+from urllib.parse import urlencode
 
 from aiohttp import web
 
 from outagewatch.api.auth import RANK
 from outagewatch.api.context import context
 from outagewatch.store import tokens
+from outagewatch.web import forms
+from outagewatch.web.throttle import SignInThrottle
 
 COOKIE = "ow_session"
 SIGNIN_COOKIE = "ow_signin"  # double-submit token of the sign-in form (no session yet)
 PATH = "/console"
+PER_TOKEN = 20  # sessions of one token at once: an engineer's browsers and devices
 
 
 @dataclass(frozen=True)
@@ -39,15 +43,22 @@ class Session:
 
 
 class Sessions:
-    def __init__(self, lifetime: timedelta) -> None:
-        self.lifetime = lifetime
-        self._by_id: dict[str, Session] = {}
+    """The live sessions, at most ``per_token`` of each token (the oldest ends first): a
+    token signing in again and again costs a bounded amount of memory."""
+
+    def __init__(self, lifetime: Callable[[], timedelta], per_token: int = PER_TOKEN) -> None:
+        self.lifetime = lifetime  # read at each sign-in: web.session_lifetime may be reloaded
+        self.per_token = per_token
+        self._by_id: dict[str, Session] = {}  # in order of creation
 
     def create(self, actor: str, role: str, now: datetime) -> Session:
         self._drop_expired(now)
+        own = [k for k, s in self._by_id.items() if s.actor == actor]
+        for key in own[: max(0, len(own) - self.per_token + 1)]:
+            del self._by_id[key]
         session = Session(
             id=secrets.token_urlsafe(32), actor=actor, role=role,
-            csrf=secrets.token_urlsafe(32), expires_at=now + self.lifetime,
+            csrf=secrets.token_urlsafe(32), expires_at=now + self.lifetime(),
         )  # fmt: skip
         self._by_id[session.id] = session
         return session
@@ -68,6 +79,7 @@ class Sessions:
 
 
 SESSIONS: web.AppKey[Sessions] = web.AppKey("web_sessions", Sessions)
+THROTTLE: web.AppKey[SignInThrottle] = web.AppKey("web_sign_in_throttle", SignInThrottle)
 
 
 def is_https(request: web.Request) -> bool:
@@ -98,8 +110,13 @@ async def current(request: web.Request) -> Session | None:
     return session
 
 
-def csrf_ok(presented: object, expected: str) -> bool:
-    return isinstance(presented, str) and compare_digest(presented.encode(), expected.encode())
+def csrf_ok(presented: object, expected: str | None) -> bool:
+    """Fails closed: nothing expected (no cookie, no session) matches nothing presented."""
+    if not expected or not isinstance(presented, str) or not presented:
+        return False
+    return compare_digest(
+        presented.encode("utf-8", "surrogateescape"), expected.encode("utf-8", "surrogateescape")
+    )
 
 
 ConsoleHandler = Callable[[web.Request, Session], Awaitable[web.StreamResponse]]
@@ -120,11 +137,11 @@ def guarded(
                     # htmx's refresh: send the whole page to the sign-in, not into the list.
                     return web.Response(headers={"HX-Redirect": f"{PATH}/sign-in"})
                 if request.method == "GET":
-                    raise web.HTTPSeeOther(f"{PATH}/sign-in?next={request.path}")
+                    raise web.HTTPSeeOther(f"{PATH}/sign-in?{urlencode({'next': request.path})}")
                 return await refuse(request, None, 401, "You are not signed in (or the session "
                                     "expired). Sign in again; nothing was changed.")  # fmt: skip
             if request.method == "POST":
-                form = await request.post()
+                form = await forms.posted(request)
                 if not csrf_ok(form.get("csrf"), session.csrf):
                     return await refuse(request, session, 403, "This form's security token is "
                                         "missing or stale; nothing was changed. Reload the page "

@@ -21,7 +21,8 @@ from outagewatch.states.facts import LatestSamples, states_from
 StateName = Literal["operational", "degraded", "outage", "maintenance", "no data"]
 WORDS: dict[ServiceWord, StateName] = {
     "ok": "operational",
-    "bad": "degraded",
+    "bad": "degraded",  # the early warning: bad samples, no outage (yet)
+    "degraded": "degraded",
     "outage": "outage",
     "maintenance": "maintenance",
     "no data": "no data",

@@ -146,6 +146,7 @@ class PlatformFacts:
     hours: dict[str, set[datetime]]
     tails: dict[str, datetime]
     outages: dict[str, list[Interval]]
+    degradations: dict[str, list[Interval]]
     incidents: list[Incident]
     mails: dict[int, list[dict[str, Any]]]
     windows: list[Maintenance]
@@ -167,6 +168,7 @@ async def read_platform(
     hours, newest = await rollups.hours(conn, pid, since)
     tails = await store.raw_tails(conn, pid, newest + HOUR if newest else since)
     outages = await store.outages(conn, pid, since)
+    degradations = await store.outages(conn, pid, since, level="*~degraded")
     incidents = await store.incidents_since(conn, pid, since)
     mails = await store.customer_mails(conn, [i.id for i in incidents if i.id is not None])
     windows = [w for w in await maintenance_store.listing(conn, pid) if w.ends_at >= since]
@@ -176,7 +178,7 @@ async def read_platform(
         s.service: s.state
         for s in service_states(config, judged, latest, active, windows, now, [pid])
     }
-    return PlatformFacts(hours, tails, outages, incidents, mails, windows, states)
+    return PlatformFacts(hours, tails, outages, degradations, incidents, mails, windows, states)
 
 
 def shape_platform(config: Config, pid: str, now: datetime, facts: PlatformFacts) -> PlatformView:
@@ -195,6 +197,7 @@ def shape_platform(config: Config, pid: str, now: datetime, facts: PlatformFacts
                 tail_from=facts.tails.get(sid), outages=facts.outages.get(sid, []),
                 incidents=[(a.started_at, a.restored_at) for i in incidents
                            for a in i.services if a.service == sid],
+                degradations=facts.degradations.get(sid, []),
             ),
         )
         for sid, label in labels.items()
@@ -238,6 +241,7 @@ def groups_of(
             days=DAYS, now=now, zone=platform.zone, hours=hours.items(),
             tails=[facts.tails[s] for s in ids if s in facts.tails],
             outages=[o for s in ids for o in facts.outages.get(s, [])],
+            degradations=[d for s in ids for d in facts.degradations.get(s, [])],
             incidents=[(i.started_at, i.restored_at) for i in facts.incidents
                        if any(a.service in ids for a in i.services)],
             members=len(ids),

@@ -8,7 +8,8 @@ whatever the number of services monitored."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import functools
+from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from email.utils import parseaddr
 
@@ -31,6 +32,7 @@ from outagewatch.web.status_cache import (
 from outagewatch.web.status_data import DAYS, PlatformView, RollupCache, read_platform
 from outagewatch.web.status_data import shape_platform as shape
 
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 ROLLUPS: web.AppKey[RollupCache] = web.AppKey("web_rollups", RollupCache)
 PAGES: web.AppKey[PageCache] = web.AppKey("web_pages", PageCache)
 RENDERS: web.AppKey[Renders] = web.AppKey("web_renders", Renders)
@@ -71,9 +73,8 @@ def _html(request: web.Request, template: str, **values: object) -> Rendered:
 
 
 def _base(request: web.Request, pid: str) -> str:
-    public_url = context(request).config.web.public_url
-    origin = public_url or f"{request.scheme}://{request.host}"
-    return f"{origin}/status/{pid}"
+    # Never from the Host header: the config requires public_url with the status page.
+    return f"{context(request).config.web.public_url or ''}/status/{pid}"
 
 
 @public
@@ -140,14 +141,27 @@ async def _abandon(app: web.Application) -> None:
     app[RENDERS].stopped.set()
 
 
+def published(handler: Handler) -> Handler:
+    """A page of the status page: 404 while ``web.status_page`` is off (read per request, so
+    that a reload switches it on and off)."""
+
+    @functools.wraps(handler)
+    async def page(request: web.Request) -> web.StreamResponse:
+        if not context(request).config.web.status_page:
+            raise web.HTTPNotFound(text="this instance has no public status page")
+        return await handler(request)
+
+    return page
+
+
 def add_routes(app: web.Application) -> None:
     app[ROLLUPS] = RollupCache()
     app[PAGES] = PageCache()
     app[RENDERS] = Renders()
     app[LIMITS] = Limits()
     app.on_shutdown.append(_abandon)
-    app.router.add_get("/status", index)
-    app.router.add_get("/status/{platform}", platform_page)
-    app.router.add_get("/status/{platform}/incidents/{ref}", incident_page)
-    app.router.add_get("/status/{platform}/feed.atom", feed)
-    app.router.add_get("/status/{platform}/maintenance.ics", maintenance_calendar)
+    app.router.add_get("/status", published(index))
+    app.router.add_get("/status/{platform}", published(platform_page))
+    app.router.add_get("/status/{platform}/incidents/{ref}", published(incident_page))
+    app.router.add_get("/status/{platform}/feed.atom", published(feed))
+    app.router.add_get("/status/{platform}/maintenance.ics", published(maintenance_calendar))

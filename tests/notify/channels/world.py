@@ -14,9 +14,10 @@ import pytest
 
 from outagewatch.config import Config, parse_config
 from outagewatch.detection.rule import Opened, Restored
-from outagewatch.incidents.engine import IncidentEngine
+from outagewatch.incidents.engine import IncidentEngine, audiences
 from outagewatch.metrics import Metrics
 from outagewatch.notify.channels import build_all
+from outagewatch.notify.delivery import Delivery
 from outagewatch.notify.sender import Sender
 from outagewatch.store import incidents as store
 from outagewatch.store import transitions
@@ -98,13 +99,14 @@ class ChannelWorld:
     async def start(self) -> None:
         self.db = open_engine(self.config.database)
         await upgrade(self.db)
-        self.engine = IncidentEngine(self.db, self.config)
+        self.engine = IncidentEngine(self.db, audiences(self.config))
         with secrets_in_env():
             transports = build_all(self.config.all_channels, 2.0)
-        self.sender = Sender(self.db, self.config.smtp, None, self.metrics, worker="test",
-                             lease=timedelta(minutes=1), backoff_base=timedelta(seconds=1),
-                             backoff_cap=timedelta(seconds=10), send_timeout=2.0,
-                             transports=transports)  # fmt: skip
+        delivery = Delivery.of(
+            self.config.smtp, lease=timedelta(minutes=1), backoff_base=timedelta(seconds=1),
+            backoff_cap=timedelta(seconds=10), send_timeout=2.0, transports=transports,
+        )  # fmt: skip
+        self.sender = Sender(self.db, delivery, self.metrics, worker="test")
 
     async def close(self) -> None:
         await self.db.dispose()

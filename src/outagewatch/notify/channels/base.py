@@ -17,12 +17,13 @@ from typing import Any, Literal, Protocol
 
 import aiohttp
 
+from outagewatch import __version__
 from outagewatch.probes.text import one_line
 
 Event = Literal["opened", "acknowledged", "update", "restored", "test"]
 EVENTS: tuple[Event, ...] = ("opened", "acknowledged", "update", "restored", "test")
 MAX_RETRY_AFTER = 3600.0  # a Retry-After beyond an hour is a vendor's bug, not a plan
-USER_AGENT = "outagewatch"
+USER_AGENT = f"outagewatch/{__version__}"
 
 
 @dataclass(frozen=True)
