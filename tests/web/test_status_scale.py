@@ -177,3 +177,17 @@ async def test_the_console_home_costs_the_same_at_600_and_at_3000(
         assert counts["states"] == counts["samples"] == len(data["bad"])  # only those
         costs.append(counts["statements"])
     assert costs[0] == costs[1]
+
+
+async def test_a_page_goes_out_gzipped_to_who_accepts_it_with_its_own_etag(web_of: Any) -> None:
+    client, _, _ = await web_of(1, per_platform=300)
+    packed = await client.get("/status/p0000", headers={"Accept-Encoding": "gzip"})
+    plain = await client.get("/status/p0000", headers={"Accept-Encoding": "identity"})
+    assert packed.headers["Content-Encoding"] == "gzip" and "Content-Encoding" not in plain.headers
+    assert await packed.text() == await plain.text()  # the client undoes the gzip
+    assert int(packed.headers["Content-Length"]) * 5 < int(plain.headers["Content-Length"])
+    assert packed.headers["ETag"] != plain.headers["ETag"]
+    again = {"Accept-Encoding": "identity", "If-None-Match": plain.headers["ETag"]}
+    assert (await client.get("/status/p0000", headers=again)).status == 304
+    crossed = {"Accept-Encoding": "identity", "If-None-Match": packed.headers["ETag"]}
+    assert (await client.get("/status/p0000", headers=crossed)).status == 200
