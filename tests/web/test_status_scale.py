@@ -156,7 +156,7 @@ async def test_a_platform_of_2000_services_shows_bars_per_protocol(web_of: Any) 
     response = await client.get("/status/p0000")
     assert response.status == 200
     body = await response.read()
-    assert len(body) < 1_000_000, len(body)  # one strip per service was 22 MB
+    assert len(body) < 1_000_000, len(body)  # a strip per service: 22 MB
     text = body.decode()
     assert "IMAP (2000 services)" in text and text.count('class="bar ') == 90
     assert "Mailbox s0042 <span" in text and text.count("Mailbox s") == 2000

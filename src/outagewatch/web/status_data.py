@@ -27,7 +27,7 @@ from outagewatch.web.states import StateName, service_states
 
 DAYS = 90
 # Above this many services a page shows one strip of bars per protocol and a state per
-# service: 2,000 strips of 90 bars were 22 MB of HTML.
+# service: 2,000 strips of 90 bars would be 22 MB of HTML.
 GROUP_ABOVE = 40
 SEVERITY = ["outage", "degraded", "maintenance", "no data", "operational"]
 
