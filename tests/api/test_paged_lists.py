@@ -13,6 +13,7 @@ from sqlalchemy import event, insert, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 from yarl import URL
 
+from outagewatch.api.paging import encode
 from outagewatch.cli import client as client_module
 from outagewatch.cli.client import Client
 from outagewatch.store.tables import incidents, maintenances, notifications
@@ -129,3 +130,18 @@ async def test_the_command_line_client_follows_next_cursor(
     async with aiohttp.ClientSession() as session:
         found = await Client(session, url, api.tokens["viewer"]).list_incidents()
     assert len(found) == 41 and len({i["id"] for i in found}) == 41
+
+
+async def test_a_cursor_with_numbers_out_of_range_is_a_400(api: Api) -> None:
+    await call(api, "POST", "/api/v1/incidents", json=REPORT)
+    for path, cursor in (
+        ("/api/v1/incidents", encode([10**30])),
+        ("/api/v1/incidents", encode([True])),
+        ("/api/v1/maintenances", encode(["2026-01-01T00:00:00+00:00", 10**30])),
+        ("/api/v1/maintenances", encode(["9999-12-31T23:59:59+14:00", 1])),
+        ("/api/v1/incidents/1/notifications", encode([-(10**30)])),
+    ):
+        status, body = await call(api, "GET", f"{path}?cursor={cursor}", role="viewer")
+        assert status in (200, 400), (path, status, body)
+        if status == 400:
+            assert body["detail"].startswith("cursor:")

@@ -9,7 +9,7 @@ import binascii
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from aiohttp import web
@@ -49,9 +49,16 @@ def decode(cursor: str) -> tuple[Any, ...]:
         key = json.loads(raw)
     except (binascii.Error, ValueError, UnicodeDecodeError):
         raise PagingError("cursor: not one this API gave out") from None
-    if not isinstance(key, list) or not all(isinstance(k, str | int) for k in key):
+    if not isinstance(key, list) or not all(_part(k) for k in key):
         raise PagingError("cursor: not one this API gave out")
     return tuple(key)
+
+
+def _part(value: object) -> bool:
+    """A string, or a whole number an id column holds (PostgreSQL's integer is 32 bits)."""
+    if isinstance(value, bool):
+        return False
+    return isinstance(value, str) or (isinstance(value, int) and 0 <= value < 2**31)
 
 
 def following(key: Sequence[Any] | None, more: bool) -> str | None:
@@ -77,6 +84,7 @@ def moment_and_id(after: tuple[Any, ...] | None) -> tuple[datetime, int] | None:
         at = datetime.fromisoformat(str(moment))
         if at.tzinfo is None or not isinstance(number, int):
             raise ValueError(moment)
-    except (TypeError, ValueError):
+        at.astimezone(UTC)  # a moment that exists in UTC too (not 9999-12-31 at +14:00)
+    except (TypeError, ValueError, OverflowError):
         raise PagingError("cursor: not one this API gave out") from None
     return at, number
