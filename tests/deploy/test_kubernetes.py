@@ -174,7 +174,7 @@ def test_sized_from_the_benchmark() -> None:
     limit = int(resources["limits"]["memory"][:-2]) * mib[resources["limits"]["memory"][-2:]]
     assert limit * 1.048576 >= 2 * 187
     assert "cpu" not in resources["limits"]  # throttled timers would be slow probes
-    assert "186–187 MB for 10,000" in (ROOT / "docs" / "BENCHMARKS.md").read_text()
+    assert "186\u2013187 MB for 10,000" in (ROOT / "docs" / "BENCHMARKS.md").read_text()
 
 
 def test_service_monitor_and_service_select_the_pods() -> None:
