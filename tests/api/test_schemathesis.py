@@ -27,7 +27,11 @@ from .fuzz_server import JSM_TOKEN, PD_SECRET, FuzzServer, fuzz_server
 EXAMPLES = 25
 # What a header can carry as bytes (requests sends str headers as latin-1): any byte but
 # the control characters, so also bytes that are not UTF-8.
-LATIN_1 = st.text(st.characters(min_codepoint=0x20, max_codepoint=0xFF, exclude_characters="\x7f"))
+# requests refuses to send a header value that begins with white space (a space, a tab, a
+# no-break space), so the values are stripped: the server still sees every other byte.
+LATIN_1 = st.text(
+    st.characters(min_codepoint=0x20, max_codepoint=0xFF, exclude_characters="\x7f")
+).map(str.strip)
 
 
 @pytest.fixture(scope="module")
