@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -91,6 +91,8 @@ class PlatformView:
     past_incidents: list[IncidentView]
     maintenances: list[Maintenance]  # scheduled and running
     history: list[Maintenance]  # every window of the last 90 days, for the feeds
+    # Each service's degraded periods of the last 90 days (an open end: still degraded).
+    degradations: dict[str, list[Interval]] = field(default_factory=dict)
 
     @property
     def summary(self) -> str:
@@ -221,7 +223,7 @@ def shape_platform(config: Config, pid: str, now: datetime, facts: PlatformFacts
             (w for w in windows if w.state in ("scheduled", "in_progress")),
             key=lambda w: w.starts_at,
         ),
-        history=windows,
+        history=windows, degradations=facts.degradations,
     )  # fmt: skip
 
 
