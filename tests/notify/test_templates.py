@@ -77,7 +77,7 @@ def test_check_config_refuses_a_template_that_fails_to_render_naming_file_and_li
     assert main(["check-config", "-c", str(config_with(templates, tmp_path))]) == 2
     (line,) = capsys.readouterr().err.splitlines()
     assert line == (
-        f"templates_dir: {templates / 'update.txt.j2'}:2: 'outagewatch.incidents.decisions."
+        f"templates_dir: {templates / 'update.txt.j2'}:2: 'outagewatch.incidents.model."
         "Incident object' has no attribute 'eta'"
     )
 
