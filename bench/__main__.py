@@ -12,7 +12,7 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from bench import harness, report, results_file, roundtrip, status_page, storage
+from bench import harness, report, results_file, roundtrip, status_load, status_page, storage
 from bench.blackbox import find_binary
 from bench.environment import cpu_ticks, describe, steal_between
 
@@ -164,7 +164,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     machine["load average at end"] = " ".join(f"{x:.2f}" for x in os.getloadavg())
     machine["run took"] = f"{time.monotonic() - started:.0f} s"
     machine["CPU time stolen by the hypervisor"] = steal_between(ticks, cpu_ticks())
-    text = f"{_text(machine, results)}\n\n{stored}\n\n{status_page.report()}"
+    faces = "status load at 10,000 services: left out of --quick (python -m bench.status_load)"
+    if not args.quick:
+        faces = status_load.report(harness.stderr_say(started))
+    text = f"{_text(machine, results)}\n\n{stored}\n\n{status_page.report()}\n\n{faces}"
     text += "\n\n" + roundtrip.section(20 if args.quick else roundtrip.PROBES_PER_KIND)
     print(f"{text}\n\nresults and logs in {out}")
     (out / "report.txt").write_text(text + "\n")

@@ -230,7 +230,7 @@ def test_list_sends_the_token_and_prints_a_table(
 ) -> None:
     assert run(api, "list") == EXIT_OK
     (seen,) = api.seen
-    assert (seen.method, seen.path, seen.query) == ("GET", "/api/v1/incidents", {})
+    assert (seen.method, seen.path, seen.query) == ("GET", "/api/v1/incidents", {"limit": "1000"})
     assert seen.authorization == f"Bearer {api.tokens['viewer']}"
     out, err = capsys.readouterr()
     header, row = out.splitlines()
@@ -244,7 +244,7 @@ def test_list_sends_the_token_and_prints_a_table(
 
 def test_list_passes_the_state_filter(api: Server, capsys: pytest.CaptureFixture[str]) -> None:
     assert run(api, "list", "--state", "closed") == EXIT_OK
-    assert api.seen[0].query == {"state": "closed"}
+    assert api.seen[0].query == {"state": "closed", "limit": "1000"}
     assert capsys.readouterr().out == "no closed incidents\n"
 
 

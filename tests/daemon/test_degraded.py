@@ -97,6 +97,9 @@ async def test_a_slow_webmail_is_degraded_and_never_an_outage(
             async with session.get(f"http://127.0.0.1:{port}/status/eu-de-1") as r:
                 page = await r.text()
             assert "Degraded performance" in page
+            async with session.get(f"http://127.0.0.1:{port}/status/eu-de-1/feed.atom") as r:
+                feed = await r.text()
+            assert "[degraded] Degraded performance: Web-Mail" in feed
             async with asyncio.timeout(30):
                 await sink.wait_for_messages(2)
             told = subjects(sink)

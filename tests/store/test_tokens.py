@@ -195,3 +195,14 @@ async def test_comparison_is_constant_time_and_covers_every_active_token(
     digest = hashlib.sha256(issued[0].encode()).hexdigest()
     assert len(compared) == 3  # the three active tokens, although the first matched
     assert all(digest in pair for pair in compared)
+
+
+async def test_tokens_are_listed_a_page_at_a_time_by_name(db: AsyncEngine) -> None:
+    for n in range(7):
+        await create(db, f"robot-{n}")
+    async with db.connect() as conn:
+        first = await tokens.list_tokens(conn, 3)
+        second = await tokens.list_tokens(conn, 3, first[-1].name)
+        rest = await tokens.list_tokens(conn, 3, second[-1].name)
+    names = [t.name for t in first + second + rest]
+    assert names == [f"robot-{n}" for n in range(7)] and len(rest) == 1

@@ -6,9 +6,11 @@ from collections.abc import Callable
 from typing import Any
 
 from aiohttp import web
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from outagewatch.api.auth import ACTOR, requires
 from outagewatch.api.context import ApiContext, context
+from outagewatch.api.paging import DEFAULT_LIMIT, Page, PagingError, following, int_after
 from outagewatch.api.problems import BadRequest, json_response, read_body
 from outagewatch.api.schemas import (
     AffectedOut,
@@ -18,6 +20,7 @@ from outagewatch.api.schemas import (
     IncidentOut,
     IncidentUpdate,
     Note,
+    NotificationList,
     NotificationOut,
     TimelineEntry,
 )
@@ -65,13 +68,31 @@ def incident_out(ctx: ApiContext, incident: Incident) -> dict[str, Any]:
 
 @requires("viewer")
 async def list_incidents(request: web.Request) -> web.Response:
+    """Newest first, a page at a time (the cursor names the last incident of a page)."""
     state = request.query.get("state")
     if state is not None and state not in STATES:
         raise BadRequest(422, "Invalid query", f"state must be one of {', '.join(STATES)}")
+    page = _page(request)
     ctx = context(request)
     async with ctx.engine.connect() as conn:
-        found = await store.listing(conn, state)
-    return json_response(IncidentList(items=[IncidentOut(**incident_out(ctx, i)) for i in found]))
+        found = await store.listing_page(conn, state, page.limit + 1, int_after(page))
+    shown = found[: page.limit]
+    last = [shown[-1].id] if shown else None
+    return json_response(
+        IncidentList(
+            items=[IncidentOut(**incident_out(ctx, i)) for i in shown],
+            next_cursor=following(last, len(found) > page.limit),
+        )
+    )
+
+
+def _page(request: web.Request) -> Page:
+    try:
+        page = Page.of(request)
+        int_after(page)
+    except PagingError as exc:
+        raise BadRequest(400, "Bad request", str(exc)) from None
+    return page
 
 
 async def _find(request: web.Request) -> store.Stored:
@@ -97,15 +118,34 @@ async def show_incident(request: web.Request) -> web.Response:
     assert incident_id is not None
     async with ctx.engine.connect() as conn:
         timeline = await store.timeline(conn, incident_id)
-        mails = await store.notifications_of(conn, incident_id)
+        mails, more = await _notifications(conn, incident_id, Page(DEFAULT_LIMIT, None))
     detail = IncidentDetail(
         **incident_out(ctx, stored.incident),
         timeline=[TimelineEntry(**{k: e[k] for k in TimelineEntry.model_fields}) for e in timeline],
-        notifications=[
-            NotificationOut(**{k: n[k] for k in NotificationOut.model_fields}) for n in mails
-        ],
+        notifications=mails,
+        notifications_next_cursor=more,
     )
     return json_response(detail)
+
+
+@requires("viewer")
+async def list_notifications(request: web.Request) -> web.Response:
+    """The incident's notifications in the order they were made, a page at a time."""
+    page = _page(request)
+    stored = await _find(request)
+    assert stored.incident.id is not None
+    async with context(request).engine.connect() as conn:
+        items, more = await _notifications(conn, stored.incident.id, page)
+    return json_response(NotificationList(items=items, next_cursor=more))
+
+
+async def _notifications(
+    conn: AsyncConnection, incident_id: int, page: Page
+) -> tuple[list[NotificationOut], str | None]:
+    found = await store.notifications_of(conn, incident_id, page.limit + 1, int_after(page) or 0)
+    shown = found[: page.limit]
+    items = [NotificationOut(**{k: n[k] for k in NotificationOut.model_fields}) for n in shown]
+    return items, following([shown[-1]["id"]] if shown else None, len(found) > page.limit)
 
 
 @requires("oncall")
@@ -193,6 +233,7 @@ def add_routes(app: web.Application) -> None:
     app.router.add_get("/api/v1/incidents", list_incidents)
     app.router.add_post("/api/v1/incidents", create_incident)
     app.router.add_get("/api/v1/incidents/{id}", show_incident)
+    app.router.add_get("/api/v1/incidents/{id}/notifications", list_notifications)
     app.router.add_post("/api/v1/incidents/{id}/ack", acknowledge)
     app.router.add_post("/api/v1/incidents/{id}/updates", post_update)
     app.router.add_post("/api/v1/incidents/{id}/restore", restore)

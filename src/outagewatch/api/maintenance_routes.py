@@ -10,6 +10,7 @@ from aiohttp import web
 
 from outagewatch.api.auth import ACTOR, requires
 from outagewatch.api.context import ApiContext, context
+from outagewatch.api.paging import Page, PagingError, following, moment_and_id
 from outagewatch.api.problems import BadRequest, json_response, read_body
 from outagewatch.api.schemas import (
     MaintenanceCreate,
@@ -37,12 +38,25 @@ def maintenance_out(window: Maintenance) -> MaintenanceOut:
 
 @requires("viewer")
 async def list_maintenances(request: web.Request) -> web.Response:
+    """Latest start first, a page at a time (the cursor: the last window's start and id)."""
     state, platform = request.query.get("state"), request.query.get("platform")
     if state is not None and state not in STATES:
         raise BadRequest(422, "Invalid query", f"state must be one of {', '.join(STATES)}")
+    try:
+        page = Page.of(request)
+        after = moment_and_id(page.after)
+    except PagingError as exc:
+        raise BadRequest(400, "Bad request", str(exc)) from None
     async with context(request).engine.connect() as conn:
-        found = await store.listing(conn, platform, state)
-    return json_response(MaintenanceList(items=[maintenance_out(w) for w in found]))
+        found = await store.listing_page(conn, platform, state, page.limit + 1, after)
+    shown = found[: page.limit]
+    last = [shown[-1].starts_at.isoformat(), shown[-1].id or 0] if shown else None
+    return json_response(
+        MaintenanceList(
+            items=[maintenance_out(w) for w in shown],
+            next_cursor=following(last, len(found) > page.limit),
+        )
+    )
 
 
 async def _decided(run: Callable[[], Awaitable[Maintenance]]) -> Maintenance:

@@ -19,6 +19,7 @@ MODELS: list[type[BaseModel]] = [
     s.IncidentOut,
     s.IncidentDetail,
     s.IncidentList,
+    s.NotificationList,
     s.ServiceList,
     s.Problem,
 ]
@@ -125,8 +126,8 @@ def _maintenance_paths() -> dict[str, Any]:
             "get": _operation(
                 "Maintenance windows",
                 s.MaintenanceList,
-                errors=(401, 403, 422),
-                params=[state, platform],
+                errors=(400, 401, 403, 422),
+                params=[state, platform, *PAGE_PARAMS],
             ),
             "post": _operation(
                 "Announce a window (planned: at least 3 business days ahead)",
@@ -197,7 +198,10 @@ def document() -> dict[str, Any]:
             },
             "/api/v1/incidents": {
                 "get": _operation(
-                    "Incidents", s.IncidentList, errors=(401, 403, 422), params=[state]
+                    "Incidents, newest first, a page at a time",
+                    s.IncidentList,
+                    errors=(400, 401, 403, 422),
+                    params=[state, *PAGE_PARAMS],
                 ),
                 "post": _operation(
                     "Report an incident (ticket process)",
@@ -213,6 +217,14 @@ def document() -> dict[str, Any]:
                     s.IncidentDetail,
                     errors=(401, 403, 404),
                     params=[INCIDENT_ID],
+                )
+            },
+            "/api/v1/incidents/{id}/notifications": {
+                "get": _operation(
+                    "The incident's notifications in order, a page at a time",
+                    s.NotificationList,
+                    errors=(400, 401, 403, 404),
+                    params=[INCIDENT_ID, *PAGE_PARAMS],
                 )
             },
             "/api/v1/incidents/{id}/ack": _action("Acknowledge (stops on-call reminders)", s.Note),

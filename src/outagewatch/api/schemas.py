@@ -121,11 +121,18 @@ class NotificationOut(BaseModel):
 
 class IncidentDetail(IncidentOut):
     timeline: list[TimelineEntry]
-    notifications: list[NotificationOut]
+    notifications: list[NotificationOut]  # the first page; the rest from .../notifications
+    notifications_next_cursor: str | None = None
 
 
 class IncidentList(BaseModel):
     items: list[IncidentOut]
+    next_cursor: str | None = None  # pass as ?cursor= for the next page; null on the last
+
+
+class NotificationList(BaseModel):
+    items: list[NotificationOut]
+    next_cursor: str | None = None
 
 
 class LastSample(BaseModel):
@@ -237,3 +244,4 @@ class MaintenanceOut(BaseModel):
 
 class MaintenanceList(BaseModel):
     items: list[MaintenanceOut]
+    next_cursor: str | None = None

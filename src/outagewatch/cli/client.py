@@ -37,6 +37,9 @@ class ApiError(Exception):
         self.status, self.title, self.detail = status, title, detail
 
 
+PAGE = 1000  # items asked per page of a list (the API's most)
+
+
 class Unreachable(Exception):
     pass
 
@@ -47,9 +50,7 @@ class Client:
         self.headers = {"Authorization": f"Bearer {token}"} if token else {}
 
     async def list_incidents(self, state: str | None = None) -> list[Json]:
-        answer = await self._call("GET", "/api/v1/incidents", params={"state": state})
-        items: list[Json] = answer["items"]
-        return items
+        return await self._every("/api/v1/incidents", {"state": state})
 
     async def incident(self, key: str) -> Json:
         return await self._call("GET", f"/api/v1/incidents/{key}")
@@ -62,10 +63,19 @@ class Client:
         return await self._call("POST", f"/api/v1/incidents/{key}/updates", body=body)
 
     async def list_maintenances(self, state: str | None, platform: str | None) -> list[Json]:
-        params = {"state": state, "platform": platform}
-        answer = await self._call("GET", "/api/v1/maintenances", params=params)
-        items: list[Json] = answer["items"]
-        return items
+        return await self._every("/api/v1/maintenances", {"state": state, "platform": platform})
+
+    async def _every(self, path: str, params: dict[str, str | None]) -> list[Json]:
+        """Every item of a paged list: the pages of 1,000, following ``next_cursor``."""
+        items: list[Json] = []
+        cursor: str | None = None
+        while True:
+            paged = {**params, "limit": str(PAGE), "cursor": cursor}
+            answer = await self._call("GET", path, params=paged)
+            items += answer["items"]
+            cursor = answer.get("next_cursor")
+            if not cursor:
+                return items
 
     async def create_maintenance(self, body: Json) -> Json:
         return await self._call("POST", "/api/v1/maintenances", body=body)

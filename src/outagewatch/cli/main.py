@@ -318,7 +318,13 @@ def _token_list(args: argparse.Namespace) -> int:
     from outagewatch.cli.client import when
     from outagewatch.store import tokens
 
-    found = _in_database(_load(args), tokens.list_tokens)
+    async def every(conn: AsyncConnection) -> list[tokens.TokenInfo]:
+        found: list[tokens.TokenInfo] = []
+        while page := await tokens.list_tokens(conn, 1000, found[-1].name if found else None):
+            found += page  # a page of 1,000 at a time, read in SQL
+        return found
+
+    found = _in_database(_load(args), every)
     if not found:
         print("no tokens; create one with: outagewatch token create --name NAME --role ROLE")
         return EXIT_OK

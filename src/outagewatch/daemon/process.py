@@ -13,10 +13,9 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
-from aiohttp import web
-
 from outagewatch.api.auth import api_may_start
 from outagewatch.api.context import ApiContext
+from outagewatch.api.server import Listener, listen
 from outagewatch.certificates.engine import CertificateEngine
 from outagewatch.config import Config, ConfigError
 from outagewatch.config.targets import Target
@@ -89,7 +88,7 @@ class Daemon:
         self.prober: ProbeLoop | None = None
         self.api_context: ApiContext | None = None
         self._helpers: list[asyncio.Task[None]] = []
-        self._web: web.AppRunner | None = None
+        self._web: Listener | None = None
         self._trouble: dict[str, str] = {}  # loop -> the database failure it last logged
         self.reloader = Reloader(self, config_path)
         self.reloader.loaded(clock())
@@ -280,14 +279,9 @@ class Daemon:
             leader=lambda: self.leadership.is_leader,
         )
         app.router.add_post("/-/reload", self.reloader.route())
-        self._web = web.AppRunner(app, access_log=None)
-        await self._web.setup()
-        site = web.TCPSite(self._web, self.config.api.host, self.config.api.port)
-        try:
-            await site.start()
+        try:  # bounded: connections, header time, keep-alive, a stop's grace (api/server.py)
+            self._web = await listen(app, self.config.api.host, self.config.api.port)
         except OSError as exc:  # the port is taken, or the address is not this host's
-            await self._web.cleanup()
-            self._web = None
             raise ConfigError(
                 [f"api.listen: cannot listen on {self.config.api.listen}: {exc.strerror or exc}"]
             ) from None
@@ -306,7 +300,7 @@ class Daemon:
                 self._failed("writing the last samples", exc)
         await self.leadership.close()
         if self._web is not None:
-            await self._web.cleanup()
+            await self._web.close()
         await self.engine.dispose()
         log.info("stopped")
 

@@ -140,6 +140,18 @@ async def listing(conn: AsyncConnection, state: str | None = None) -> list[Incid
     return [_incident(row) for row in await conn.execute(query)]
 
 
+async def listing_page(
+    conn: AsyncConnection, state: str | None, limit: int, before: int | None
+) -> list[Incident]:
+    """Up to ``limit`` incidents, newest first, older than the incident ``before``."""
+    query = select(incidents).order_by(incidents.c.id.desc()).limit(limit)
+    if state is not None:
+        query = query.where(incidents.c.state == state)
+    if before is not None:
+        query = query.where(incidents.c.id < before)
+    return [_incident(row) for row in await conn.execute(query)]
+
+
 async def due(conn: AsyncConnection, now: datetime) -> list[int]:
     query = select(incidents.c.id).where(
         incidents.c.state.in_(ACTIVE),
@@ -213,11 +225,16 @@ async def mark_processed(conn: AsyncConnection, transition_id: int, now: datetim
     return result.rowcount == 1
 
 
-async def notifications_of(conn: AsyncConnection, incident_id: int) -> list[dict[str, Any]]:
+async def notifications_of(
+    conn: AsyncConnection, incident_id: int, limit: int | None = None, after: int = 0
+) -> list[dict[str, Any]]:
+    """The incident's notifications in the order they were made (``limit`` of them, after
+    the notification ``after``)."""
     query = (
         select(notifications)
-        .where(notifications.c.incident_id == incident_id)
+        .where(notifications.c.incident_id == incident_id, notifications.c.id > after)
         .order_by(notifications.c.id)
+        .limit(limit)
     )
     return [dict(row._mapping) for row in await conn.execute(query)]
 

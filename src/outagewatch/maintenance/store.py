@@ -76,6 +76,29 @@ async def listing(
     return [Stored(row).maintenance for row in await conn.execute(query)]
 
 
+async def listing_page(
+    conn: AsyncConnection,
+    platform: str | None,
+    state: str | None,
+    limit: int,
+    after: tuple[datetime, int] | None,
+) -> list[Maintenance]:
+    """Up to ``limit`` windows, latest start first (then by id), after the window whose
+    (start, id) is ``after``."""
+    query = select(maintenances).order_by(maintenances.c.starts_at.desc(), maintenances.c.id)
+    if platform is not None:
+        query = query.where(maintenances.c.platform == platform)
+    if state is not None:
+        query = query.where(maintenances.c.state == state)
+    if after is not None:
+        starts, window_id = after
+        query = query.where(
+            (maintenances.c.starts_at < starts)
+            | ((maintenances.c.starts_at == starts) & (maintenances.c.id > window_id))
+        )
+    return [Stored(row).maintenance for row in await conn.execute(query.limit(limit))]
+
+
 async def open_windows(conn: AsyncConnection) -> list[Maintenance]:
     """Scheduled and in-progress windows: what the maintenance step may have to act on."""
     query = select(maintenances).where(maintenances.c.state.in_(("scheduled", "in_progress")))

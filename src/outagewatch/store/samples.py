@@ -215,6 +215,19 @@ async def latest_samples(
     return found
 
 
+async def newest_bad(conn: AsyncConnection) -> list[tuple[str, str]]:
+    """The services with a vantage whose newest sample was bad: one statement, one row per
+    such service, so that a list of the troubled ones costs what it shows."""
+    query = (
+        select(series.c.platform, series.c.service)
+        .distinct()
+        .join(samples, samples.c.id == series.c.newest_id)
+        .where(samples.c.bad)
+        .order_by(series.c.platform, series.c.service)
+    )
+    return [(p, s) for p, s in await conn.execute(query)]
+
+
 async def newest_starts(conn: AsyncConnection) -> dict[SeriesKey, datetime]:
     """When each series' newest sample started, for every series in one query: the
     detector's restore needs to know which vantages reported lately."""

@@ -86,7 +86,10 @@ async def create(conn: AsyncConnection, name: str, role: str, now: datetime) -> 
     return token, int(key[0])
 
 
-async def list_tokens(conn: AsyncConnection) -> list[TokenInfo]:
+async def list_tokens(
+    conn: AsyncConnection, limit: int | None = None, after: str | None = None
+) -> list[TokenInfo]:
+    """The tokens by name: ``limit`` of them, those named after ``after``."""
     query = select(
         api_tokens.c.id,
         api_tokens.c.name,
@@ -95,7 +98,9 @@ async def list_tokens(conn: AsyncConnection) -> list[TokenInfo]:
         api_tokens.c.last_used_at,
         api_tokens.c.revoked_at,
     ).order_by(api_tokens.c.name)
-    return [TokenInfo(**row._mapping) for row in await conn.execute(query)]
+    if after is not None:
+        query = query.where(api_tokens.c.name > after)
+    return [TokenInfo(**row._mapping) for row in await conn.execute(query.limit(limit))]
 
 
 async def revoke(conn: AsyncConnection, name: str, now: datetime) -> bool:

@@ -87,32 +87,56 @@ def daily_bars(
     degradations: Sequence[Interval] = (),
 ) -> list[Day]:
     """``days`` bars, oldest first, the last one today (up to ``now``)."""
+    return group_bars(
+        days=days, now=now, zone=zone, hours=((h, 1) for h in hours),
+        tails=[tail_from] if tail_from is not None else [], outages=outages,
+        incidents=incidents, degradations=degradations, members=1,
+    )  # fmt: skip
+
+
+def group_bars(
+    *,
+    days: int,
+    now: datetime,
+    zone: ZoneInfo,
+    hours: Iterable[tuple[datetime, int]],
+    tails: Sequence[datetime],
+    outages: Sequence[Interval],
+    incidents: Sequence[Interval],
+    members: int,
+    degradations: Sequence[Interval] = (),
+) -> list[Day]:
+    """The bars of ``members`` services taken together: a day's measured and down time are
+    the sums over them (so its availability is the share of service time not in outage);
+    ``hours`` gives each measured hour with the number of services measured in it."""
     today = now.astimezone(zone).date()
     dates = [today - timedelta(days=back) for back in range(days - 1, -1, -1)]
     # Where each day begins, in UTC (comparing times of one tzinfo is a plain comparison;
     # mixing zones asks each for its offset); the last entry is where the bars end (now).
     edges = [day_bounds(d, zone)[0].astimezone(UTC) for d in dates] + [now.astimezone(UTC)]
     measured = [timedelta(0)] * days
-    for hour in hours:
+    for hour, count in hours:
         # 2,160 hours per service: each is filed by bisection, and only an hour that crosses
         # a day's edge (a zone with a half-hour offset) or reaches now is cut in pieces.
         at = bisect_right(edges, hour) - 1
         end = hour + HOUR
         if 0 <= at < days and end <= edges[at + 1]:
-            measured[at] += HOUR
+            measured[at] += HOUR * count
             continue
         for index in range(max(at, 0), days):
             if edges[index] >= end:
                 break
-            measured[index] += _overlap(hour, end, edges[index], edges[index + 1])
+            measured[index] += _overlap(hour, end, edges[index], edges[index + 1]) * count
+    for tail in tails:  # raw samples not rolled up yet: from the first one until now
+        for index in range(max(bisect_right(edges, tail) - 1, 0), days):
+            measured[index] += _overlap(tail, now, edges[index], edges[index + 1])
     bars = []
     for index, day in enumerate(dates):
         lo, hi = edges[index], edges[index + 1]
         seen = measured[index]
-        if tail_from is not None:
-            seen += _overlap(tail_from, now, lo, hi)
         down = sum((_overlap(s, e or now, lo, hi) for s, e in outages), timedelta(0))
         touched = sum(1 for s, e in incidents if s < hi and (e is None or e > lo))
         worse = sum((_overlap(s, e or now, lo, hi) for s, e in degradations), timedelta(0))
-        bars.append(Day(day, min(seen, hi - lo), min(down, hi - lo), touched, worse))
+        whole = (hi - lo) * members
+        bars.append(Day(day, min(seen, whole), min(down, whole), touched, min(worse, whole)))
     return bars

@@ -5,11 +5,13 @@ its refusal, with the earliest start it would accept."""
 from __future__ import annotations
 
 import functools
+from datetime import datetime
 from typing import Any
 
 from aiohttp import web
 
 from outagewatch.api.context import context
+from outagewatch.api.paging import PagingError, decode, encode, moment_and_id
 from outagewatch.api.schemas import MaintenanceCreate, MaintenanceFinish
 from outagewatch.maintenance import decisions as decide
 from outagewatch.maintenance import store as store
@@ -20,6 +22,15 @@ from outagewatch.web.session import PATH, Session, guarded
 from outagewatch.web.status_data import when
 
 LIST = f"{PATH}/maintenance"
+WINDOWS = 100  # per page, latest start first
+
+
+def older_than(cursor: str | None) -> tuple[datetime, int] | None:
+    """The window a page of the list continues after (``?cursor=`` of the "older" link)."""
+    try:
+        return moment_and_id(decode(cursor)) if cursor else None
+    except PagingError:
+        raise web.HTTPBadRequest(text="cursor: not one this console gave out") from None
 
 
 async def _page(
@@ -28,13 +39,20 @@ async def _page(
     earliest: str | None = None, status: int = 200,
 ) -> web.Response:  # fmt: skip
     ctx = context(request)
+    after = older_than(request.query.get("cursor"))
     async with ctx.engine.connect() as conn:
-        windows = await store.listing(conn)
+        windows = await store.listing_page(conn, None, None, WINDOWS + 1, after)
+    more = (
+        encode([windows[WINDOWS - 1].starts_at.isoformat(), windows[WINDOWS - 1].id or 0])
+        if len(windows) > WINDOWS
+        else None
+    )
+    windows = windows[:WINDOWS]
     platforms = ctx.config.platforms
     return await page(request, "console_maintenance.html", {
         "session": session, "windows": windows, "platforms": platforms,
         "errors": errors or {}, "typed": typed or {}, "form": form, "earliest": earliest,
-        "done": request.query.get("done"),
+        "done": request.query.get("done"), "older": more,
         "when": lambda moment, pid: when(moment, platforms[pid].zone),
     }, status=status)  # fmt: skip
 

@@ -18,12 +18,11 @@ from outagewatch.api.context import context
 from outagewatch.api.schemas import IncidentUpdate, Note
 from outagewatch.incidents import decisions as decide
 from outagewatch.incidents import store as store
-from outagewatch.incidents.decisions import ACTIVE, Decision, Incident, IncidentError, PlatformInfo
+from outagewatch.incidents.decisions import Decision, Incident, IncidentError, PlatformInfo
 from outagewatch.logs import printable
-from outagewatch.maintenance import store as maintenance_store
-from outagewatch.store import samples as sample_store
 from outagewatch.store import tokens
 from outagewatch.web import forms
+from outagewatch.web.console_lists import Labels, home_data
 from outagewatch.web.render import page
 from outagewatch.web.session import (
     COOKIE,
@@ -37,7 +36,6 @@ from outagewatch.web.session import (
     guarded,
     set_cookie,
 )  # fmt: skip
-from outagewatch.web.states import service_states
 from outagewatch.web.status_data import when
 
 log = logging.getLogger("outagewatch.web.console")
@@ -122,29 +120,11 @@ async def sign_out(request: web.Request, session: Session) -> web.StreamResponse
 
 
 async def _home_data(request: web.Request) -> dict[str, Any]:
-    ctx = context(request)
-    now = ctx.clock()
-    async with ctx.engine.connect() as conn:
-        everything = await store.listing(conn)
-        windows = await maintenance_store.open_windows(conn)
-        latest = await sample_store.latest_samples(conn)
-    active = [i for i in everything if i.state in ACTIVE]
-    # Not acknowledged first (someone must act), then by start, oldest first.
-    active.sort(key=lambda i: (i.state != "open", i.started_at))
-    restored = [i for i in everything if i.state == "restored"][:10]
-    judged = ctx.detector.states if ctx.detector is not None else None
-    states = service_states(ctx.config, judged, latest, active, windows, now)
-    return {
-        "active": active, "restored": restored, "windows": windows, "now": now,
-        "bad": [s for s in states if s.state == "degraded"], "labels": _labels(request),
-        "names": {p: v.name for p, v in ctx.config.platforms.items()}, "since": _since(now),
-        "when": _when(request),
-    }  # fmt: skip
+    return await home_data(request)  # web/console_lists.py: at the cost of what it shows
 
 
-def _labels(request: web.Request) -> dict[tuple[str, str], str]:
-    platforms = context(request).config.platforms
-    return {(p, s): v.display for p, pv in platforms.items() for s, v in pv.services.items()}
+def _labels(request: web.Request) -> Labels:
+    return Labels(context(request).config)
 
 
 def _when(request: web.Request) -> Callable[[Any, str], str]:

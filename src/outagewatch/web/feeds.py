@@ -1,6 +1,7 @@
-"""The status page's feeds: Atom (one entry per incident and per maintenance window,
-updated as its mails go out) and the public maintenance calendar (iCalendar). Both say
-nothing the page does not: the entry content is the customer mails as sent."""
+"""The status page's feeds: Atom (one entry per incident, per maintenance window and per
+degraded period, updated as its mails go out) and the public maintenance calendar
+(iCalendar). Both say nothing the page does not: the entry content is the customer mails as
+sent."""
 
 from __future__ import annotations
 
@@ -51,6 +52,19 @@ def atom(view: PlatformView, base: str) -> bytes:
         entry.published(item.incident.opened_at)
         entry.updated(item.updated_at)
         entry.content(_incident_text(item), type="text")
+    for sid, periods in sorted(view.degradations.items()):
+        for start, end in periods:
+            stamp = f"{start:%Y%m%dT%H%M%SZ}"
+            entry = feed.add_entry(order="append")
+            entry.id(f"{base}/degraded/{sid}/{stamp}")
+            state = "degraded" if end is None else "over"
+            entry.title(f"[{state}] Degraded performance: {labels.get(sid, sid)}")
+            entry.link(href=base)
+            entry.published(start)
+            entry.updated(end or start)
+            until = "ongoing" if end is None else f"until {view.when(end)}"
+            text = f"Degraded performance from {view.when(start)}, {until}. This is not an"
+            entry.content(f"{text} outage: the service answers, slower than usual.", type="text")
     for window in view.history:
         entry = feed.add_entry(order="append")
         entry.id(f"{base}/maintenance/{window.ref}")
