@@ -2,11 +2,19 @@
 
 from __future__ import annotations
 
+import os
 from datetime import timedelta
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    PlainValidator,
+    model_validator,
+)
 
 from outagewatch.config.channels import Channel, ChannelName, WebhookChannel
 from outagewatch.config.dns import DnsSettings, with_dns_defaults
@@ -29,6 +37,17 @@ def _listen(value: str) -> str:
     if not sep or not host or not port.isdigit() or not 1 <= int(port) <= 65535:
         raise ValueError("must be host:port, e.g. 127.0.0.1:8080 or [::1]:8080")
     return value
+
+
+MAX_PROBE_WORKERS = 64
+
+
+def _probe_workers(value: object) -> int | Literal["auto"]:
+    if value == "auto" and isinstance(value, str):
+        return "auto"
+    if isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= MAX_PROBE_WORKERS:
+        return value
+    raise ValueError(f"must be auto or a whole number from 0 to {MAX_PROBE_WORKERS}")
 
 
 class Api(BaseModel):
@@ -214,6 +233,9 @@ class Config(BaseModel):
     smtp: Relay | None = None
     oncall: Oncall | None = None
     rules: RulesOverride | None = None
+    # Processes that run the probes (daemon/probe_workers.py): "auto" is one per CPU this
+    # process may run on; 0 probes on a thread of the daemon's own process.
+    probe_workers: Annotated[int | Literal["auto"], PlainValidator(_probe_workers)] = "auto"
     log_format: Literal["text", "json"] = "text"
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     retention: Retention = Retention()
@@ -252,6 +274,17 @@ class Config(BaseModel):
     def rules_for(self, platform: str, service: str) -> Rules:
         return merge_rules(
             self.rules, self.platforms[platform].rules, self.service(platform, service).rules
+        )
+
+    @property
+    def probe_worker_count(self) -> int:
+        """How many probe worker processes run; 0: the probes run on a thread instead."""
+        if self.probe_workers != "auto":
+            return self.probe_workers
+        return (
+            len(os.sched_getaffinity(0))
+            if hasattr(os, "sched_getaffinity")
+            else os.cpu_count() or 1
         )
 
     @property
