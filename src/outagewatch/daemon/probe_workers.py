@@ -34,7 +34,6 @@ import contextlib
 import logging
 import multiprocessing
 import pickle
-import signal
 import threading
 import time
 import zlib
@@ -46,19 +45,15 @@ from typing import Literal
 
 from outagewatch.config import Config
 from outagewatch.config.targets import Target
-from outagewatch.daemon.collector import freeze_long_lived_objects
 from outagewatch.daemon.pacing import BATCH
 from outagewatch.daemon.probe_loop import ProbeLoop
-from outagewatch.daemon.scheduler import Prober, Sink
-from outagewatch.logs import configure as configure_logging
+from outagewatch.daemon.scheduler import Sink
+from outagewatch.daemon.worker_process import Batch, Key, work
 from outagewatch.metrics import Metrics
 from outagewatch.probes import ProbeResult
-from outagewatch.probes.certificates import preload_x509
 
 log = logging.getLogger(__name__)
 
-Key = tuple[str, str]
-Batch = tuple[int, float, list[tuple[Key, ProbeResult]]]  # sequence, lateness, results
 START_TIMEOUT = 60.0  # seconds for every worker to have started its probes
 STOP_TIMEOUT = 5.0  # seconds a worker may take to stop before it is killed
 YOUNG = 1.0  # a worker that dies sooner after its start is started again this much later
@@ -133,7 +128,7 @@ class ProbeWorkers:
 
     async def start(self) -> None:
         main = self._main = asyncio.get_running_loop()
-        self._context.set_forkserver_preload([__name__])
+        self._context.set_forkserver_preload([work.__module__])
         ready = [main.create_future() for _ in self._workers]
         for worker, started in zip(self._workers, ready, strict=True):
             self._launch(worker)
@@ -291,84 +286,6 @@ def _settle(future: asyncio.Future[None], failure: Exception | None) -> None:
         future.set_result(None)
     else:
         future.set_exception(failure)
-
-
-# The worker's side, in its own process.
-
-
-def work(
-    index: int,
-    share: list[Target],
-    results: Connection,
-    control: Connection,
-    logging_as: tuple[Literal["text", "json"], str],
-) -> None:
-    """A worker process: probe ``share`` until the daemon says stop or goes away."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # a terminal's ^C is the daemon's to act on
-    signal.signal(signal.SIGTERM, signal.SIG_IGN)
-    configure_logging(*logging_as)
-    asyncio.run(_probe(share, results, control))
-
-
-class _Hand:
-    """Sends what finished in one turn of the loop as one batch, at the end of that turn."""
-
-    def __init__(self, results: Connection) -> None:
-        self.results = results
-        self.pending: list[tuple[Key, ProbeResult]] = []
-        self.seq = 0
-        self.lateness = 0.0
-
-    def result(self, target: Target, result: ProbeResult) -> None:
-        if not self.pending:
-            asyncio.get_running_loop().call_soon(self.flush)
-        self.pending.append((target.key, result))
-
-    def late(self, lateness: float) -> None:
-        self.lateness = lateness
-
-    def flush(self) -> None:
-        if not self.pending and self.seq > 0:
-            return
-        batch: Batch = (self.seq, self.lateness, self.pending)
-        self.results.send_bytes(pickle.dumps(batch, pickle.HIGHEST_PROTOCOL))
-        self.seq += 1
-        self.pending = []
-
-
-async def _probe(share: list[Target], results: Connection, control: Connection) -> None:
-    loop = asyncio.get_running_loop()
-    preload_x509(t.service for t in share)
-    hand = _Hand(results)
-    prober = Prober(share, hand.result, on_late=hand.late)
-    prober.start()
-    hand.flush()  # sequence 0: probing
-    done = asyncio.Event()
-
-    def listen() -> None:
-        try:
-            what, targets = control.recv()
-        except (EOFError, OSError):  # the daemon is gone
-            what, targets = "stop", []
-        if what == "targets":
-            preload_x509(t.service for t in targets)
-            prober.retarget(targets)
-        else:
-            done.set()
-            loop.remove_reader(control.fileno())
-
-    loop.add_reader(control.fileno(), listen)
-    freezing = loop.call_later(_longest_interval(share), freeze_long_lived_objects)
-    await done.wait()
-    freezing.cancel()
-    await prober.stop()
-    hand.flush()
-    results.close()
-
-
-def _longest_interval(share: list[Target]) -> float:
-    """When every service of the share has its timer: the collector's freeze is worth it."""
-    return max((t.rules.probe_interval.total_seconds() for t in share), default=30.0)
 
 
 def probes_for(
