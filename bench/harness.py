@@ -60,6 +60,9 @@ class Plan:
     # Long enough for eight scrapes every 15 s: the timing error of the probes overlapping a
     # scrape is a p99 of some 300 probes at 10,000 services, not the largest of 90.
     daemon_duration: float = 120.0
+    # The daemon's probe_workers setting (auto, or a count; 0: the probe thread); None
+    # leaves the config's default.
+    probe_workers: str | None = None
 
 
 @dataclass
@@ -217,6 +220,7 @@ class _Bench:
             duration=stage.duration,
             workdir=self.workdir / stage.name,
             cpu=self.tool_cpu,
+            probe_workers=self.plan.probe_workers,
         )
         time.sleep(SETTLE)
         return of_daemon(run, stage.targets, stage.interval, scrape_every, self.sim.drain())

@@ -20,6 +20,7 @@ import pytest
 
 from outagewatch.config import ConfigError, HttpService, Rules
 from outagewatch.config.load import parse_config
+from outagewatch.config.model import usable_cpus
 from outagewatch.config.targets import Target
 from outagewatch.daemon.probe_workers import ProbeWorkers, share_of, shares
 from outagewatch.probes import ProbeResult
@@ -121,6 +122,19 @@ def test_probe_workers_in_the_config(value: object, count: int) -> None:
 def test_probe_workers_must_be_auto_or_a_count(value: object) -> None:
     with pytest.raises(ConfigError, match="probe_workers: must be auto or a whole number"):
         parse_config(config_with(value))
+
+
+@pytest.mark.parametrize(
+    ("cpu_max", "count"), [("150000 100000", 2), ("50000 100000", 1), ("max 100000", None)]
+)
+def test_auto_follows_a_containers_cpu_quota(
+    tmp_path: Path, cpu_max: str, count: int | None
+) -> None:
+    cgroup = tmp_path / "cpu.max"
+    cgroup.write_text(f"{cpu_max}\n")
+    cpus = len(os.sched_getaffinity(0))
+    assert usable_cpus(cgroup) == min(cpus, count or cpus)
+    assert usable_cpus(tmp_path / "absent") == cpus
 
 
 def config_with(value: object) -> dict[str, object]:

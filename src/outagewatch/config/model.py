@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 from datetime import timedelta
 from pathlib import Path
@@ -48,6 +49,18 @@ def _probe_workers(value: object) -> int | Literal["auto"]:
     if isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= MAX_PROBE_WORKERS:
         return value
     raise ValueError(f"must be auto or a whole number from 0 to {MAX_PROBE_WORKERS}")
+
+
+def usable_cpus(cgroup: Path = Path("/sys/fs/cgroup/cpu.max")) -> int:
+    """The CPUs this process may run on, fewer where a cgroup's CPU quota (a container's
+    limit) allows less: one worker per CPU the probes can actually have."""
+    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    try:
+        quota, period = cgroup.read_text().split()
+        limit = math.ceil(int(quota) / int(period))
+    except (OSError, ValueError):  # no cgroup v2 limit here, or "max": no quota
+        limit = None
+    return max(1, min(cpus or 1, limit or cpus or 1))
 
 
 class Api(BaseModel):
@@ -279,13 +292,7 @@ class Config(BaseModel):
     @property
     def probe_worker_count(self) -> int:
         """How many probe worker processes run; 0: the probes run on a thread instead."""
-        if self.probe_workers != "auto":
-            return self.probe_workers
-        return (
-            len(os.sched_getaffinity(0))
-            if hasattr(os, "sched_getaffinity")
-            else os.cpu_count() or 1
-        )
+        return usable_cpus() if self.probe_workers == "auto" else self.probe_workers
 
     @property
     def all_vantages(self) -> list[str]:
