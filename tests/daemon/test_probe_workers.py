@@ -118,7 +118,13 @@ def test_probe_workers_in_the_config(value: object, count: int) -> None:
     assert config.probe_worker_count == count
 
 
-@pytest.mark.parametrize("value", ["3", -1, 65, True, 1.5, "many", None])
+def test_the_probe_thread_by_default() -> None:
+    config = config_with(None)
+    del config["probe_workers"]
+    assert parse_config(config).probe_worker_count == 0
+
+
+@pytest.mark.parametrize("value", ["3", -1, 65, True, 1.5, "many", None, "AUTO"])
 def test_probe_workers_must_be_auto_or_a_count(value: object) -> None:
     with pytest.raises(ConfigError, match="probe_workers: must be auto or a whole number"):
         parse_config(config_with(value))
