@@ -22,8 +22,8 @@ a thread of the daemon per worker reads it and queues the results for the detect
 
 Workers are started by the ``forkserver`` method: a clean server process, not a fork of the
 daemon's threads and loop, forks each worker with daemon/worker_process.py already imported,
-so a restart takes milliseconds. Workers ignore SIGTERM and SIGINT: the daemon stops them, and a worker whose
-daemon is gone (its control pipe closed) stops by itself.
+so a restart takes milliseconds. Workers ignore SIGTERM and SIGINT: the daemon stops them,
+and a worker whose daemon is gone (its control pipe closed) stops by itself.
 """
 
 from __future__ import annotations
