@@ -74,6 +74,10 @@ def build_parser() -> argparse.ArgumentParser:
         "--scrape-every", type=float, default=plan.scrape_every, help="seconds between scrapes"
     )
     parser.add_argument("--no-pin", action="store_true", help="do not pin processes to CPUs")
+    parser.add_argument(
+        "--probe-workers",
+        help="the deployed daemon's probe_workers: auto or a count (0: the probe thread)",
+    )
     parser.add_argument("--out", type=Path, help="directory for results.json, report.txt, logs")
     parser.add_argument(
         "--report-from",
@@ -116,6 +120,7 @@ def plan_of(args: argparse.Namespace, blackbox: str | None) -> harness.Plan:
         daemon_scales=daemon_scales if args.daemon else (),
         scrape_every=args.scrape_every,
         daemon_duration=args.daemon_duration,
+        probe_workers=args.probe_workers,
     )
     if args.quick:
         plan = dataclasses.replace(

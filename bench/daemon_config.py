@@ -29,8 +29,15 @@ def service_of(spec: TargetSpec) -> dict[str, Any]:
     return service
 
 
-def write_config(targets: list[TargetSpec], *, interval: float, port: int, folder: Path) -> Path:
-    config = {
+def write_config(
+    targets: list[TargetSpec],
+    *,
+    interval: float,
+    port: int,
+    folder: Path,
+    probe_workers: str | None = None,
+) -> Path:
+    config: dict[str, Any] = {
         "vantage": VANTAGE,
         "database": f"sqlite+aiosqlite:///{folder / 'outagewatch.db'}",
         "api": {"listen": f"127.0.0.1:{port}"},
@@ -46,6 +53,8 @@ def write_config(targets: list[TargetSpec], *, interval: float, port: int, folde
             }
         },
     }
+    if probe_workers is not None:
+        config["probe_workers"] = "auto" if probe_workers == "auto" else int(probe_workers)
     path = folder / "outagewatch.yaml"
     path.write_text(yaml.safe_dump(config, sort_keys=False))
     return path

@@ -93,12 +93,15 @@ def run_daemon(
     duration: float,
     workdir: Path,
     cpu: int | None,
+    probe_workers: str | None = None,
 ) -> DaemonRun:
     workdir.mkdir(parents=True, exist_ok=True)
     for stale in workdir.glob("outagewatch.db*"):
         stale.unlink()
     port = _free_port()
-    config = write_config(targets, interval=interval, port=port, folder=workdir)
+    config = write_config(
+        targets, interval=interval, port=port, folder=workdir, probe_workers=probe_workers
+    )
     env = {**os.environ, PASSWORD_ENV: PASSWORD}
     wall_offset = time.time() - time.perf_counter()
     with (workdir / "daemon.log").open("ab") as log:
@@ -139,11 +142,13 @@ async def _drive(
             asyncio.create_task(_poll_healthz(session, base, run)),
         ]
         await asyncio.sleep(warmup)
-        cpu_start = read_cpu(pid)
+        cpu_start = _tree_cpu(pid)
         await asyncio.sleep(duration)
-        run.cpu = read_cpu(pid) - cpu_start
-        run.peak_rss_kb = read_peak_rss_kb(pid)
-        run.rss_end_kb = _rss_kb(pid)
+        cpu_end = _tree_cpu(pid)
+        run.cpu = sum(cpu_end.values()) - sum(cpu_start.get(p, 0.0) for p in cpu_end)
+        tree = list(cpu_end)
+        run.peak_rss_kb = sum(read_peak_rss_kb(p) for p in tree)
+        run.rss_end_kb = sum(_rss_kb(p) for p in tree)
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
@@ -242,3 +247,19 @@ def _free_port() -> int:
         sock.bind(("127.0.0.1", 0))
         port: int = sock.getsockname()[1]
         return port
+
+
+def _descendants(pid: int) -> list[int]:
+    """``pid`` and every process below it: the probe workers are children of the fork
+    server, a child of the daemon."""
+    found = [pid]
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        with contextlib.suppress(OSError):
+            for child in (task / "children").read_text().split():
+                found += _descendants(int(child))
+    return found
+
+
+def _tree_cpu(pid: int) -> dict[int, float]:
+    """CPU seconds of the daemon and its probe workers (and their fork server), by pid."""
+    return {p: read_cpu(p) for p in _descendants(pid)}

@@ -64,6 +64,9 @@ class Plan:
     # healthy ones (the quiet run): at hostile_scale healthy targets (0 leaves it out).
     hostile_scale: int = 1000
     hostile_share: float = 0.01
+    # The daemon's probe_workers setting (auto, or a count; 0: the probe thread); None
+    # leaves the config's default.
+    probe_workers: str | None = None
 
 
 @dataclass
@@ -249,6 +252,7 @@ class _Bench:
             duration=stage.duration,
             workdir=self.workdir / stage.name,
             cpu=self.tool_cpu,
+            probe_workers=self.plan.probe_workers,
         )
         time.sleep(SETTLE)
         return of_daemon(run, stage.targets, stage.interval, scrape_every, self.sim.drain())

@@ -14,6 +14,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import aiohttp
 import pytest
@@ -85,10 +86,11 @@ async def wait_ready(port: int, within: float = 60) -> None:
 
 @asynccontextmanager
 async def webmail_daemon(
-    tmp_path: Path, rules: dict[str, str]
+    tmp_path: Path, rules: dict[str, str], **settings: Any
 ) -> AsyncIterator[tuple[HttpServer, Daemon, str, Path]]:
-    """The daemon as a subprocess on a SQLite file, watching one sim webmail with ``rules``;
-    yields the sim, the daemon, its /metrics URL and the database file."""
+    """The daemon as a subprocess on a SQLite file, watching one sim webmail with ``rules``
+    (and top-level ``settings``); yields the sim, the daemon, its /metrics URL and the
+    database file."""
     port = free_port()
     db = tmp_path / "ow.db"
     async with HttpServer() as web:
@@ -104,6 +106,7 @@ async def webmail_daemon(
                     "services": {"webmail": {"protocol": "http", "url": web.url}},
                 }
             },
+            **settings,
         }
         path = tmp_path / "ow.yaml"
         path.write_text(yaml.safe_dump(config))

@@ -56,6 +56,7 @@ def test_an_unchanged_file_changes_nothing() -> None:
         ("vantage", "nyc"),
         ("leader_takeover", "1m"),
         ("metrics", {"phases": True}),
+        ("probe_workers", 3),
     ],
 )
 def test_what_only_a_restart_can_change(key: str, value: Any) -> None:

@@ -2,11 +2,20 @@
 
 from __future__ import annotations
 
+import math
+import os
 from datetime import timedelta
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    PlainValidator,
+    model_validator,
+)
 
 from outagewatch.config.channels import Channel, ChannelName, WebhookChannel
 from outagewatch.config.dns import DnsSettings, with_dns_defaults
@@ -30,6 +39,29 @@ def _listen(value: str) -> str:
     if not sep or not host or not port.isdigit() or not 1 <= int(port) <= 65535:
         raise ValueError("must be host:port, e.g. 127.0.0.1:8080 or [::1]:8080")
     return value
+
+
+MAX_PROBE_WORKERS = 64
+
+
+def _probe_workers(value: object) -> int | Literal["auto"]:
+    if value == "auto" and isinstance(value, str):
+        return "auto"
+    if isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= MAX_PROBE_WORKERS:
+        return value
+    raise ValueError(f"must be auto or a whole number from 0 to {MAX_PROBE_WORKERS}")
+
+
+def usable_cpus(cgroup: Path = Path("/sys/fs/cgroup/cpu.max")) -> int:
+    """The CPUs this process may run on, fewer where a cgroup's CPU quota (a container's
+    limit) allows less: one worker per CPU the probes can actually have."""
+    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    try:
+        quota, period = cgroup.read_text().split()
+        limit = math.ceil(int(quota) / int(period))
+    except (OSError, ValueError):  # no cgroup v2 limit here, or "max": no quota
+        limit = None
+    return max(1, min(cpus or 1, limit or cpus or 1))
 
 
 class Api(BaseModel):
@@ -216,6 +248,10 @@ class Config(BaseModel):
     oncall: Oncall | None = None
     rules: RulesOverride | None = None
     slo: SloOverride | None = None  # objectives per service (config/slo.py)
+    # Processes that run the probes (daemon/probe_workers.py): "auto" is one per CPU this
+    # process may run on. 0, the default, probes on a thread of the daemon's own process:
+    # at 1,000 services workers measured no better and took 100 MB more (docs/BENCHMARKS.md).
+    probe_workers: Annotated[int | Literal["auto"], PlainValidator(_probe_workers)] = 0
     log_format: Literal["text", "json"] = "text"
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     retention: Retention = Retention()
@@ -260,6 +296,11 @@ class Config(BaseModel):
         return merge_slo(
             self.slo, self.platforms[platform].slo, self.service(platform, service).slo
         )
+
+    @property
+    def probe_worker_count(self) -> int:
+        """How many probe worker processes run; 0: the probes run on a thread instead."""
+        return usable_cpus() if self.probe_workers == "auto" else self.probe_workers
 
     @property
     def all_vantages(self) -> list[str]:

@@ -24,6 +24,7 @@ from outagewatch.daemon.housekeeping import Housekeeper
 from outagewatch.daemon.http import make_app
 from outagewatch.daemon.leadership import InstanceConflict, leadership_for
 from outagewatch.daemon.probe_loop import ProbeLoop
+from outagewatch.daemon.probe_workers import ProbeWorkers, probes_for
 from outagewatch.daemon.reload import Reloader
 from outagewatch.daemon.runtime import Current, Runtime, build_runtime
 from outagewatch.daemon.waiting import until_database_answers
@@ -85,7 +86,7 @@ class Daemon:
         self.mail_wake = asyncio.Event()
         self.stopping = asyncio.Event()
         self.leadership = leadership_for(config.database, config.vantage, config.leader_takeover)
-        self.prober: ProbeLoop | None = None
+        self.prober: ProbeLoop | ProbeWorkers | None = None
         self.api_context: ApiContext | None = None
         self._helpers: list[asyncio.Task[None]] = []
         self._web: Listener | None = None
@@ -146,15 +147,18 @@ class Daemon:
         runtime = self.current()
         probed = runtime.probed
         preload_x509(t.service for t in probed)
-        prober = ProbeLoop(probed, self._accept, on_batch=self.wake.set)
+        prober = probes_for(self.config, probed, self._accept, self.metrics, self.wake.set)
         await prober.start()
         self.prober = prober
         log.info(
-            "probing %d of %d services from vantage %s (%s); metrics on http://%s/metrics",
+            "probing %d of %d services from vantage %s (%s, %s); metrics on http://%s/metrics",
             len(probed),
             len(runtime.targets),
             self.config.vantage,
             "leader" if self.leadership.is_leader else "standby",
+            f"{self.config.probe_worker_count} probe workers"
+            if self.config.probe_worker_count
+            else "probe thread",
             self.config.api.listen,
         )
         self._helpers = [

@@ -42,6 +42,7 @@ RESTART_ONLY: dict[str, Callable[[Config], object]] = {
     "leader_takeover": lambda c: c.leader_takeover,
     "vantage": lambda c: c.vantage,
     "metrics.phases": lambda c: c.metrics.phases,
+    "probe_workers": lambda c: c.probe_workers,
 }
 
 

@@ -79,6 +79,13 @@ class Metrics:
             ("loop",),
             registry=r,
         )
+        # One series per probe worker process (daemon/probe_workers.py), none per service.
+        self.probe_worker_restarts = Counter(
+            "outagewatch_probe_worker_restarts",
+            "Probe worker processes restarted after they died, by worker number",
+            ("worker",),
+            registry=r,
+        )
         self.notifications = Counter(
             "outagewatch_notifications",
             "Delivery attempts of outbox rows by channel (mail, or a channel's name), kind and"
