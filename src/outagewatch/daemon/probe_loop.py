@@ -85,10 +85,10 @@ class ProbeLoop:
                 assert self._prober is not None
                 self._prober.start()
             except Exception as exc:  # hand it to start(), which would wait for ever
-                main.call_soon_threadsafe(_settle, started, exc)
+                main.call_soon_threadsafe(settle, started, exc)
                 loop.stop()
                 return
-            main.call_soon_threadsafe(_settle, started, None)
+            main.call_soon_threadsafe(settle, started, None)
 
         loop.call_soon(begin)
         try:
@@ -138,7 +138,8 @@ class ProbeLoop:
         self.drain()
 
 
-def _settle(future: asyncio.Future[None], failure: Exception | None) -> None:
+def settle(future: asyncio.Future[None], failure: Exception | None) -> None:
+    """Resolve a start-up future from another thread's report, once."""
     if future.done():
         return
     if failure is None:

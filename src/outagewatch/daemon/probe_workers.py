@@ -46,7 +46,7 @@ from typing import Literal
 from outagewatch.config import Config
 from outagewatch.config.targets import Target
 from outagewatch.daemon.pacing import BATCH
-from outagewatch.daemon.probe_loop import ProbeLoop
+from outagewatch.daemon.probe_loop import ProbeLoop, settle
 from outagewatch.daemon.scheduler import Sink
 from outagewatch.daemon.worker_process import Batch, Key, work
 from outagewatch.metrics import Metrics
@@ -175,7 +175,7 @@ class ProbeWorkers:
                 continue
             batch = pickle.loads(data)  # noqa: S301 - our own worker is the pipe's one writer
             if self._take(worker, batch) and not started.done():
-                main.call_soon_threadsafe(_settle, started, None)
+                main.call_soon_threadsafe(settle, started, None)
 
     def _take(self, worker: _Worker, batch: Batch) -> bool:
         """Queue a batch's results; True for a worker's first word (sequence 0: probing)."""
@@ -205,7 +205,7 @@ class ProbeWorkers:
         code = worker.process.exitcode
         if not started.done():
             failure = RuntimeError(f"probe worker {worker.index} exited at start (code {code})")
-            self._main.call_soon_threadsafe(_settle, started, failure)
+            self._main.call_soon_threadsafe(settle, started, failure)
             return False
         log.warning(
             "probe worker %d (pid %s) died (exit code %s); starting it again with its %d services",
@@ -277,15 +277,6 @@ class ProbeWorkers:
         for pipe in (worker.control, worker.results):
             if pipe is not None:
                 pipe.close()
-
-
-def _settle(future: asyncio.Future[None], failure: Exception | None) -> None:
-    if future.done():
-        return
-    if failure is None:
-        future.set_result(None)
-    else:
-        future.set_exception(failure)
 
 
 def probes_for(
