@@ -11,21 +11,8 @@ import pytest
 import yaml
 
 from outagewatch.cli.main import main
-from outagewatch.config import ConfigError, load_config, parse_config
-
-EXAMPLE = Path(__file__).parents[2] / "config" / "outagewatch.example.yaml"
-
-
-@pytest.fixture
-def example() -> dict[str, Any]:
-    data: dict[str, Any] = yaml.safe_load(EXAMPLE.read_text())
-    return data
-
-
-def problems_of(data: dict[str, Any]) -> list[str]:
-    with pytest.raises(ConfigError) as caught:
-        parse_config(data)
-    return caught.value.problems
+from outagewatch.config import load_config, parse_config
+from tests.config.example import EXAMPLE, problems_of
 
 
 def test_shipped_example_passes_check_config(capsys: pytest.CaptureFixture[str]) -> None:

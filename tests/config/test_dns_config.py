@@ -6,9 +6,9 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
-from tests.probes.test_tls_facts import one_service_config
 
 from outagewatch.config import ConfigError, DnsblService, MailauthService, parse_config
+from tests.probes.test_tls_facts import one_service_config
 
 BL = {"protocol": "dnsbl", "addresses": ["192.0.2.10", "2001:db8::10"], "zones": ["bl.test"]}
 AUTH = {"protocol": "mailauth", "domain": "example.test", "dkim_selectors": ["s1"]}

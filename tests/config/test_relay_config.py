@@ -3,23 +3,14 @@
 from __future__ import annotations
 
 from datetime import timedelta
-from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 
 from outagewatch.config import ConfigError, parse_config, secret_problems
 
-EXAMPLE = Path(__file__).parents[2] / "config" / "outagewatch.example.yaml"
 FALLBACK = {"host": "relay2.example.net", "port": 465, "tls": "implicit", "username": "noc",
             "password_env": "OUTAGEWATCH_TEST_FALLBACK_PASSWORD"}  # fmt: skip
-
-
-@pytest.fixture
-def example() -> dict[str, Any]:
-    data: dict[str, Any] = yaml.safe_load(EXAMPLE.read_text())
-    return data
 
 
 def test_fallback_relays_and_their_defaults(example: dict[str, Any]) -> None:

@@ -3,29 +3,14 @@
 from __future__ import annotations
 
 from datetime import timedelta
-from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 
-from outagewatch.config import ConfigError, parse_config
+from outagewatch.config import parse_config
 from outagewatch.config.slo import LATENCY_BOUNDARIES, Slo
 from outagewatch.metrics.exposition import DURATION_BUCKETS
-
-EXAMPLE = Path(__file__).parents[2] / "config" / "outagewatch.example.yaml"
-
-
-@pytest.fixture
-def example() -> dict[str, Any]:
-    data: dict[str, Any] = yaml.safe_load(EXAMPLE.read_text())
-    return data
-
-
-def problems_of(data: dict[str, Any]) -> list[str]:
-    with pytest.raises(ConfigError) as caught:
-        parse_config(data)
-    return caught.value.problems
+from tests.config.example import problems_of
 
 
 def test_defaults_without_any_slo_block(example: dict[str, Any]) -> None:
