@@ -10,8 +10,8 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from outagewatch.metrics import Metrics
 from outagewatch.probes import ProbeResult
-from outagewatch.probes.certificates import TlsFacts
 from outagewatch.probes.result import ErrorKind
+from outagewatch.tls.facts import TlsFacts
 
 NOW = datetime(2026, 11, 30, 12, 0, tzinfo=UTC)
 LABELS = ("eu-de-1", "imaps", "imap", "fra")

@@ -6,9 +6,9 @@ from __future__ import annotations
 from datetime import timedelta
 
 from outagewatch.certificates import store as certificates
-from outagewatch.probes.certificates import TlsFacts
 from outagewatch.probes.result import ErrorKind, ProbeResult
 from outagewatch.store.samples import SampleRow, insert_samples
+from outagewatch.tls.facts import TlsFacts
 from tests.api import test_routes
 
 from .harness import Api

@@ -8,7 +8,7 @@ from datetime import timedelta
 
 from outagewatch.certificates import store as store
 from outagewatch.certificates.engine import CertificateEngine
-from outagewatch.probes.certificates import TlsFacts
+from outagewatch.tls.facts import TlsFacts
 from tests.incidents import conftest as incidents
 from tests.incidents.world import T0, World
 

@@ -21,7 +21,7 @@ from outagewatch.probes.imap_client import quoted
 from outagewatch.probes.pop3 import probe_pop3
 from outagewatch.probes.result import ErrorKind, ProbeResult
 from outagewatch.probes.runner import Credentials, ProbeFn, run_probe
-from outagewatch.tls import TlsMode
+from outagewatch.tls.contexts import TlsMode
 from tests.real import dovecot as real_dovecot
 from tests.real.dovecot import Dovecot
 

@@ -13,7 +13,7 @@ from outagewatch.config import HttpService, Rules
 from outagewatch.probes import PhaseTimer, probe_service
 from outagewatch.probes.http_get import get
 from outagewatch.sim import HttpServer
-from outagewatch.tls import TlsMode
+from outagewatch.tls.contexts import TlsMode
 
 PROBES = 4
 

@@ -33,7 +33,7 @@ from outagewatch.probes.imap_client import (
 )
 from outagewatch.probes.result import ErrorKind, ProbeResult
 from outagewatch.probes.runner import Credentials, run_probe
-from outagewatch.tls import TlsMode
+from outagewatch.tls.contexts import TlsMode
 
 CREDS = Credentials("probe@example.test", 'pa"ss\\word-Zq81xKv3')
 LIMIT = 2.0

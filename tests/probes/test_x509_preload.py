@@ -17,7 +17,7 @@ from outagewatch.config.services import (
     Service,
     SmtpService,
 )
-from outagewatch.probes.certificates import names_tls
+from outagewatch.probes.x509_preload import names_tls
 
 AUTH: dict[str, Any] = {"username": "probe@example.net", "password_env": "X"}
 
@@ -65,7 +65,7 @@ def test_preloaded_where_the_config_names_tls() -> None:
     https = "HttpService(protocol='http', url='https://mail.example.net/')"
     preloaded = _modules_after(
         "from outagewatch.config.services import HttpService\n"
-        "from outagewatch.probes.certificates import preload_x509\n"
+        "from outagewatch.probes.x509_preload import preload_x509\n"
         f"preload_x509([{https}])"
     )
     assert "cryptography.x509" in preloaded

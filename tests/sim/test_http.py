@@ -9,7 +9,7 @@ import aiohttp
 import pytest
 
 from outagewatch.sim import HttpServer
-from outagewatch.tls import TlsMode
+from outagewatch.tls.contexts import TlsMode
 from tests.sim.simhelpers import PASSWORD, USER, USERS
 
 S200_OK = 200

@@ -12,7 +12,7 @@ import pytest
 
 from outagewatch.sim import ImapServer
 from outagewatch.sim.lines import MAX_LINE
-from outagewatch.tls import TlsMode
+from outagewatch.tls.contexts import TlsMode
 from tests.sim.simhelpers import PASSWORD, USER, USERS, raw_client
 
 

@@ -9,7 +9,7 @@ import ssl
 import pytest
 
 from outagewatch.sim import Faults, Pop3Server
-from outagewatch.tls import TlsMode
+from outagewatch.tls.contexts import TlsMode
 from tests.sim.simhelpers import PASSWORD, USER, USERS, raw_client
 
 

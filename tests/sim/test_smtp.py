@@ -12,7 +12,7 @@ import aiosmtplib
 import pytest
 
 from outagewatch.sim import SmtpServer
-from outagewatch.tls import TlsMode
+from outagewatch.tls.contexts import TlsMode
 from tests.sim.simhelpers import PASSWORD, USER, USERS, raw_client
 
 S220_READY = 220

@@ -33,8 +33,8 @@ from outagewatch.config.channels import SECRET_MIN_LENGTH, OpsgenieChannel, Page
 from outagewatch.incidents import decisions as decide
 from outagewatch.incidents.decisions import IncidentConflict
 from outagewatch.incidents.engine import Conflict
-from outagewatch.probes.text import one_line
 from outagewatch.store import channel_alerts
+from outagewatch.text import one_line
 
 log = logging.getLogger("outagewatch.hooks")
 

@@ -20,8 +20,8 @@ from outagewatch.api.schemas import (
 )
 from outagewatch.certificates import store as certificate_store
 from outagewatch.config import Config
-from outagewatch.probes.certificates import TlsFacts
 from outagewatch.states.facts import current_states
+from outagewatch.tls.facts import TlsFacts
 
 WORDS = {"ok": "ok", "bad": "bad", "outage": "outage", "no data": "unknown"}
 OVERALL = {**WORDS, "maintenance": "maintenance", "degraded": "degraded"}

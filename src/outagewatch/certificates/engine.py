@@ -16,7 +16,7 @@ from outagewatch.certificates import store as store
 from outagewatch.certificates.decisions import Kind, Policy, Seen, decide
 from outagewatch.config import Config
 from outagewatch.notify.outbox import Channel, Notification, enqueue
-from outagewatch.probes.certificates import TlsFacts
+from outagewatch.tls.facts import TlsFacts
 
 PASS_EVERY = timedelta(minutes=1)
 DAY = timedelta(days=1)

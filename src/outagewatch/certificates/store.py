@@ -9,8 +9,8 @@ from sqlalchemy import insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from outagewatch.certificates.decisions import Level, Told
-from outagewatch.probes.certificates import TlsFacts
 from outagewatch.store.tables import certificate_warnings, tls_certificates
+from outagewatch.tls.facts import TlsFacts
 
 Key = tuple[str, str, str]  # platform, service, vantage
 

@@ -31,7 +31,7 @@ from outagewatch.config.services import (
     cleartext_auth,
 )
 from outagewatch.config.slo import Slo, SloOverride, merge_slo
-from outagewatch.tls import TlsMode
+from outagewatch.tls.contexts import TlsMode
 
 
 def _listen(value: str) -> str:

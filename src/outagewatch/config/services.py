@@ -20,7 +20,7 @@ from pydantic import (
 from outagewatch.config.dns import DnsName, DnsSettings
 from outagewatch.config.rules import RulesOverride
 from outagewatch.config.slo import SloOverride
-from outagewatch.tls import TlsMode
+from outagewatch.tls.contexts import TlsMode
 
 
 def _port(value: int) -> int:

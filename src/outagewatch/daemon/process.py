@@ -36,7 +36,7 @@ from outagewatch.maintenance.engine import MaintenanceEngine
 from outagewatch.metrics import Metrics
 from outagewatch.notify.sender import Sender
 from outagewatch.probes import ProbeResult
-from outagewatch.probes.certificates import preload_x509
+from outagewatch.probes.x509_preload import preload_x509
 from outagewatch.store.engine import open_engine
 from outagewatch.store.errors import classify, masked
 from outagewatch.store.migrate import require_head, upgrade

@@ -14,7 +14,7 @@ from outagewatch.daemon.collector import freeze_long_lived_objects
 from outagewatch.daemon.scheduler import Prober
 from outagewatch.logs import configure as configure_logging
 from outagewatch.probes import ProbeResult
-from outagewatch.probes.certificates import preload_x509
+from outagewatch.probes.x509_preload import preload_x509
 
 Key = tuple[str, str]
 Batch = tuple[int, float, list[tuple[Key, ProbeResult]]]  # sequence, lateness, results

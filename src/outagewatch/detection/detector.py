@@ -30,11 +30,11 @@ from outagewatch.durations import format_duration
 from outagewatch.logs import hhmmss
 from outagewatch.metrics import Metrics
 from outagewatch.probes import ProbeResult
-from outagewatch.probes.certificates import TlsFacts
 from outagewatch.states import ServiceStates
 from outagewatch.store import samples as sample_store
 from outagewatch.store.samples import SampleRow
 from outagewatch.store.series import SeriesCache
+from outagewatch.tls.facts import TlsFacts
 
 log = logging.getLogger("outagewatch.detector")
 SERVICE_LEVEL = "*"  # the vantage column of a service-level transition (across vantages)

@@ -14,8 +14,8 @@ from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from outagewatch.notify.outbox import MAX_ERROR, REFUSED, UNSENT, Channel, held_back, refusals
-from outagewatch.probes.text import one_line
 from outagewatch.store.tables import notifications
+from outagewatch.text import one_line
 
 
 def _record(error: str | None, refused: Mapping[str, str]) -> str | None:

@@ -26,8 +26,8 @@ import aiosmtplib
 from outagewatch.config.model import RelayEndpoint
 from outagewatch.metrics import Metrics
 from outagewatch.notify.delivery import Delivery
-from outagewatch.probes.text import one_line
-from outagewatch.tls import client_context
+from outagewatch.text import one_line
+from outagewatch.tls.contexts import client_context
 
 log = logging.getLogger("outagewatch.notify.sender")
 

@@ -41,7 +41,7 @@ from outagewatch.notify.delivery import Delivery
 from outagewatch.notify.message import build_message
 from outagewatch.notify.outbox import Claimed
 from outagewatch.notify.relays import Relays, backoff
-from outagewatch.probes.text import one_line
+from outagewatch.text import one_line
 
 log = logging.getLogger(__name__)
 

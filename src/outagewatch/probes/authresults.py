@@ -14,7 +14,7 @@ from email.parser import BytesHeaderParser
 import authres
 
 from outagewatch.probes.imap_client import LITERAL, ImapConnection, expect_ok
-from outagewatch.probes.text import one_line
+from outagewatch.text import one_line
 
 HEADER = "Authentication-Results"
 METHODS = ("spf", "dkim", "dmarc")

@@ -20,7 +20,7 @@ from aiohttp.abc import AbstractResolver, ResolveResult
 
 from outagewatch.config import DnsSettings
 from outagewatch.probes.result import ErrorKind, ProbeFailure
-from outagewatch.probes.text import one_line
+from outagewatch.text import one_line
 
 
 class DnsFailure(ProbeFailure):

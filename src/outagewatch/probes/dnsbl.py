@@ -19,7 +19,7 @@ from outagewatch.config import DnsblService
 from outagewatch.probes.dns_resolver import Dns, DnsFailure
 from outagewatch.probes.result import ErrorKind, PhaseTimer, ProbeFailure
 from outagewatch.probes.runner import Credentials
-from outagewatch.probes.text import one_line
+from outagewatch.text import one_line
 
 LOOPBACK = ipaddress.ip_network("127.0.0.0/8")
 REFUSED = ipaddress.ip_network("127.255.255.0/24")

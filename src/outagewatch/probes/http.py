@@ -28,8 +28,9 @@ from outagewatch.probes.http_get import (
 )
 from outagewatch.probes.result import ErrorKind, PhaseTimer, ProbeFailure
 from outagewatch.probes.runner import Credentials
-from outagewatch.probes.text import decode
-from outagewatch.tls import client_context, handshake_of_transport
+from outagewatch.text import decode
+from outagewatch.tls.contexts import client_context
+from outagewatch.tls.handshake import handshake_of_transport
 
 
 def _phase_tracing() -> aiohttp.TraceConfig:

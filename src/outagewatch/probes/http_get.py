@@ -31,7 +31,7 @@ from yarl import URL
 from outagewatch import __version__
 from outagewatch.probes.net import connect
 from outagewatch.probes.result import ErrorKind, PhaseTimer, ProbeFailure
-from outagewatch.tls import handshake_of_transport
+from outagewatch.tls.handshake import handshake_of_transport
 
 MAX_BODY = 1 << 20  # enough for any login page; a hostile server cannot make us buffer more
 # Go's net/http allows a response head 1 MiB; browsers and proxies stop far sooner (nginx:

@@ -28,7 +28,7 @@ import ssl
 from dataclasses import dataclass
 
 from outagewatch.probes.result import ErrorKind, ProbeFailure
-from outagewatch.probes.text import decode, one_line
+from outagewatch.text import decode, one_line
 
 log = logging.getLogger("outagewatch.probes.imap")
 

@@ -7,7 +7,7 @@ import socket
 import ssl
 
 from outagewatch.probes.result import ErrorKind, ProbeFailure
-from outagewatch.probes.text import decode
+from outagewatch.text import decode
 
 # RFC 1939 caps a POP3 response line at 512 octets; 8 KiB leaves room for odd servers
 # while a hostile one that never sends a newline cannot grow our memory.

@@ -31,8 +31,8 @@ from outagewatch.probes.mail_records import (
 from outagewatch.probes.result import ErrorKind, PhaseTimer, ProbeFailure
 from outagewatch.probes.runner import Credentials, classify
 from outagewatch.probes.spf import SpfWalk
-from outagewatch.probes.text import one_line
-from outagewatch.tls import client_context
+from outagewatch.text import one_line
+from outagewatch.tls.contexts import client_context
 
 MAX_POLICY = 64 * 1024  # RFC 8461 3.3: senders may refuse larger policies
 POLICY_PATH = "/.well-known/mta-sts.txt"

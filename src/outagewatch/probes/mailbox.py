@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from outagewatch.probes.imap import Session
 from outagewatch.probes.imap_client import ImapConnection, expect_ok, quoted
 from outagewatch.probes.result import ErrorKind, ProbeFailure
-from outagewatch.probes.text import one_line
+from outagewatch.text import one_line
 
 PROBE_HEADER = "X-Outagewatch-Probe"
 # RFC 2177: a server may drop an IDLE after 30 minutes of it; re-issued well before 29.

@@ -12,8 +12,9 @@ from outagewatch.probes.lines import LineConnection
 from outagewatch.probes.net import connect
 from outagewatch.probes.result import ErrorKind, PhaseTimer, ProbeFailure
 from outagewatch.probes.runner import Credentials
-from outagewatch.probes.text import one_line
-from outagewatch.tls import client_context, handshake_of_transport
+from outagewatch.text import one_line
+from outagewatch.tls.contexts import client_context
+from outagewatch.tls.handshake import handshake_of_transport
 
 
 async def probe_pop3(

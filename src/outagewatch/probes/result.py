@@ -7,8 +7,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 
-from outagewatch.probes.certificates import TlsFacts
-from outagewatch.tls import Handshake
+from outagewatch.tls.facts import TlsFacts
+from outagewatch.tls.handshake import Handshake
 
 
 class ErrorKind(StrEnum):

@@ -25,7 +25,7 @@ from outagewatch.probes.mailbox import PROBE_HEADER, Mailbox
 from outagewatch.probes.result import ErrorKind, PhaseTimer, ProbeFailure
 from outagewatch.probes.runner import Credentials
 from outagewatch.probes.smtp import quit_session, smtp_session
-from outagewatch.probes.text import one_line
+from outagewatch.text import one_line
 
 
 class _Within(PhaseTimer):

@@ -11,10 +11,10 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from outagewatch.config import Service
-from outagewatch.probes.certificates import VERIFY_ERRORS, TlsFacts, most_urgent, tls_facts
 from outagewatch.probes.result import ErrorKind, PhaseTimer, ProbeFailure, ProbeResult
-from outagewatch.probes.text import one_line
-from outagewatch.tls import handshake_of_error
+from outagewatch.text import one_line
+from outagewatch.tls.facts import VERIFY_ERRORS, TlsFacts, most_urgent, tls_facts
+from outagewatch.tls.handshake import handshake_of_error
 
 
 @dataclass(frozen=True)

@@ -22,8 +22,9 @@ from outagewatch.probes.net import connect
 from outagewatch.probes.result import ErrorKind, PhaseTimer, ProbeFailure
 from outagewatch.probes.runner import Credentials
 from outagewatch.probes.smtp_replies import BoundedSMTP
-from outagewatch.probes.text import one_line
-from outagewatch.tls import client_context, handshake_of_transport
+from outagewatch.text import one_line
+from outagewatch.tls.contexts import client_context
+from outagewatch.tls.handshake import handshake_of_transport
 
 # aiosmtplib would look up our FQDN for EHLO (a reverse DNS query) on every probe.
 EHLO_NAME = socket.gethostname() or "outagewatch.localdomain"

@@ -29,7 +29,7 @@ from outagewatch.sim.imap import ImapServer
 from outagewatch.sim.pop3 import Pop3Server
 from outagewatch.sim.server import SimServer
 from outagewatch.sim.smtp import SmtpServer
-from outagewatch.tls import TLS_MODES, TlsMode
+from outagewatch.tls.contexts import TLS_MODES, TlsMode
 
 SERVERS: dict[str, type[SimServer]] = {
     "http": HttpServer,

@@ -19,7 +19,7 @@ from outagewatch.sim.faults import Faults
 from outagewatch.sim.hostile import Shapes
 from outagewatch.sim.server import SimServer
 from outagewatch.sim.tracking import ConnectionRecord, ConnectionTracker
-from outagewatch.tls import TlsMode
+from outagewatch.tls.contexts import TlsMode
 
 LOGIN_PAGE = """<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><title>OX App Suite</title></head>

@@ -24,7 +24,7 @@ from typing import ClassVar, Self
 from outagewatch.sim.faults import Faults
 from outagewatch.sim.hostile import HostileProtocol, Shapes
 from outagewatch.sim.tracking import ConnectionRecord, ConnectionTracker
-from outagewatch.tls import TlsMode
+from outagewatch.tls.contexts import TlsMode
 
 log = logging.getLogger(__name__)
 

@@ -19,7 +19,7 @@ from outagewatch.sim.faults import Faults
 from outagewatch.sim.hostile import Shapes
 from outagewatch.sim.server import SimServer
 from outagewatch.sim.tracking import ConnectionRecord
-from outagewatch.tls import TlsMode
+from outagewatch.tls.contexts import TlsMode
 
 BAD_BANNER = "554 5.3.2 service unavailable"
 BAD_SEQUENCE = "503 5.5.1 bad sequence of commands"

@@ -18,7 +18,7 @@ from typing import Any, Literal, Protocol
 import aiohttp
 
 from outagewatch import __version__
-from outagewatch.probes.text import one_line
+from outagewatch.text import one_line
 
 # "degraded" and "degraded_ended" are a service's, below an outage: chat hears of them,
 # a pager never (incidents/degraded.py enqueues them for chat channels only).

@@ -8,21 +8,12 @@ from __future__ import annotations
 
 import functools
 import hashlib
-from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from outagewatch.config.services import (
-    HttpService,
-    ImapService,
-    Pop3Service,
-    RoundtripService,
-    Service,
-    SmtpService,
-)
-from outagewatch.probes.text import one_line
-from outagewatch.tls import Handshake
+from outagewatch.text import one_line
+from outagewatch.tls.handshake import Handshake
 
 # OpenSSL's X509_V_ERR_* codes an operator meets, in the words of an on-call mail.
 VERIFY_ERRORS = {
@@ -160,22 +151,3 @@ def _named(handshake: Handshake) -> str | None:
 def most_urgent(facts: list[TlsFacts]) -> TlsFacts | None:
     """Of several handshakes (the round trip has two), the one whose chain expires first."""
     return min(facts, key=lambda f: f.chain_not_after, default=None)
-
-
-def names_tls(service: Service) -> bool:
-    """Whether the config says this service speaks TLS (an HTTP redirect may still lead there)."""
-    if isinstance(service, HttpService):
-        urls = [service.url, *([service.login.url] if service.login else [])]
-        return any(url.lower().startswith("https:") for url in urls)
-    if isinstance(service, (SmtpService, ImapService, Pop3Service)):
-        return service.tls != "none"
-    if isinstance(service, RoundtripService):
-        return service.submit.tls != "none" or service.mailbox.tls != "none"
-    return True
-
-
-def preload_x509(services: Iterable[Service]) -> None:
-    """Before the first probe, where the config names TLS: importing cryptography takes tens
-    of milliseconds that, at the first handshake, every probe in flight would measure."""
-    if any(names_tls(service) for service in services):
-        from cryptography import x509  # noqa: F401

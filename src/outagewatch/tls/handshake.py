@@ -1,18 +1,13 @@
-"""TLS modes and client contexts shared by the probes, the relay sender and the simulators,
-and what a handshake showed of the server's certificates (even when verification failed)."""
+"""What a TLS handshake showed of the server: the chain as presented, the version and the
+cipher, also when verification failed."""
 
 from __future__ import annotations
 
 import _ssl
 import contextlib
-import functools
 import ssl
 from dataclasses import dataclass
-from pathlib import Path
-from typing import Any, Literal
-
-TlsMode = Literal["none", "starttls", "implicit"]
-TLS_MODES: tuple[TlsMode, ...] = ("none", "starttls", "implicit")
+from typing import Any
 
 
 @dataclass(frozen=True)
@@ -27,7 +22,7 @@ class Handshake:
     verify_message: str | None = None
 
 
-class _CapturingSSLObject(ssl.SSLObject):
+class CapturingSSLObject(ssl.SSLObject):
     """An SSLObject that keeps the presented chain of a handshake that failed verification.
 
     OpenSSL still holds the peer's chain after it rejected it, but asyncio drops the
@@ -81,23 +76,3 @@ def handshake_of_error(exc: BaseException | None) -> Handshake | None:
         wrapped = getattr(exc, "certificate_error", None)  # aiohttp's certificate error
         exc = wrapped if isinstance(wrapped, BaseException) else (exc.__cause__ or exc.__context__)
     return None
-
-
-@functools.lru_cache(maxsize=64)
-def client_context(*, verify: bool = True, ca_file: Path | None = None) -> ssl.SSLContext:
-    """A client context as a customer's mail client would build it.
-
-    Verification is on unless a service explicitly says ``tls_verify: false``; ``ca_file``
-    adds a trusted CA (an internal CA) on top of the system store. Contexts are shared:
-    loading the system store costs tens of milliseconds of CPU, too much for every probe.
-    No connection is ever given a saved ``session``, so every handshake is a full one and
-    presents the certificate (a resumed one would present none).
-    """
-    ctx = ssl.create_default_context()
-    ctx.sslobject_class = _CapturingSSLObject
-    if ca_file is not None:
-        ctx.load_verify_locations(cafile=str(ca_file))
-    if not verify:
-        ctx.check_hostname = False
-        ctx.verify_mode = ssl.CERT_NONE
-    return ctx
