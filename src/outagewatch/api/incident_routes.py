@@ -28,9 +28,9 @@ from outagewatch.durations import format_duration
 from outagewatch.incidents import decisions as decide
 from outagewatch.incidents import store as store
 from outagewatch.incidents.decisions import (
-    Decision,
     Incident,
     IncidentConflict,
+    IncidentDecision,
     IncidentError,
     PlatformInfo,
 )
@@ -156,7 +156,7 @@ async def create_incident(request: web.Request) -> web.Response:
         raise BadRequest(422, "Invalid body", f"platform: no platform {body.platform!r}")
     now, actor = ctx.clock(), request[ACTOR]
 
-    def build(platform: PlatformInfo, ref: str) -> Decision:
+    def build(platform: PlatformInfo, ref: str) -> IncidentDecision:
         return decide.open_reported(
             platform, tuple(body.services), ticket=body.ticket, ref=ref, actor=actor, now=now,
             user_impact=body.user_impact, etr=body.etr, severity=body.severity,
@@ -177,7 +177,7 @@ async def _decided(run: Callable[[], Any]) -> Incident:
 
 
 async def _act(
-    request: web.Request, action: Callable[[Incident, PlatformInfo, str], Decision]
+    request: web.Request, action: Callable[[Incident, PlatformInfo, str], IncidentDecision]
 ) -> web.Response:
     ctx = context(request)
     stored = await _find(request)

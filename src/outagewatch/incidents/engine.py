@@ -22,12 +22,18 @@ from outagewatch.config import Config
 from outagewatch.incidents import decisions as decide
 from outagewatch.incidents import store as store
 from outagewatch.incidents.channel_messages import enqueue_channel_messages
-from outagewatch.incidents.decisions import Decision, Incident, Notice, PlatformInfo, ServiceInfo
+from outagewatch.incidents.decisions import (
+    Incident,
+    IncidentDecision,
+    Notice,
+    PlatformInfo,
+    ServiceInfo,
+)
 from outagewatch.incidents.mails import Audience, render, thread_of
 from outagewatch.notify import outbox
 
 log = logging.getLogger("outagewatch.incidents")
-Action = Callable[[Incident, PlatformInfo], Decision]
+Action = Callable[[Incident, PlatformInfo], IncidentDecision]
 ACT_ATTEMPTS = 5
 
 
@@ -251,7 +257,7 @@ class IncidentEngine:
         raise decide.IncidentConflict("the incident keeps changing; try again")
 
     async def open_reported(
-        self, platform: str, build: Callable[[PlatformInfo, str], Decision], now: datetime
+        self, platform: str, build: Callable[[PlatformInfo, str], IncidentDecision], now: datetime
     ) -> Incident:
         async with self.engine.begin() as conn:
             if await store.active(conn, platform) is not None:
@@ -259,18 +265,20 @@ class IncidentEngine:
             decision = build(self.audiences[platform].platform, await store.next_ref(conn, now))
             return await self._create(conn, decision, now)
 
-    async def _create(self, conn: AsyncConnection, decision: Decision, now: datetime) -> Incident:
+    async def _create(
+        self, conn: AsyncConnection, decision: IncidentDecision, now: datetime
+    ) -> Incident:
         incident_id = await store.insert_incident(conn, decision.incident)
         stored = await store.load(conn, incident_id)
         assert stored is not None
-        opened = Decision(stored.incident, decision.notices, decision.timeline)
+        opened = IncidentDecision(stored.incident, decision.notices, decision.timeline)
         await self._persist(conn, stored, opened, now)
         log.error("incident %s opened on %s (severity %d)", stored.incident.ref,
                   stored.incident.platform, stored.incident.severity)  # fmt: skip
         return stored.incident
 
     async def _persist(
-        self, conn: AsyncConnection, stored: store.Stored, decision: Decision, now: datetime
+        self, conn: AsyncConnection, stored: store.Stored, decision: IncidentDecision, now: datetime
     ) -> Incident:
         """Store the decision; the incident as stored (superseded updates renumbered)."""
         incident = decision.incident

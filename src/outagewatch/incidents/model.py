@@ -101,7 +101,7 @@ class Notice:
 
 
 @dataclass(frozen=True)
-class Decision:
+class IncidentDecision:
     incident: Incident
     notices: tuple[Notice, ...] = ()
     timeline: tuple[tuple[str, str, dict[str, str]], ...] = field(default=())  # kind, actor, detail

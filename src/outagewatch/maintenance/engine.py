@@ -15,13 +15,13 @@ from outagewatch.config import Config
 from outagewatch.incidents.mails import Audience
 from outagewatch.maintenance import decisions as decide
 from outagewatch.maintenance import store as store
-from outagewatch.maintenance.decisions import Decision, Maintenance, Window
+from outagewatch.maintenance.decisions import Maintenance, MaintenanceDecision, Window
 from outagewatch.maintenance.mails import render_maintenance
 from outagewatch.notify.outbox import enqueue
 from outagewatch.store import samples as sample_store
 
 log = logging.getLogger("outagewatch.maintenance")
-Action = Callable[[Maintenance], Decision]
+Action = Callable[[Maintenance], MaintenanceDecision]
 
 
 class Conflict(Exception):
@@ -61,13 +61,17 @@ class MaintenanceEngine:
         """A window nobody finished is finished by outagewatch this long after its end."""
         return self.config.maintenance.finish_grace
 
-    async def announce(self, build: Callable[[str], Decision], now: datetime) -> Maintenance:
+    async def announce(
+        self, build: Callable[[str], MaintenanceDecision], now: datetime
+    ) -> Maintenance:
         async with self.engine.begin() as conn:
             decision = build(await store.next_ref(conn, now))
             window_id = await store.insert_window(conn, decision.maintenance)
             stored = await store.load(conn, window_id)
             assert stored is not None
-            await self._persist(conn, stored, Decision(stored.maintenance, decision.notices), now)
+            await self._persist(
+                conn, stored, MaintenanceDecision(stored.maintenance, decision.notices), now
+            )
             return stored.maintenance
 
     async def act(self, window_id: int, action: Action, now: datetime) -> Maintenance:
@@ -135,7 +139,11 @@ class MaintenanceEngine:
         return self._lookback[1]
 
     async def _persist(
-        self, conn: AsyncConnection, stored: store.Stored, decision: Decision, now: datetime
+        self,
+        conn: AsyncConnection,
+        stored: store.Stored,
+        decision: MaintenanceDecision,
+        now: datetime,
     ) -> None:
         window = decision.maintenance
         audience = self.audiences[window.platform]

@@ -18,7 +18,7 @@ from outagewatch.api.context import context
 from outagewatch.api.schemas import IncidentUpdate, Note
 from outagewatch.incidents import decisions as decide
 from outagewatch.incidents import store as store
-from outagewatch.incidents.decisions import Decision, Incident, IncidentError, PlatformInfo
+from outagewatch.incidents.decisions import Incident, IncidentDecision, IncidentError, PlatformInfo
 from outagewatch.logs import printable
 from outagewatch.store import tokens
 from outagewatch.web import forms
@@ -192,7 +192,7 @@ async def incident(request: web.Request, session: Session) -> web.StreamResponse
     return await _incident_page(request, session, stored)
 
 
-Action = Callable[[Incident, PlatformInfo], Decision]
+Action = Callable[[Incident, PlatformInfo], IncidentDecision]
 
 
 async def _act(
