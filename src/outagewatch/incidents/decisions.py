@@ -31,6 +31,9 @@ from outagewatch.incidents.model import (
     IncidentError as IncidentError,
 )
 from outagewatch.incidents.model import (
+    IncidentState as IncidentState,
+)
+from outagewatch.incidents.model import (
     Notice as Notice,
 )
 from outagewatch.incidents.model import (
@@ -41,9 +44,6 @@ from outagewatch.incidents.model import (
 )
 from outagewatch.incidents.model import (
     ServiceInfo as ServiceInfo,
-)
-from outagewatch.incidents.model import (
-    State as State,
 )
 
 

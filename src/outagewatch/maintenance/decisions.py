@@ -29,7 +29,7 @@ class Window:
 
 
 Kind = Literal["planned", "emergency"]
-State = Literal["scheduled", "in_progress", "finished", "cancelled"]
+MaintenanceState = Literal["scheduled", "in_progress", "finished", "cancelled"]
 NoticeKind = Literal["announced", "started", "finished", "extended", "cancelled", "auto_finished"]
 BUSINESS_DAYS_AHEAD = 3
 MAX_LENGTH = timedelta(days=7)
@@ -83,7 +83,7 @@ class Maintenance:
     platform: str
     services: tuple[str, ...]
     kind: Kind
-    state: State
+    state: MaintenanceState
     starts_at: datetime
     ends_at: datetime
     expected_impact: str
