@@ -38,7 +38,8 @@ from outagewatch.notify.supersession import (
 )
 from outagewatch.store.tables import notifications
 
-Audience = Literal["customer", "oncall"]
+# Whom a row is for; where each audience of a platform is reached: incidents/mails.py's Audience.
+AudienceName = Literal["customer", "oncall"]
 Channel = str  # "mail", or the name of a channel under ``channels:`` (notify/channels/)
 UNSENT = ("pending", "sending")
 # How many due rows one claim looks at before querying again (others may take some).
@@ -62,7 +63,7 @@ class Notification:
     thread: str
     incident_id: int | None
     kind: str
-    audience: Audience
+    audience: AudienceName
     channel: Channel
     recipients: Sequence[str]
     subject: str
@@ -89,7 +90,7 @@ class Claimed:
     thread: str
     incident_id: int | None
     kind: str
-    audience: Audience
+    audience: AudienceName
     channel: Channel
     recipients: tuple[str, ...]
     pending_recipients: tuple[str, ...]
