@@ -29,6 +29,7 @@ from typing import Any, Literal
 from sqlalchemy import ColumnElement, and_, exists, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from outagewatch.config.channels import ChannelName
 from outagewatch.notify.supersession import (
     Plan,
     Undelivered,
@@ -40,7 +41,6 @@ from outagewatch.store.tables import notifications
 
 # Whom a row is for; where each audience of a platform is reached: incidents/mails.py's Audience.
 AudienceName = Literal["customer", "oncall"]
-Channel = str  # "mail", or the name of a channel under ``channels:`` (notify/channels/)
 UNSENT = ("pending", "sending")
 # How many due rows one claim looks at before querying again (others may take some).
 CANDIDATES = 16
@@ -64,7 +64,7 @@ class Notification:
     incident_id: int | None
     kind: str
     audience: AudienceName
-    channel: Channel
+    channel: ChannelName  # "mail", or the name of a channel under ``channels:``
     recipients: Sequence[str]
     subject: str
     body_text: str
@@ -91,7 +91,7 @@ class Claimed:
     incident_id: int | None
     kind: str
     audience: AudienceName
-    channel: Channel
+    channel: ChannelName
     recipients: tuple[str, ...]
     pending_recipients: tuple[str, ...]
     subject: str
