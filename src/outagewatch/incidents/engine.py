@@ -320,11 +320,11 @@ class IncidentEngine:
         stream and carrying their news on. Superseded updates give their numbers back, so
         that the list sees update 3 follow update 2."""
         drafts = render(incident, notice, audience, seq)
-        plans = [await outbox.take_over(conn, draft) for draft in drafts]
-        returned = max((taken.count("update") for taken in plans), default=0)
+        supersessions = [await outbox.take_over(conn, draft) for draft in drafts]
+        returned = max((taken.count("update") for taken in supersessions), default=0)
         incident = replace(incident, updates_sent=incident.updates_sent - returned)
         told = notice.told(now)
-        for index, (draft, taken) in enumerate(zip(drafts, plans, strict=True)):
+        for index, (draft, taken) in enumerate(zip(drafts, supersessions, strict=True)):
             news, stands_for = (*taken.news, *told), 1 + taken.stands_for
             final = draft
             if taken.superseded or returned:  # say what the superseded rows would have said

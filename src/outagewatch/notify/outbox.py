@@ -31,11 +31,11 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from outagewatch.config.channels import ChannelName
 from outagewatch.notify.supersession import (
-    Plan,
+    Supersession,
     Undelivered,
     news_from_json,
     news_to_json,
-    plan,
+    supersession_for,
 )
 from outagewatch.store.tables import notifications
 
@@ -220,11 +220,12 @@ async def undelivered(
     ]  # fmt: skip
 
 
-async def take_over(conn: AsyncConnection, draft: Notification) -> Plan:
+async def take_over(conn: AsyncConnection, draft: Notification) -> Supersession:
     """Supersede what ``draft`` supersedes in its stream, before ``draft`` is enqueued: the
-    plan as applied (rows a sender claimed meanwhile are left out)."""
-    found = plan(draft.kind, await undelivered(conn, draft.thread, draft.audience, draft.channel))
-    return Plan.of(await supersede(conn, found.superseded))
+    supersession as applied (rows a sender claimed meanwhile are left out)."""
+    stream = await undelivered(conn, draft.thread, draft.audience, draft.channel)
+    found = supersession_for(draft.kind, stream)
+    return Supersession.of(await supersede(conn, found.superseded))
 
 
 async def supersede(conn: AsyncConnection, rows: Sequence[Undelivered]) -> list[Undelivered]:
