@@ -33,11 +33,11 @@ from outagewatch.incidents.mails import Audience, render, thread_of
 from outagewatch.notify import outbox
 
 log = logging.getLogger("outagewatch.incidents")
-Action = Callable[[Incident, PlatformInfo], IncidentDecision]
+IncidentAction = Callable[[Incident, PlatformInfo], IncidentDecision]
 ACT_ATTEMPTS = 5
 
 
-class Conflict(Exception):
+class IncidentWriteConflict(Exception):
     """Somebody else changed the incident first; the step is retried on fresh data."""
 
 
@@ -123,7 +123,7 @@ class IncidentEngine:
             return (
                 await self._transition(now) or await self._unmonitored(now) or await self._due(now)
             )
-        except Conflict:
+        except IncidentWriteConflict:
             return True
 
     def _audience(self, platform: str) -> Audience | None:
@@ -150,7 +150,7 @@ class IncidentEngine:
             async with self.engine.begin() as conn:
                 stored = await store.load(conn, incident.id)
                 if stored is None:
-                    raise Conflict
+                    raise IncidentWriteConflict
                 decision = decide.services_unmonitored(
                     stored.incident, audience.platform, gone, now
                 )
@@ -176,7 +176,7 @@ class IncidentEngine:
             if transition is None:
                 return False
             if not await store.mark_processed(conn, transition["id"], now):
-                raise Conflict
+                raise IncidentWriteConflict
             audience = self.audiences.get(transition["platform"])
             if audience is None or transition["service"] not in audience.platform.services:
                 log.warning("ignoring a transition of %s/%s: no longer configured",
@@ -236,11 +236,11 @@ class IncidentEngine:
                     if decision.notices:
                         await self._persist(conn, stored, decision, now)
                         rewritten += 1
-            except Conflict:
+            except IncidentWriteConflict:
                 continue  # the engine changed it meanwhile: its own mail is as fresh
         return rewritten
 
-    async def act(self, incident_id: int, action: Action, now: datetime) -> Incident:
+    async def act(self, incident_id: int, action: IncidentAction, now: datetime) -> Incident:
         """An engineer's action (API): decided, stored and its mails enqueued at once. When
         the engine changed the incident meanwhile (a due update), decided again on fresh data."""
         for _ in range(ACT_ATTEMPTS):
@@ -252,7 +252,7 @@ class IncidentEngine:
                     platform = self.audiences[stored.incident.platform].platform
                     decision = action(stored.incident, platform)
                     return await self._persist(conn, stored, decision, now)
-            except Conflict:
+            except IncidentWriteConflict:
                 continue
         raise decide.IncidentConflict("the incident keeps changing; try again")
 
@@ -285,7 +285,7 @@ class IncidentEngine:
         incident_id = incident.id
         assert incident_id is not None and incident_id == stored.incident.id
         if not await store.take(conn, stored):
-            raise Conflict
+            raise IncidentWriteConflict
         audience = self._audience(incident.platform)
         seq = stored.mails_sent
         for notice in decision.notices:
@@ -301,7 +301,7 @@ class IncidentEngine:
         if decision.withdrawn:
             await outbox.withdraw(conn, thread_of(incident), decision.withdrawn)
         if not await store.save(conn, stored, incident, len(decision.notices)):
-            raise Conflict
+            raise IncidentWriteConflict
         for kind, actor, _ in decision.timeline:
             log.info("incident %s: %s by %s", incident.ref, kind.replace("_", " "), actor)
         await store.add_timeline(conn, incident_id, decision.timeline, now)

@@ -21,10 +21,10 @@ from outagewatch.notify.outbox import enqueue
 from outagewatch.store import samples as sample_store
 
 log = logging.getLogger("outagewatch.maintenance")
-Action = Callable[[Maintenance], MaintenanceDecision]
+MaintenanceAction = Callable[[Maintenance], MaintenanceDecision]
 
 
-class Conflict(Exception):
+class MaintenanceWriteConflict(Exception):
     """Another writer changed the window first; the step is tried again."""
 
 
@@ -74,7 +74,7 @@ class MaintenanceEngine:
             )
             return stored.maintenance
 
-    async def act(self, window_id: int, action: Action, now: datetime) -> Maintenance:
+    async def act(self, window_id: int, action: MaintenanceAction, now: datetime) -> Maintenance:
         async with self.engine.begin() as conn:
             stored = await store.load(conn, window_id)
             if stored is None:
@@ -96,7 +96,7 @@ class MaintenanceEngine:
                 # Decided again on the row as read inside the transaction; a concurrent
                 # writer makes the compare-and-set fail and the next step look again.
                 judged = functools.partial(decide.due, now=now, grace=self.grace, healthy=healthy)
-                with contextlib.suppress(Conflict):
+                with contextlib.suppress(MaintenanceWriteConflict):
                     await self.act(window.id, judged, now)
                 return True
         return False
@@ -154,4 +154,4 @@ class MaintenanceEngine:
             seq += 1
             log.warning("maintenance %s on %s: %s", window.ref, window.platform, notice.kind)
         if not await store.save(conn, stored, window, len(decision.notices)):
-            raise Conflict
+            raise MaintenanceWriteConflict

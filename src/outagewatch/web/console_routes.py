@@ -18,7 +18,8 @@ from outagewatch.api.context import context
 from outagewatch.api.schemas import IncidentUpdate, Note
 from outagewatch.incidents import decisions as decide
 from outagewatch.incidents import store as store
-from outagewatch.incidents.decisions import Incident, IncidentDecision, IncidentError, PlatformInfo
+from outagewatch.incidents.decisions import IncidentError
+from outagewatch.incidents.engine import IncidentAction
 from outagewatch.logs import printable
 from outagewatch.store import tokens
 from outagewatch.web import forms
@@ -192,11 +193,8 @@ async def incident(request: web.Request, session: Session) -> web.StreamResponse
     return await _incident_page(request, session, stored)
 
 
-Action = Callable[[Incident, PlatformInfo], IncidentDecision]
-
-
 async def _act(
-    request: web.Request, session: Session, form_name: str, build: Callable[[Any], Action],
+    request: web.Request, session: Session, form_name: str, build: Callable[[Any], IncidentAction],
     model: type[Any] = Note, times: tuple[str, ...] = (),
 ) -> web.StreamResponse:  # fmt: skip
     stored = await _load(request)
