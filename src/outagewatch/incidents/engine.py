@@ -21,6 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from outagewatch.config import Config
 from outagewatch.incidents import decisions as decide
 from outagewatch.incidents import store as store
+from outagewatch.incidents.actions import IncidentAction
 from outagewatch.incidents.channel_messages import enqueue_channel_messages
 from outagewatch.incidents.decisions import (
     Incident,
@@ -33,7 +34,6 @@ from outagewatch.incidents.mails import Audience, render, thread_of
 from outagewatch.notify import outbox
 
 log = logging.getLogger("outagewatch.incidents")
-IncidentAction = Callable[[Incident, PlatformInfo], IncidentDecision]
 ACT_ATTEMPTS = 5
 
 
