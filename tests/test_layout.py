@@ -20,6 +20,7 @@ PACKAGE = SRC / "outagewatch"
 PURE = {
     "outagewatch.detection.rule",
     "outagewatch.detection.tracking",
+    "outagewatch.incidents.actions",
     "outagewatch.incidents.decisions",
     "outagewatch.incidents.model",
     "outagewatch.states.read_model",

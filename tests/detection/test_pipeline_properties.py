@@ -29,7 +29,7 @@ from outagewatch.config.targets import Target
 from outagewatch.daemon.pacing import Pace
 from outagewatch.daemon.scheduler import Prober
 from outagewatch.detection.judgement import Judgement, degraded_bad, degraded_rules, run_rules
-from outagewatch.detection.rule import Event, Observation, Opened, State, fold
+from outagewatch.detection.rule import Event, Observation, Opened, RuleState, fold
 from outagewatch.probes.result import ErrorKind, ProbeResult
 
 from .reference import reference
@@ -183,7 +183,7 @@ async def run_pipeline(case: Case) -> Run:
                 verdict = judge.evaluate(key, now)
                 assert verdict is not None
                 found += [(now, e) for e in judge.commit(key, verdict, now)]
-                judge.bad_for(key, verdict.states.get("v", State()), now)
+                judge.bad_for(key, verdict.states.get("v", RuleState()), now)
         await pace.next_round(started, wake, stopping)
     await prober.stop()
     return Run(declared, sorted(samples), last_round, declared_lower, sorted(samples_lower))
@@ -212,10 +212,10 @@ def test_the_pipeline_declares_what_the_rule_says_of_all_samples(case: Case) -> 
     run = simulate(case)
     rules = run_rules(case.rules)
     cut = run.last_round - rules.lateness
-    _, expected = fold(State(), run.samples, rules, cut)
+    _, expected = fold(RuleState(), run.samples, rules, cut)
     assert [e for _, e in run.declared] == expected
     lower = degraded_rules(case.rules)
-    _, degraded = fold(State(), run.samples_degraded, lower, cut)
+    _, degraded = fold(RuleState(), run.samples_degraded, lower, cut)
     assert [e for _, e in run.declared_degraded] == degraded
     pace = Pace.of([Target("p", "s", ImapService(protocol="imap", host="h", port=1), case.rules)])
     for decided, event in run.declared:

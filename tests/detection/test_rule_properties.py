@@ -11,8 +11,8 @@ from outagewatch.detection.rule import (
     Observation,
     Opened,
     Restored,
+    RuleState,
     RunRules,
-    State,
     Window,
     apply_windows,
     fold,
@@ -57,7 +57,7 @@ def test_fold_matches_the_reference(
 ) -> None:
     marks = apply_windows(obs, wins)
     now = at((max((o.at for o in marks), default=at(0)) - at(0)).total_seconds() + after)
-    _, events = fold(State(), marks, rules, now)
+    _, events = fold(RuleState(), marks, rules, now)
     assert events == reference(marks, rules, now)
 
 
@@ -69,8 +69,8 @@ def test_restarting_anywhere_changes_nothing(
     """Folding in pieces, with the state carried over (a restart rebuilt from stored data),
     gives the same events at the same instants as one uninterrupted fold."""
     now = at(((obs[-1].at - at(0)).total_seconds() if obs else 0) + after)
-    _, whole = fold(State(), obs, rules, now)
-    state, pieces = State(), []
+    _, whole = fold(RuleState(), obs, rules, now)
+    state, pieces = RuleState(), []
     edges = [*sorted({min(c, len(obs)) for c in cuts}), len(obs)]
     start = 0
     for edge in edges:

@@ -11,8 +11,8 @@ from outagewatch.detection.rule import (
     Observation,
     Opened,
     Restored,
+    RuleState,
     RunRules,
-    State,
     Window,
     apply_windows,
     fold,
@@ -28,7 +28,7 @@ def samples(start: int, stop: int, *, bad: bool, every: int = 30) -> list[Observ
 
 
 def events_at(obs: list[Observation], now_seconds: int) -> list[object]:
-    return fold(State(), obs, RULES, at(now_seconds))[1]
+    return fold(RuleState(), obs, RULES, at(now_seconds))[1]
 
 
 def test_14_59_of_bad_samples_is_no_outage() -> None:
@@ -64,7 +64,7 @@ def test_a_gap_of_exactly_max_gap_does_not_break_it() -> None:
 
 def test_a_restart_in_the_middle_of_a_bad_run_keeps_its_start_time() -> None:
     obs = samples(0, 1200, bad=True)
-    before, first = fold(State(), obs[:20], RULES, at(600))  # the daemon dies at 10:00
+    before, first = fold(RuleState(), obs[:20], RULES, at(600))  # the daemon dies at 10:00
     assert first == [] and before.bad_since == at(0)
     # Restarted 60 s later (a gap inside max_gap); the state is rebuilt and carried on.
     _, events = fold(before, obs[22:], RULES, at(900))
@@ -100,5 +100,5 @@ def test_an_outage_already_open_survives_maintenance_and_good_samples_restore_it
 
 @pytest.mark.parametrize(("now", "bad_for"), [(100, 100), (599, 599), (690, 690), (691, 0)])
 def test_bad_for_is_the_early_warning(now: int, bad_for: int) -> None:
-    state, _ = fold(State(), samples(0, 601, bad=True, every=60), RULES, at(now))
+    state, _ = fold(RuleState(), samples(0, 601, bad=True, every=60), RULES, at(now))
     assert state.bad_for(at(now), RULES) == timedelta(seconds=bad_for)

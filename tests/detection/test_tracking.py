@@ -8,7 +8,15 @@ from datetime import timedelta
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from outagewatch.detection.rule import Event, Observation, Opened, Restored, RunRules, State, fold
+from outagewatch.detection.rule import (
+    Event,
+    Observation,
+    Opened,
+    Restored,
+    RuleState,
+    RunRules,
+    fold,
+)
 from outagewatch.detection.tracking import ServiceTrack
 
 from .reference import at
@@ -37,7 +45,7 @@ def test_batches_in_order_match_one_fold(
     track = ServiceTrack(rules=replace(rules, lateness=timedelta(seconds=settle)))
     recorded = run_batches(track, obs, batch)
     if obs:
-        _, whole = fold(State(), obs, rules, obs[-1].at)
+        _, whole = fold(RuleState(), obs, rules, obs[-1].at)
         assert recorded == whole
 
 

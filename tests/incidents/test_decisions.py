@@ -29,11 +29,11 @@ def at(minutes: float) -> datetime:
     return T0 + timedelta(minutes=minutes)
 
 
-def kinds(decision: decide.Decision) -> list[str]:
+def kinds(decision: decide.IncidentDecision) -> list[str]:
     return [n.kind for n in decision.notices]
 
 
-def opened(service: str = "imap") -> decide.Decision:
+def opened(service: str = "imap") -> decide.IncidentDecision:
     return decide.open_for_outage(PLATFORM, service, at(-15), "OW-20261123-0001", at(0))
 
 

@@ -114,7 +114,7 @@ async def test_engineer_message_resets_cadence_and_per_incident_cadence(world: W
 
 
 async def test_customer_reported_incident(world: World) -> None:
-    def build(platform: decide.PlatformInfo, ref: str) -> decide.Decision:
+    def build(platform: decide.PlatformInfo, ref: str) -> decide.IncidentDecision:
         return decide.open_reported(
             platform, ("webmail",), ticket="T-4711", ref=ref, actor="alice", now=at(0),
             user_impact="Users cannot log in to webmail.",

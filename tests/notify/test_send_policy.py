@@ -8,7 +8,7 @@ import pytest
 
 from outagewatch.notify.message import build_message
 from outagewatch.notify.outbox import Claimed
-from outagewatch.notify.sender import Decision, Outcome, backoff, decide
+from outagewatch.notify.sender import AttemptVerdict, Outcome, backoff, decide
 from tests.notify.conftest import T0
 
 BASE, CAP = timedelta(seconds=30), timedelta(minutes=15)
@@ -51,36 +51,39 @@ AT_60 = T0 + timedelta(seconds=60)
 
 
 @pytest.mark.parametrize(
-    ("outcome", "decision"),
+    ("outcome", "verdict"),
     [
-        (Outcome(accepted=ALL), Decision("sent")),
-        (Outcome(accepted=ALL[:2], refused={"c@x.io": "550"}), Decision("partial")),
+        (Outcome(accepted=ALL), AttemptVerdict("sent")),
+        (Outcome(accepted=ALL[:2], refused={"c@x.io": "550"}), AttemptVerdict("partial")),
         (
             Outcome(accepted=ALL[:1], refused={"c@x.io": "550"}, deferred={"b@x.io": "451 x"}),
-            Decision("retry", ("b@x.io",), AT_60, "deferred b@x.io: 451 x"),
+            AttemptVerdict("retry", ("b@x.io",), AT_60, "deferred b@x.io: 451 x"),
         ),
         (
             Outcome(refused=dict.fromkeys(ALL, "550")),
-            Decision("failed", (), None, "every recipient was refused"),
+            AttemptVerdict("failed", (), None, "every recipient was refused"),
         ),
-        (Outcome(error="connect: refused"), Decision("retry", ALL, AT_60, "connect: refused")),
+        (
+            Outcome(error="connect: refused"),
+            AttemptVerdict("retry", ALL, AT_60, "connect: refused"),
+        ),
         (
             Outcome(refused={"a@x.io": "550"}, error="data: 451 later"),
-            Decision("retry", ALL[1:], AT_60, "data: 451 later"),
+            AttemptVerdict("retry", ALL[1:], AT_60, "data: 451 later"),
         ),
         (
             Outcome(error="data: 554 spam", permanent=True),
-            Decision("failed", (), None, "data: 554 spam"),
+            AttemptVerdict("failed", (), None, "data: 554 spam"),
         ),
     ],
 )
-def test_each_outcome_decides_the_rows_fate(outcome: Outcome, decision: Decision) -> None:
-    assert decide(claimed(attempts=2), outcome, T0, BASE, CAP) == decision
+def test_each_outcome_decides_the_rows_fate(outcome: Outcome, verdict: AttemptVerdict) -> None:
+    assert decide(claimed(attempts=2), outcome, T0, BASE, CAP) == verdict
 
 
 def test_a_refusal_of_an_earlier_attempt_makes_the_result_partial() -> None:
     item = claimed(refused={"a@x.io": "550 no such user"})
-    assert decide(item, Outcome(accepted=ALL[1:]), T0, BASE, CAP) == Decision("partial")
+    assert decide(item, Outcome(accepted=ALL[1:]), T0, BASE, CAP) == AttemptVerdict("partial")
 
 
 def test_a_plain_message_has_one_part_and_no_reply_headers() -> None:

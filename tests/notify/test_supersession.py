@@ -8,11 +8,11 @@ import pytest
 
 from outagewatch.notify.supersession import (
     News,
-    Plan,
+    Supersession,
     Undelivered,
     news_from_json,
     news_to_json,
-    plan,
+    supersession_for,
 )
 
 T0 = datetime(2026, 11, 23, 10, 0, tzinfo=UTC)
@@ -44,17 +44,17 @@ def row(
     ],
 )
 def test_what_a_notice_supersedes(kind: str, stream: list[Undelivered], taken: list[int]) -> None:
-    assert [r.id for r in plan(kind, stream).superseded] == taken
+    assert [r.id for r in supersession_for(kind, stream).superseded] == taken
 
 
 def test_the_plan_carries_their_news_in_order_and_their_count() -> None:
     stream = [row(1, "detected"), row(2, "update", "pending", "a", "b"),
               row(3, "update", "pending", "c", stands_for=2)]  # fmt: skip
-    found = plan("update", stream)
+    found = supersession_for("update", stream)
     assert [n.text for n in found.news] == ["a", "b", "c"]
     assert found.stands_for == 3
     assert found.count("update") == 2
-    assert Plan.of([]) == Plan()
+    assert Supersession.of([]) == Supersession()
 
 
 def test_news_survive_the_database_round_trip() -> None:

@@ -20,7 +20,7 @@ from outagewatch.probes.imap import probe_imap
 from outagewatch.probes.imap_client import quoted
 from outagewatch.probes.pop3 import probe_pop3
 from outagewatch.probes.result import ErrorKind, ProbeResult
-from outagewatch.probes.runner import Credentials, ProbeFn, run_probe
+from outagewatch.probes.runner import Credentials, ProtocolTransaction, run_probe
 from outagewatch.tls.contexts import TlsMode
 from tests.real import dovecot as real_dovecot
 from tests.real.dovecot import Dovecot
@@ -66,7 +66,7 @@ class Mail:
 
     name: Literal["imap", "pop3"]
     model: type[ImapService] | type[Pop3Service]
-    probe: ProbeFn
+    probe: ProtocolTransaction
     port: Callable[[Dovecot], int]  # clear text, STARTTLS offered
     tls_port: Callable[[Dovecot], int]  # implicit TLS
     phases: dict[TlsMode, list[str]]  # of a good login, per TLS mode

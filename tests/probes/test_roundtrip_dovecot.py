@@ -20,7 +20,7 @@ import trustme
 import yaml
 
 from outagewatch.config import RoundtripService
-from outagewatch.detection.rule import Observation, Opened, RunRules, State, fold
+from outagewatch.detection.rule import Observation, Opened, RuleState, RunRules, fold
 from outagewatch.probes import PROBES, Credentials, ErrorKind, ProbeResult, run_probe
 from outagewatch.probes.mailbox import PROBE_HEADER
 from outagewatch.sim import SmtpServer
@@ -174,7 +174,7 @@ async def test_stuck_delivery_is_slow_then_an_outage(
         stuck = await probe(dovecot_lmtp, service, limit=0.6)
         assert stuck.error_kind is ErrorKind.TIMEOUT and "during deliver" in stuck.detail
         observations.append(Observation.of(stuck.started_at, stuck.is_bad(slow_after)))
-    _, events = fold(State(), observations, rules, observations[-1].at)
+    _, events = fold(RuleState(), observations, rules, observations[-1].at)
     assert events == [Opened(observations[0].at, observations[0].at + rules.outage_after)]
 
     # The held mails arrive after their probes gave up: a later probe removes them once

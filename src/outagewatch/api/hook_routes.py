@@ -32,7 +32,7 @@ from outagewatch.config import read_secret
 from outagewatch.config.channels import SECRET_MIN_LENGTH, OpsgenieChannel, PagerDutyChannel
 from outagewatch.incidents import decisions as decide
 from outagewatch.incidents.decisions import IncidentConflict
-from outagewatch.incidents.engine import Conflict
+from outagewatch.incidents.engine import IncidentWriteConflict
 from outagewatch.store import channel_alerts
 from outagewatch.text import one_line
 
@@ -150,7 +150,7 @@ async def _acknowledge(
         )
     except IncidentConflict as exc:
         result = _answer("ignored", reason=str(exc))
-    except Conflict:
+    except IncidentWriteConflict:
         return problem(503, "Service Unavailable", "the incident changed meanwhile; retry")
     else:
         log.warning("incident %s acknowledged in %s by %s", incident.ref, source, who)

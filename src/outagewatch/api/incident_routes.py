@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 from aiohttp import web
@@ -27,10 +27,11 @@ from outagewatch.api.schemas import (
 from outagewatch.durations import format_duration
 from outagewatch.incidents import decisions as decide
 from outagewatch.incidents import store as store
+from outagewatch.incidents.actions import ACTIONS
 from outagewatch.incidents.decisions import (
-    Decision,
     Incident,
     IncidentConflict,
+    IncidentDecision,
     IncidentError,
     PlatformInfo,
 )
@@ -156,7 +157,7 @@ async def create_incident(request: web.Request) -> web.Response:
         raise BadRequest(422, "Invalid body", f"platform: no platform {body.platform!r}")
     now, actor = ctx.clock(), request[ACTOR]
 
-    def build(platform: PlatformInfo, ref: str) -> Decision:
+    def build(platform: PlatformInfo, ref: str) -> IncidentDecision:
         return decide.open_reported(
             platform, tuple(body.services), ticket=body.ticket, ref=ref, actor=actor, now=now,
             user_impact=body.user_impact, etr=body.etr, severity=body.severity,
@@ -176,57 +177,37 @@ async def _decided(run: Callable[[], Any]) -> Incident:
     return result
 
 
-async def _act(
-    request: web.Request, action: Callable[[Incident, PlatformInfo, str], Decision]
-) -> web.Response:
-    ctx = context(request)
-    stored = await _find(request)
-    assert stored.incident.id is not None
-    actor, incident_id = request[ACTOR], stored.incident.id
-    incident = await _decided(
-        lambda: ctx.incidents.act(incident_id, lambda i, p: action(i, p, actor), ctx.clock())
-    )
-    return json_response(IncidentOut(**incident_out(ctx, incident)))
+# The actions of incidents/actions.py: the path under /api/v1/incidents/{id}/ that takes
+# each, and the body it reads.
+ACTION_ROUTES: Mapping[str, tuple[str, type[Note] | type[IncidentUpdate]]] = {
+    "acknowledge": ("ack", Note),
+    "update": ("updates", IncidentUpdate),
+    "restore": ("restore", Note),
+    "close": ("close", Note),
+}
 
 
-@requires("oncall")
-async def acknowledge(request: web.Request) -> web.Response:
-    body = await read_body(request, Note)
-    now = context(request).clock()
-    return await _act(request, lambda i, p, actor: decide.acknowledge(i, actor, now, body.note))
+def _action_route(
+    name: str, model: type[Note] | type[IncidentUpdate]
+) -> Callable[[web.Request], Awaitable[web.Response]]:
+    @requires("oncall")
+    async def act(request: web.Request) -> web.Response:
+        body = await read_body(request, model)
+        if isinstance(body, IncidentUpdate) and not body.model_fields_set:
+            raise BadRequest(
+                422,
+                "Invalid body",
+                "give at least one of " + ", ".join(IncidentUpdate.model_fields),
+            )
+        ctx = context(request)
+        action = ACTIONS[name](body, request[ACTOR], ctx.clock())
+        stored = await _find(request)
+        incident_id = stored.incident.id
+        assert incident_id is not None
+        incident = await _decided(lambda: ctx.incidents.act(incident_id, action, ctx.clock()))
+        return json_response(IncidentOut(**incident_out(ctx, incident)))
 
-
-@requires("oncall")
-async def post_update(request: web.Request) -> web.Response:
-    body = await read_body(request, IncidentUpdate)
-    if not body.model_fields_set:
-        raise BadRequest(
-            422, "Invalid body", "give at least one of " + ", ".join(IncidentUpdate.model_fields)
-        )
-    now = context(request).clock()
-    return await _act(
-        request,
-        lambda i, p, actor: decide.post_update(
-            i, p, actor, now, message=body.message, user_impact=body.user_impact, etr=body.etr,
-            update_every=body.cadence(), severity=body.severity,
-        ),
-    )  # fmt: skip
-
-
-@requires("oncall")
-async def restore(request: web.Request) -> web.Response:
-    body = await read_body(request, Note)
-    now = context(request).clock()
-    return await _act(
-        request, lambda i, p, actor: decide.restore_by_hand(i, p, actor, now, body.note)
-    )
-
-
-@requires("oncall")
-async def close(request: web.Request) -> web.Response:
-    body = await read_body(request, Note)
-    now = context(request).clock()
-    return await _act(request, lambda i, p, actor: decide.close(i, actor, now, body.note))
+    return act
 
 
 def add_routes(app: web.Application) -> None:
@@ -234,7 +215,5 @@ def add_routes(app: web.Application) -> None:
     app.router.add_post("/api/v1/incidents", create_incident)
     app.router.add_get("/api/v1/incidents/{id}", show_incident)
     app.router.add_get("/api/v1/incidents/{id}/notifications", list_notifications)
-    app.router.add_post("/api/v1/incidents/{id}/ack", acknowledge)
-    app.router.add_post("/api/v1/incidents/{id}/updates", post_update)
-    app.router.add_post("/api/v1/incidents/{id}/restore", restore)
-    app.router.add_post("/api/v1/incidents/{id}/close", close)
+    for name, (path, model) in ACTION_ROUTES.items():
+        app.router.add_post(f"/api/v1/incidents/{{id}}/{path}", _action_route(name, model))

@@ -22,7 +22,7 @@ from outagewatch.api.schemas import (
 )
 from outagewatch.maintenance import decisions as decide
 from outagewatch.maintenance import store as store
-from outagewatch.maintenance.decisions import Decision, Maintenance
+from outagewatch.maintenance.decisions import Maintenance, MaintenanceDecision
 from outagewatch.maintenance.engine import MaintenanceEngine
 
 STATES = ("scheduled", "in_progress", "finished", "cancelled")
@@ -97,7 +97,7 @@ def _maintenance(ctx: ApiContext) -> MaintenanceEngine:
 
 
 async def _act(
-    request: web.Request, action: Callable[[Maintenance, str], Decision]
+    request: web.Request, action: Callable[[Maintenance, str], MaintenanceDecision]
 ) -> web.Response:
     ctx = context(request)
     key = request.match_info["id"]

@@ -56,7 +56,9 @@ Kind = Literal["certificate_warn", "certificate_critical", "certificate_replaced
 
 
 @dataclass(frozen=True)
-class Decision:
+class CertificateDecision:
+    """What to tell on-call of a service's certificate now, and what to remember."""
+
     remember: Told  # the new state to store
     tell: tuple[Kind, ...]  # mails to send, in order
 
@@ -76,7 +78,9 @@ def level(seen: Seen, policy: Policy, now: datetime) -> Level:
     return Level.WARN if left <= warn else Level.FINE
 
 
-def decide(seen: Seen, told: Told | None, policy: Policy, now: datetime) -> Decision | None:
+def decide(
+    seen: Seen, told: Told | None, policy: Policy, now: datetime
+) -> CertificateDecision | None:
     """What to tell and remember now; None when nothing changed."""
     current = level(seen, policy, now)
     tell: list[Kind] = []
@@ -90,4 +94,4 @@ def decide(seen: Seen, told: Told | None, policy: Policy, now: datetime) -> Deci
     remember = Told(seen.fingerprint, max(current, previous))
     if remember == told and not tell:
         return None
-    return Decision(remember, tuple(tell))
+    return CertificateDecision(remember, tuple(tell))

@@ -15,7 +15,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from outagewatch.certificates import store as store
 from outagewatch.certificates.decisions import Kind, Policy, Seen, decide
 from outagewatch.config import Config
-from outagewatch.notify.outbox import Channel, Notification, enqueue
+from outagewatch.config.channels import ChannelName
+from outagewatch.notify.outbox import Notification, enqueue
 from outagewatch.tls.facts import TlsFacts
 
 PASS_EVERY = timedelta(minutes=1)
@@ -95,7 +96,7 @@ class CertificateEngine:
         mid = f"<cert.{platform}.{service}.{facts.fingerprint[:16]}.{kind}@{self.domain}>"
         # Mail only: the paging and chat channels follow incidents (notify/channels/), and a
         # certificate that is still valid is no incident to trigger and resolve.
-        targets: list[tuple[Channel, str, str]] = [("mail", oncall.email, mid)]
+        targets: list[tuple[ChannelName, str, str]] = [("mail", oncall.email, mid)]
         return [
             Notification(
                 thread=f"certificate:{platform}/{service}",

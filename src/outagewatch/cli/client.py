@@ -1,4 +1,5 @@
-"""The terminal client (``outagewatch incidents …``): a thin client of the HTTP API.
+"""The terminal client (``outagewatch incidents …``, ``services``, ``maintenance …``): a thin
+client of the HTTP API.
 
 It holds no logic of its own beyond input checks that save a round trip; what an action
 means is decided by the API. Exit codes: 0 ok, 1 the API refused (4xx/5xx, its problem's
@@ -22,6 +23,7 @@ from outagewatch.durations import parse_duration
 
 DEFAULT_URL = "http://127.0.0.1:8080"
 STATES = ("open", "acknowledged", "restored", "closed")
+SERVICE_STATES = ("ok", "bad", "degraded", "outage", "maintenance", "unknown")
 TIMEOUT = 30.0
 EXIT_OK, EXIT_REFUSED, EXIT_INPUT = 0, 1, 2
 _KEY = re.compile(r"\d+|[A-Za-z0-9][A-Za-z0-9._-]{0,63}")  # an id or a ref (OW-20261123-0007)
@@ -64,6 +66,10 @@ class Client:
 
     async def list_maintenances(self, state: str | None, platform: str | None) -> list[Json]:
         return await self._every("/api/v1/maintenances", {"state": state, "platform": platform})
+
+    async def list_services(self) -> list[Json]:
+        """Every service with its state, in (platform, service) order."""
+        return await self._every("/api/v1/services", {})
 
     async def _every(self, path: str, params: dict[str, str | None]) -> list[Json]:
         """Every item of a paged list: the pages of 1,000, following ``next_cursor``."""
@@ -235,6 +241,25 @@ def render_list(items: list[Json], state: str | None = None) -> str:
     ]
     header = ["ID", "REF", "PLATFORM", "STATE", "SEV", "SERVICES", "OPENED", "NEXT UPDATE"]
     return "\n".join(_columns([[*header, "ACK BY"], *rows]))
+
+
+def render_services(items: list[Json], platform: str | None, state: str | None) -> str:
+    """The services of ``platform`` in ``state`` (each when given), one row each."""
+    chosen = [s for s in items if platform in (None, s["platform"]) and state in (None, s["state"])]
+    if not chosen:
+        where = f" on {platform}" if platform else ""
+        return f"no {state} services{where}" if state else f"no services{where}"
+    rows = []
+    for s in chosen:
+        vantages = s.get("vantages") or {}
+        starts = [
+            datetime.fromisoformat(v["bad_since"]) for v in vantages.values() if v["bad_since"]
+        ]
+        seen = ", ".join(f"{name} {v['state']}" for name, v in sorted(vantages.items()))
+        row = [s["platform"], s["service"], s["protocol"], s["state"], str(s["severity"])]
+        rows.append([*row, when(min(starts, default=None)), seen or "-"])
+    header = ["PLATFORM", "SERVICE", "PROTOCOL", "STATE", "SEV", "BAD SINCE", "VANTAGES"]
+    return "\n".join(_columns([header, *rows]))
 
 
 def _detail(detail: Any) -> str:

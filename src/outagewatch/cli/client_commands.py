@@ -1,6 +1,7 @@
-"""The terminal client commands (``outagewatch incidents …``, ``outagewatch maintenance …``):
-thin clients of the HTTP API, for engineers at a terminal. The token comes from
-$OUTAGEWATCH_TOKEN; exit 0 ok, 1 when the API refuses, 2 for bad input or no API."""
+"""The terminal client commands (``outagewatch incidents …``, ``outagewatch maintenance …``,
+``outagewatch services``): thin clients of the HTTP API, for engineers at a terminal. The
+token comes from $OUTAGEWATCH_TOKEN; exit 0 ok, 1 when the API refuses, 2 for bad input or
+no API."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ if TYPE_CHECKING:
 def add_parsers(sub: Any) -> None:
     _incidents_parsers(sub)
     _maintenance_parsers(sub)
+    _services_parser(sub)
 
 
 def _api() -> argparse.ArgumentParser:
@@ -79,6 +81,15 @@ def _maintenance_parsers(sub: Any) -> None:
     finish.set_defaults(command=_maintenance_finish)
 
 
+def _services_parser(sub: Any) -> None:
+    services = sub.add_parser(
+        "services", parents=[_api()], help="services and their state, through the HTTP API"
+    )
+    services.add_argument("--platform", help="only this platform's services")
+    services.add_argument("--state", help="ok, bad, degraded, outage, maintenance or unknown")
+    services.set_defaults(command=_services_list)
+
+
 def _incidents_list(args: argparse.Namespace) -> int:
     from outagewatch.cli.client import STATES, render_list, run
 
@@ -125,6 +136,18 @@ def _incidents_update(args: argparse.Namespace) -> int:
 
     async def action(client: ApiClient) -> str:
         return render_changed(await client.update(args.key, body))
+
+    return run(args.url, os.environ.get("OUTAGEWATCH_TOKEN"), action)
+
+
+def _services_list(args: argparse.Namespace) -> int:
+    from outagewatch.cli.client import SERVICE_STATES, render_services, run
+
+    if args.state is not None and args.state not in SERVICE_STATES:
+        raise ConfigError([f"--state: {args.state!r} is not one of {', '.join(SERVICE_STATES)}"])
+
+    async def action(client: ApiClient) -> str:
+        return render_services(await client.list_services(), args.platform, args.state)
 
     return run(args.url, os.environ.get("OUTAGEWATCH_TOKEN"), action)
 

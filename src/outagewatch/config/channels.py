@@ -17,6 +17,7 @@ from outagewatch.config.services import SecretRef, Severity
 
 EnvName = Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")]
 HttpUrl = Annotated[str, Field(pattern=r"^https?://[^\s/]+\S*$", max_length=2000)]
+# A name under ``channels:``; an outbox row names one of them, or "mail", as its channel.
 ChannelName = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,39}$")]
 PAGING = ("pagerduty", "opsgenie")  # follow the incident: trigger, acknowledge, resolve
 CHAT = ("slack", "teams", "webhook")  # one message per event
@@ -166,7 +167,7 @@ class WebhookChannel(_Channel):
         return {"secret": ref} if ref else {}
 
 
-Channel = Annotated[
+ChannelConfig = Annotated[
     PagerDutyChannel | OpsgenieChannel | SlackChannel | TeamsChannel | WebhookChannel,
     Field(discriminator="type"),
 ]

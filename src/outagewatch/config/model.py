@@ -17,7 +17,7 @@ from pydantic import (
     model_validator,
 )
 
-from outagewatch.config.channels import Channel, ChannelName, WebhookChannel
+from outagewatch.config.channels import ChannelConfig, ChannelName, WebhookChannel
 from outagewatch.config.dns import DnsSettings, with_dns_defaults
 from outagewatch.config.platforms import Address, Mailbox, Platform, Slug
 from outagewatch.config.rules import Duration, Rules, RulesOverride, merge_rules
@@ -257,7 +257,7 @@ class Config(BaseModel):
     retention: Retention = Retention()
     outbox: Outbox = Outbox()
     maintenance: MaintenanceSettings = MaintenanceSettings()
-    channels: dict[ChannelName, Channel] = {}
+    channels: dict[ChannelName, ChannelConfig] = {}
     web: Web = Web()
     # Mail templates that replace the shipped ones file by file (docs/TEMPLATES.md).
     templates_dir: Path | None = None
@@ -328,7 +328,7 @@ class Config(BaseModel):
         return found
 
     @property
-    def all_channels(self) -> dict[str, Channel]:
+    def all_channels(self) -> dict[str, ChannelConfig]:
         """The configured channels, and the old ``oncall.webhook`` as the channel "webhook"."""
         found = dict(self.channels)
         if self.oncall is not None and self.oncall.webhook and "webhook" not in found:

@@ -23,7 +23,8 @@ from outagewatch.probes import ProbeResult, probe_service
 log = logging.getLogger(__name__)
 
 Sink = Callable[[Target, ProbeResult], None]
-ProbeFn = Callable[[Service, Rules], Awaitable[ProbeResult]]
+# Probes one service under its rules: probes.probe_service, or a stand-in of a test.
+ServiceProbe = Callable[[Service, Rules], Awaitable[ProbeResult]]
 Lateness = Callable[[float], None]
 
 
@@ -55,7 +56,7 @@ class Prober:
         self,
         targets: list[Target],
         sink: Sink,
-        probe: ProbeFn | None = None,
+        probe: ServiceProbe | None = None,
         on_late: Lateness | None = None,
     ) -> None:
         self.targets = targets

@@ -24,7 +24,7 @@ from outagewatch.detection.judgement import (
     judged,
     outage_bad,
 )
-from outagewatch.detection.rule import Event, Observation, Opened, State, Verdict, Window
+from outagewatch.detection.rule import Event, Observation, Opened, RuleState, Verdict, Window
 from outagewatch.detection.tracking import ServiceTrack, VantageTrack
 from outagewatch.durations import format_duration
 from outagewatch.logs import hhmmss
@@ -138,7 +138,7 @@ class Detector:
     def _export_known(self, targets: list[Target], now: datetime) -> None:
         """Every service's state gauges from the start, at 0 where nothing is wrong yet."""
         for target in targets:
-            self._export(target, State(), False, now)
+            self._export(target, RuleState(), False, now)
 
     def _seed_track(
         self, target: Target, now: datetime, reporting: Reporting, last: LastEvents
@@ -298,10 +298,10 @@ class Detector:
             for event in self.degraded.commit(key, lower, now):
                 decided = True
                 self._log_decision(target, event, "degraded")
-            self.degraded.bad_for(key, lower.states.get(self.vantage, State()), now)
+            self.degraded.bad_for(key, lower.states.get(self.vantage, RuleState()), now)
             view = judged(self.judgement, self.degraded, key, (verdict, lower), now)
             self.states.judged(key, view)
-            self._export(target, verdict.states.get(self.vantage, State()), view.degraded, now)
+            self._export(target, verdict.states.get(self.vantage, RuleState()), view.degraded, now)
         return decided
 
     async def _record(
@@ -317,7 +317,7 @@ class Detector:
             for event in verdict.events:
                 await transition_store.record(conn, *key, SERVICE_LEVEL + suffix, event, now)
 
-    def _export(self, target: Target, own: State, degraded: bool, now: datetime) -> None:
+    def _export(self, target: Target, own: RuleState, degraded: bool, now: datetime) -> None:
         key = target.key
         bad_for = self.judgement.bad_for(key, own, now)
         in_outage = self.tracks[key].in_outage is not None
@@ -384,12 +384,12 @@ async def _stored_state(conn: AsyncConnection) -> tuple[Reporting, LastEvents]:
     return reporting, await transition_store.last_events(conn)
 
 
-def _seed(last: Event | None) -> State:
+def _seed(last: Event | None) -> RuleState:
     if isinstance(last, Opened):
-        return State(bad_since=last.started_at, outage=last, last_at=last.detected_at)
+        return RuleState(bad_since=last.started_at, outage=last, last_at=last.detected_at)
     if last is not None:
-        return State(last_at=last.decided_at)
-    return State()
+        return RuleState(last_at=last.decided_at)
+    return RuleState()
 
 
 def _fields(target: Target) -> dict[str, str]:

@@ -15,7 +15,15 @@ from itertools import takewhile
 from outagewatch.config.rules import Rules
 from outagewatch.config.services import HEALTH_PROTOCOLS
 from outagewatch.config.targets import Target
-from outagewatch.detection.rule import Event, Mark, Observation, RunRules, State, Verdict, Window
+from outagewatch.detection.rule import (
+    Event,
+    Mark,
+    Observation,
+    RuleState,
+    RunRules,
+    Verdict,
+    Window,
+)
 from outagewatch.detection.tracking import ServiceTrack
 from outagewatch.probes.concerns import concerns_of
 from outagewatch.states import Judged, VantageState
@@ -131,7 +139,7 @@ class Judgement:
         track = self.tracks[key]
         return track.commit(verdict, now, self.windows.get(key, []))
 
-    def bad_for(self, key: Key, state: State, now: datetime) -> timedelta:
+    def bad_for(self, key: Key, state: RuleState, now: datetime) -> timedelta:
         """How long the service's bad run has lasted at ``now``, and keep judging it while
         time alone can change its verdict: a bad run or an outage goes on, or samples wait
         to be settled."""

@@ -72,7 +72,7 @@ Event = Opened | Restored
 
 
 @dataclass(frozen=True)
-class State:
+class RuleState:
     """Where one vantage's judgement of one service stands after the samples so far."""
 
     bad_since: datetime | None = None  # first sample of the pending or current bad run
@@ -126,8 +126,8 @@ def _merge(windows: Iterable[Window]) -> list[Window]:
 
 
 def fold(
-    state: State, observations: Iterable[Observation], rules: RunRules, now: datetime
-) -> tuple[State, list[Event]]:
+    state: RuleState, observations: Iterable[Observation], rules: RunRules, now: datetime
+) -> tuple[RuleState, list[Event]]:
     """Advance ``state`` through time-ordered observations, then to ``now``.
 
     Observations are applied before the rule is judged at their instant: a good sample at
@@ -144,8 +144,8 @@ def fold(
 
 
 def _tick(
-    state: State, t: datetime, rules: RunRules, events: list[Event], *, inclusive: bool
-) -> State:
+    state: RuleState, t: datetime, rules: RunRules, events: list[Event], *, inclusive: bool
+) -> RuleState:
     """Declare the outage if the rule became true before ``t`` (or at ``t``)."""
     if state.outage is not None or state.bad_since is None or state.last_bad is None:
         return state
@@ -158,7 +158,7 @@ def _tick(
     return state
 
 
-def _apply(state: State, obs: Observation, rules: RunRules, events: list[Event]) -> State:
+def _apply(state: RuleState, obs: Observation, rules: RunRules, events: list[Event]) -> RuleState:
     # One replace() per observation: a restore folds the window of every service at once.
     if state.outage is not None:
         return _apply_in_outage(replace(state, last_at=obs.at), obs, rules, events)
@@ -169,7 +169,9 @@ def _apply(state: State, obs: Observation, rules: RunRules, events: list[Event])
     return replace(state, bad_since=None, last_bad=None, last_at=obs.at)
 
 
-def _apply_in_outage(state: State, obs: Observation, rules: RunRules, events: list[Event]) -> State:
+def _apply_in_outage(
+    state: RuleState, obs: Observation, rules: RunRules, events: list[Event]
+) -> RuleState:
     assert state.outage is not None
     if obs.mark is Mark.BREAK:
         return state
@@ -179,14 +181,14 @@ def _apply_in_outage(state: State, obs: Observation, rules: RunRules, events: li
     if state.good_streak + 1 < rules.restore_after:
         return replace(state, good_streak=state.good_streak + 1, good_since=since)
     events.append(Restored(state.outage.started_at, restored_at=since, decided_at=obs.at))
-    return State(last_at=obs.at)
+    return RuleState(last_at=obs.at)
 
 
 @dataclass(frozen=True)
 class Verdict:
     """A service across its vantages: in outage while at least ``quorum`` vantages say so."""
 
-    states: Mapping[str, State]
+    states: Mapping[str, RuleState]
     events: list[Event]  # the service's own, across vantages
     vantage_events: Mapping[str, list[Event]]
 
@@ -195,7 +197,7 @@ class Verdict:
 
 
 def judge(
-    seeds: Mapping[str, State],
+    seeds: Mapping[str, RuleState],
     observations: Mapping[str, Sequence[Observation]],
     rules: RunRules,
     now: datetime,
@@ -210,11 +212,11 @@ def judge(
     One vantage whose own network fails does not make an outage unless it alone is the
     quorum.
     """
-    states: dict[str, State] = {}
+    states: dict[str, RuleState] = {}
     per_vantage: dict[str, list[Event]] = {}
     timeline: list[tuple[datetime, str, int, Event]] = []
     for vantage in sorted(set(seeds) | set(observations)):
-        seed = seeds.get(vantage, State())
+        seed = seeds.get(vantage, RuleState())
         state, events = fold(seed, observations.get(vantage, ()), rules, now)
         states[vantage] = state
         per_vantage[vantage] = events

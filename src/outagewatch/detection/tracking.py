@@ -18,8 +18,8 @@ from outagewatch.detection.rule import (
     Observation,
     Opened,
     Restored,
+    RuleState,
     RunRules,
-    State,
     Verdict,
     Window,
     apply_windows,
@@ -30,7 +30,7 @@ from outagewatch.detection.rule import (
 
 @dataclass
 class VantageTrack:
-    checkpoint: State = field(default_factory=State)
+    checkpoint: RuleState = field(default_factory=RuleState)
     pending: list[Observation] = field(default_factory=list)  # after the checkpoint, sorted
 
     def add(self, obs: Observation) -> None:

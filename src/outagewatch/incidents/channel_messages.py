@@ -15,7 +15,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from outagewatch.incidents.channel_routing import incident_events, plan
+from outagewatch.incidents.channel_routing import incident_events, messages_for_channel
 from outagewatch.incidents.decisions import Incident, Notice
 from outagewatch.incidents.mails import Audience
 from outagewatch.notify import outbox
@@ -43,7 +43,8 @@ async def enqueue_channel_messages(
     heard = await channel_alerts.states(conn, after.id)
     count = 0
     for channel, min_severity in audience.channels.items():
-        for event, notice in plan(heard.get(channel, "new"), events, after, min_severity):
+        told = messages_for_channel(heard.get(channel, "new"), events, after, min_severity)
+        for event, notice in told:
             message = compose(after, event, notice, audience, now)
             await _enqueue(conn, channel, after.id, message, audience.domain, now)
             if event == "opened":

@@ -34,7 +34,7 @@ def incident_events(
     return found
 
 
-def plan(
+def messages_for_channel(
     state: AlertState,
     events: Sequence[tuple[Event, Notice | None]],
     incident: Incident,

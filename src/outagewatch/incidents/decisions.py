@@ -1,7 +1,7 @@
 """Incident lifecycle and what to tell whom (DESIGN section 4), as pure decisions.
 
 Every function takes the incident as it stands, the input (a service transition, an
-engineer's action, or only the passing of time) and ``now``, and returns a ``Decision``:
+engineer's action, or only the passing of time) and ``now``, and returns an ``IncidentDecision``:
 the incident as it must be stored, the notices to enqueue and the timeline entries. The
 engine (incidents/engine.py) stores all three in one transaction.
 """
@@ -19,16 +19,19 @@ from outagewatch.incidents.model import (
     Affected as Affected,
 )
 from outagewatch.incidents.model import (
-    Decision as Decision,
-)
-from outagewatch.incidents.model import (
     Incident as Incident,
 )
 from outagewatch.incidents.model import (
     IncidentConflict as IncidentConflict,
 )
 from outagewatch.incidents.model import (
+    IncidentDecision as IncidentDecision,
+)
+from outagewatch.incidents.model import (
     IncidentError as IncidentError,
+)
+from outagewatch.incidents.model import (
+    IncidentState as IncidentState,
 )
 from outagewatch.incidents.model import (
     Notice as Notice,
@@ -41,9 +44,6 @@ from outagewatch.incidents.model import (
 )
 from outagewatch.incidents.model import (
     ServiceInfo as ServiceInfo,
-)
-from outagewatch.incidents.model import (
-    State as State,
 )
 
 
@@ -74,7 +74,7 @@ def _rederive(incident: Incident, platform: PlatformInfo) -> tuple[Incident, tup
 
 def open_for_outage(
     platform: PlatformInfo, service: str, started_at: datetime, ref: str, now: datetime
-) -> Decision:
+) -> IncidentDecision:
     affected = (Affected(service, started_at),)
     incident = Incident(
         ref=ref,
@@ -87,7 +87,7 @@ def open_for_outage(
         oncall_next_at=now + platform.oncall_repeat,
     )
     incident = _customer_mail(incident, platform, now)
-    return Decision(
+    return IncidentDecision(
         incident,
         (Notice("detected"), Notice("oncall")),
         (("opened", "outagewatch", {"service": service, "started_at": started_at.isoformat()}),),
@@ -105,7 +105,7 @@ def open_reported(
     user_impact: str | None = None,
     etr: datetime | None = None,
     severity: int | None = None,
-) -> Decision:
+) -> IncidentDecision:
     """A customer reported an outage through the ticket process: the same communication."""
     unknown = [s for s in services if s not in platform.services]
     if unknown or not services:
@@ -127,17 +127,19 @@ def open_reported(
     )
     incident = _customer_mail(incident, platform, now)
     detail = {"ticket": ticket, "services": ", ".join(services)}
-    return Decision(incident, (Notice("detected"), Notice("oncall")), (("opened", actor, detail),))
+    return IncidentDecision(
+        incident, (Notice("detected"), Notice("oncall")), (("opened", actor, detail),)
+    )
 
 
 def outage_joins(
     incident: Incident, platform: PlatformInfo, service: str, started_at: datetime, now: datetime
-) -> Decision:
+) -> IncidentDecision:
     """Another service of the platform is in outage while the incident is open."""
     label = platform.services[service].label if service in platform.services else service
     current = {a.service: a for a in incident.services}
     if service in current and current[service].restored_at is None:
-        return Decision(incident)  # already down in this incident: nothing new to say
+        return IncidentDecision(incident)  # already down in this incident: nothing new to say
     if service in current:
         services = tuple(
             replace(a, restored_at=None) if a.service == service else a for a in incident.services
@@ -149,15 +151,15 @@ def outage_joins(
     joined, severity_change = _rederive(replace(incident, services=services), platform)
     joined = _customer_mail(replace(joined, updates_sent=joined.updates_sent + 1), platform, now)
     notice = Notice("update", (change, *severity_change))
-    return Decision(joined, (notice,), (("joined", "outagewatch", {"service": service}),))
+    return IncidentDecision(joined, (notice,), (("joined", "outagewatch", {"service": service}),))
 
 
 def service_restored(
     incident: Incident, platform: PlatformInfo, service: str, restored_at: datetime, now: datetime
-) -> Decision:
+) -> IncidentDecision:
     current = {a.service: a for a in incident.services}
     if service not in current or current[service].restored_at is not None:
-        return Decision(incident)
+        return IncidentDecision(incident)
     services = tuple(
         replace(a, restored_at=restored_at) if a.service == service else a
         for a in incident.services
@@ -172,7 +174,7 @@ def service_restored(
         notice = Notice(
             "update", (f"{label} has recovered (at {restored_at:%H:%M} UTC).", *severity_change)
         )
-        return Decision(incident, (notice,), timeline)
+        return IncidentDecision(incident, (notice,), timeline)
     return _restore(incident, platform, restored_at, now, "outagewatch", timeline)
 
 
@@ -184,23 +186,23 @@ def _restore(
     actor: str,
     timeline: tuple[tuple[str, str, dict[str, str]], ...],
     note: str | None = None,
-) -> Decision:
+) -> IncidentDecision:
     incident = replace(incident, state="restored", restored_at=restored_at, oncall_next_at=None)
     incident = _customer_mail(incident, platform, now)
     entry = ("restored", actor, {"restored_at": restored_at.isoformat(), **_note(note)})
-    return Decision(incident, (Notice("restored", message=note),), (*timeline, entry))
+    return IncidentDecision(incident, (Notice("restored", message=note),), (*timeline, entry))
 
 
 def services_unmonitored(
     incident: Incident, platform: PlatformInfo, services: Mapping[str, str], now: datetime
-) -> Decision:
+) -> IncidentDecision:
     """Services taken out of the config while down: the incident stops following them and
     says so. Their outage did not end as far as anyone measured, so this is no recovery: no
     "restored" mail. With nothing left down the incident is closed, with that reason.
     ``services`` maps each dropped service to its label (the config no longer has it)."""
     dropped = [s for s in services if s in incident.down]
     if not dropped:
-        return Decision(incident)
+        return IncidentDecision(incident)
     marked = replace(
         incident,
         services=tuple(
@@ -217,7 +219,9 @@ def services_unmonitored(
     if updated.down:
         updated, severity_change = _rederive(updated, platform)
         updated = _customer_mail(updated, platform, now)
-        return Decision(updated, (Notice("update", (*changes, *severity_change)),), timeline)
+        return IncidentDecision(
+            updated, (Notice("update", (*changes, *severity_change)),), timeline
+        )
     closed = replace(
         updated,
         state="closed",
@@ -228,10 +232,12 @@ def services_unmonitored(
     )
     changes = (*changes, "No monitored service is affected any more: this incident is closed.")
     entry = ("closed", "outagewatch", {"note": "no longer monitored"})
-    return Decision(closed, (Notice("update", changes),), (*timeline, entry))
+    return IncidentDecision(closed, (Notice("update", changes),), (*timeline, entry))
 
 
-def acknowledge(incident: Incident, actor: str, now: datetime, note: str | None = None) -> Decision:
+def acknowledge(
+    incident: Incident, actor: str, now: datetime, note: str | None = None
+) -> IncidentDecision:
     """Stops the on-call repeats, never the customer updates."""
     if incident.state != "open":
         raise IncidentConflict(
@@ -244,7 +250,7 @@ def acknowledge(incident: Incident, actor: str, now: datetime, note: str | None 
         acknowledged_by=actor,
         oncall_next_at=None,
     )
-    return Decision(
+    return IncidentDecision(
         acked, (), (("acknowledged", actor, _note(note)),), withdrawn=("oncall_repeat",)
     )
 
@@ -260,7 +266,7 @@ def post_update(
     etr: datetime | None = None,
     update_every: timedelta | None = None,
     severity: int | None = None,
-) -> Decision:
+) -> IncidentDecision:
     """An engineer's message or a change of impact, ETR or severity goes out at once and
     restarts the cadence; a new ``update_every`` only changes the cadence."""
     if incident.state == "closed":
@@ -298,31 +304,33 @@ def post_update(
             updated = replace(
                 updated, next_update_at=updated.last_customer_mail_at + updated.cadence(platform)
             )
-        return Decision(updated, (), timeline)
+        return IncidentDecision(updated, (), timeline)
     updated = replace(updated, updates_sent=updated.updates_sent + 1)
     updated = _customer_mail(updated, platform, now)
-    return Decision(updated, (Notice("update", tuple(changes), message),), timeline)
+    return IncidentDecision(updated, (Notice("update", tuple(changes), message),), timeline)
 
 
 def restore_by_hand(
     incident: Incident, platform: PlatformInfo, actor: str, now: datetime, note: str | None = None
-) -> Decision:
+) -> IncidentDecision:
     if incident.state not in ACTIVE:
         raise IncidentConflict(f"incident {incident.ref} is {incident.state} already")
     services = tuple(a if a.restored_at else replace(a, restored_at=now) for a in incident.services)
     return _restore(replace(incident, services=services), platform, now, now, actor, (), note)
 
 
-def close(incident: Incident, actor: str, now: datetime, note: str | None = None) -> Decision:
+def close(
+    incident: Incident, actor: str, now: datetime, note: str | None = None
+) -> IncidentDecision:
     if incident.state != "restored":
         raise IncidentConflict(
             f"incident {incident.ref} is {incident.state}; restore it before closing it"
         )
     closed = replace(incident, state="closed", closed_at=now, next_update_at=None)
-    return Decision(closed, (), (("closed", actor, _note(note)),))
+    return IncidentDecision(closed, (), (("closed", actor, _note(note)),))
 
 
-def due(incident: Incident, platform: PlatformInfo, now: datetime) -> Decision:
+def due(incident: Incident, platform: PlatformInfo, now: datetime) -> IncidentDecision:
     """What time alone makes due: the hourly update, the on-call reminder. After a downtime
     an overdue update goes out once, late: the next one is due a cadence after it."""
     notices: list[Notice] = []
@@ -343,18 +351,20 @@ def due(incident: Incident, platform: PlatformInfo, now: datetime) -> Decision:
     ):
         updated = replace(updated, oncall_next_at=now + platform.oncall_repeat)
         notices.append(Notice("oncall_repeat"))
-    return Decision(updated, tuple(notices))
+    return IncidentDecision(updated, tuple(notices))
 
 
-def rewrite_waiting_update(incident: Incident, platform: PlatformInfo, now: datetime) -> Decision:
+def rewrite_waiting_update(
+    incident: Incident, platform: PlatformInfo, now: datetime
+) -> IncidentDecision:
     """The relay answers again while an update still waits: it was written when it could
     not be sent. Write it anew (the outbox carries its news on and it keeps its number), so
     that the list reads the facts and the next update's time as of now, and the cadence
     counts from the mail the list receives."""
     if incident.state not in ACTIVE:
-        return Decision(incident)
+        return IncidentDecision(incident)
     rewritten = replace(incident, updates_sent=incident.updates_sent + 1)
-    return Decision(_customer_mail(rewritten, platform, now), (Notice("update"),))
+    return IncidentDecision(_customer_mail(rewritten, platform, now), (Notice("update"),))
 
 
 def next_due(incident: Incident) -> datetime | None:

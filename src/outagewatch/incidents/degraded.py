@@ -19,7 +19,7 @@ from outagewatch.config import Config
 from outagewatch.config.services import HEALTH_PROTOCOLS
 from outagewatch.incidents import store as store
 from outagewatch.notify.channels.base import Message
-from outagewatch.notify.outbox import Audience, Notification, enqueue
+from outagewatch.notify.outbox import AudienceName, Notification, enqueue
 from outagewatch.store import samples as sample_store
 
 LEVEL = "*~degraded"
@@ -110,7 +110,7 @@ def _chat(
 def _mail(
     thread: str,
     kind: str,
-    audience: Audience,
+    audience: AudienceName,
     to: list[str],
     subject: str,
     lines: list[str],

@@ -21,17 +21,23 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from outagewatch.config import Config
 from outagewatch.incidents import decisions as decide
 from outagewatch.incidents import store as store
+from outagewatch.incidents.actions import IncidentAction
 from outagewatch.incidents.channel_messages import enqueue_channel_messages
-from outagewatch.incidents.decisions import Decision, Incident, Notice, PlatformInfo, ServiceInfo
+from outagewatch.incidents.decisions import (
+    Incident,
+    IncidentDecision,
+    Notice,
+    PlatformInfo,
+    ServiceInfo,
+)
 from outagewatch.incidents.mails import Audience, render, thread_of
 from outagewatch.notify import outbox
 
 log = logging.getLogger("outagewatch.incidents")
-Action = Callable[[Incident, PlatformInfo], Decision]
 ACT_ATTEMPTS = 5
 
 
-class Conflict(Exception):
+class IncidentWriteConflict(Exception):
     """Somebody else changed the incident first; the step is retried on fresh data."""
 
 
@@ -117,7 +123,7 @@ class IncidentEngine:
             return (
                 await self._transition(now) or await self._unmonitored(now) or await self._due(now)
             )
-        except Conflict:
+        except IncidentWriteConflict:
             return True
 
     def _audience(self, platform: str) -> Audience | None:
@@ -144,7 +150,7 @@ class IncidentEngine:
             async with self.engine.begin() as conn:
                 stored = await store.load(conn, incident.id)
                 if stored is None:
-                    raise Conflict
+                    raise IncidentWriteConflict
                 decision = decide.services_unmonitored(
                     stored.incident, audience.platform, gone, now
                 )
@@ -170,7 +176,7 @@ class IncidentEngine:
             if transition is None:
                 return False
             if not await store.mark_processed(conn, transition["id"], now):
-                raise Conflict
+                raise IncidentWriteConflict
             audience = self.audiences.get(transition["platform"])
             if audience is None or transition["service"] not in audience.platform.services:
                 log.warning("ignoring a transition of %s/%s: no longer configured",
@@ -230,11 +236,11 @@ class IncidentEngine:
                     if decision.notices:
                         await self._persist(conn, stored, decision, now)
                         rewritten += 1
-            except Conflict:
+            except IncidentWriteConflict:
                 continue  # the engine changed it meanwhile: its own mail is as fresh
         return rewritten
 
-    async def act(self, incident_id: int, action: Action, now: datetime) -> Incident:
+    async def act(self, incident_id: int, action: IncidentAction, now: datetime) -> Incident:
         """An engineer's action (API): decided, stored and its mails enqueued at once. When
         the engine changed the incident meanwhile (a due update), decided again on fresh data."""
         for _ in range(ACT_ATTEMPTS):
@@ -246,12 +252,12 @@ class IncidentEngine:
                     platform = self.audiences[stored.incident.platform].platform
                     decision = action(stored.incident, platform)
                     return await self._persist(conn, stored, decision, now)
-            except Conflict:
+            except IncidentWriteConflict:
                 continue
         raise decide.IncidentConflict("the incident keeps changing; try again")
 
     async def open_reported(
-        self, platform: str, build: Callable[[PlatformInfo, str], Decision], now: datetime
+        self, platform: str, build: Callable[[PlatformInfo, str], IncidentDecision], now: datetime
     ) -> Incident:
         async with self.engine.begin() as conn:
             if await store.active(conn, platform) is not None:
@@ -259,25 +265,27 @@ class IncidentEngine:
             decision = build(self.audiences[platform].platform, await store.next_ref(conn, now))
             return await self._create(conn, decision, now)
 
-    async def _create(self, conn: AsyncConnection, decision: Decision, now: datetime) -> Incident:
+    async def _create(
+        self, conn: AsyncConnection, decision: IncidentDecision, now: datetime
+    ) -> Incident:
         incident_id = await store.insert_incident(conn, decision.incident)
         stored = await store.load(conn, incident_id)
         assert stored is not None
-        opened = Decision(stored.incident, decision.notices, decision.timeline)
+        opened = IncidentDecision(stored.incident, decision.notices, decision.timeline)
         await self._persist(conn, stored, opened, now)
         log.error("incident %s opened on %s (severity %d)", stored.incident.ref,
                   stored.incident.platform, stored.incident.severity)  # fmt: skip
         return stored.incident
 
     async def _persist(
-        self, conn: AsyncConnection, stored: store.Stored, decision: Decision, now: datetime
+        self, conn: AsyncConnection, stored: store.Stored, decision: IncidentDecision, now: datetime
     ) -> Incident:
         """Store the decision; the incident as stored (superseded updates renumbered)."""
         incident = decision.incident
         incident_id = incident.id
         assert incident_id is not None and incident_id == stored.incident.id
         if not await store.take(conn, stored):
-            raise Conflict
+            raise IncidentWriteConflict
         audience = self._audience(incident.platform)
         seq = stored.mails_sent
         for notice in decision.notices:
@@ -293,7 +301,7 @@ class IncidentEngine:
         if decision.withdrawn:
             await outbox.withdraw(conn, thread_of(incident), decision.withdrawn)
         if not await store.save(conn, stored, incident, len(decision.notices)):
-            raise Conflict
+            raise IncidentWriteConflict
         for kind, actor, _ in decision.timeline:
             log.info("incident %s: %s by %s", incident.ref, kind.replace("_", " "), actor)
         await store.add_timeline(conn, incident_id, decision.timeline, now)
@@ -312,11 +320,11 @@ class IncidentEngine:
         stream and carrying their news on. Superseded updates give their numbers back, so
         that the list sees update 3 follow update 2."""
         drafts = render(incident, notice, audience, seq)
-        plans = [await outbox.take_over(conn, draft) for draft in drafts]
-        returned = max((taken.count("update") for taken in plans), default=0)
+        supersessions = [await outbox.take_over(conn, draft) for draft in drafts]
+        returned = max((taken.count("update") for taken in supersessions), default=0)
         incident = replace(incident, updates_sent=incident.updates_sent - returned)
         told = notice.told(now)
-        for index, (draft, taken) in enumerate(zip(drafts, plans, strict=True)):
+        for index, (draft, taken) in enumerate(zip(drafts, supersessions, strict=True)):
             news, stands_for = (*taken.news, *told), 1 + taken.stands_for
             final = draft
             if taken.superseded or returned:  # say what the superseded rows would have said

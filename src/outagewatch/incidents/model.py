@@ -8,8 +8,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Literal
 
-State = Literal["open", "acknowledged", "restored", "closed"]
-ACTIVE: tuple[State, ...] = ("open", "acknowledged")
+IncidentState = Literal["open", "acknowledged", "restored", "closed"]
+ACTIVE: tuple[IncidentState, ...] = ("open", "acknowledged")
 NoticeKind = Literal["detected", "update", "restored", "oncall", "oncall_repeat"]
 
 
@@ -50,7 +50,7 @@ class Affected:
 class Incident:
     ref: str
     platform: str
-    state: State
+    state: IncidentState
     origin: Literal["detected", "customer"]
     severity: int
     services: tuple[Affected, ...]
@@ -101,7 +101,7 @@ class Notice:
 
 
 @dataclass(frozen=True)
-class Decision:
+class IncidentDecision:
     incident: Incident
     notices: tuple[Notice, ...] = ()
     timeline: tuple[tuple[str, str, dict[str, str]], ...] = field(default=())  # kind, actor, detail

@@ -3,7 +3,8 @@
 Planned maintenance is announced three business days ahead on the platform's
 informational lists, with another mail when it starts and when it finishes (saying
 whether it was successful); emergency maintenance is announced at once and its lead time
-recorded. Like incidents/decisions.py, every function takes ``now`` and returns a ``Decision``.
+recorded. Like incidents/decisions.py, every function takes ``now`` and returns a
+``MaintenanceDecision``.
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ class Window:
 
 
 Kind = Literal["planned", "emergency"]
-State = Literal["scheduled", "in_progress", "finished", "cancelled"]
+MaintenanceState = Literal["scheduled", "in_progress", "finished", "cancelled"]
 NoticeKind = Literal["announced", "started", "finished", "extended", "cancelled", "auto_finished"]
 BUSINESS_DAYS_AHEAD = 3
 MAX_LENGTH = timedelta(days=7)
@@ -82,7 +83,7 @@ class Maintenance:
     platform: str
     services: tuple[str, ...]
     kind: Kind
-    state: State
+    state: MaintenanceState
     starts_at: datetime
     ends_at: datetime
     expected_impact: str
@@ -115,7 +116,7 @@ class Notice:
 
 
 @dataclass(frozen=True)
-class Decision:
+class MaintenanceDecision:
     maintenance: Maintenance
     notices: tuple[Notice, ...] = ()
 
@@ -134,7 +135,7 @@ def announce(
     now: datetime,
     zone: ZoneInfo,
     country: str | None,
-) -> Decision:
+) -> MaintenanceDecision:
     known = set(known_services)
     unknown = [s for s in services if s not in known]
     if unknown:
@@ -154,23 +155,25 @@ def announce(
         state="scheduled", starts_at=starts_at, ends_at=ends_at, expected_impact=expected_impact,
         announced_at=now, announced_by=actor,
     )  # fmt: skip
-    return Decision(window, (Notice("announced"),))
+    return MaintenanceDecision(window, (Notice("announced"),))
 
 
-def due(window: Maintenance, now: datetime, grace: timedelta, healthy: bool | None) -> Decision:
+def due(
+    window: Maintenance, now: datetime, grace: timedelta, healthy: bool | None
+) -> MaintenanceDecision:
     """Start a window whose time has come; finish one nobody finished by ``ends_at + grace``,
     judging success from the probes (``healthy``: every affected service's last samples
     good)."""
     if window.state == "scheduled" and now >= window.starts_at:
-        return Decision(replace(window, state="in_progress"), (Notice("started"),))
+        return MaintenanceDecision(replace(window, state="in_progress"), (Notice("started"),))
     if window.state == "in_progress" and now >= window.ends_at + grace and healthy is not None:
         note = "Finished by outagewatch: nobody reported the outcome; judged from the probes."
         done = replace(
             window, state="finished", successful=healthy, finished_at=now,
             finished_by="outagewatch", outcome_note=note,
         )  # fmt: skip
-        return Decision(done, (Notice("finished"), Notice("auto_finished")))
-    return Decision(window)
+        return MaintenanceDecision(done, (Notice("finished"), Notice("auto_finished")))
+    return MaintenanceDecision(window)
 
 
 def needs_judgement(window: Maintenance, now: datetime, grace: timedelta) -> bool:
@@ -179,7 +182,7 @@ def needs_judgement(window: Maintenance, now: datetime, grace: timedelta) -> boo
 
 def finish(
     window: Maintenance, successful: bool, actor: str, now: datetime, note: str | None = None
-) -> Decision:
+) -> MaintenanceDecision:
     if window.state != "in_progress":
         raise MaintenanceConflict(
             f"maintenance {window.ref} is {window.state.replace('_', ' ')}; only one in "
@@ -189,21 +192,27 @@ def finish(
         window, state="finished", successful=successful, outcome_note=note, finished_at=now,
         finished_by=actor,
     )  # fmt: skip
-    return Decision(done, (Notice("finished", note),))
+    return MaintenanceDecision(done, (Notice("finished", note),))
 
 
-def extend(window: Maintenance, ends_at: datetime, actor: str, now: datetime) -> Decision:
+def extend(
+    window: Maintenance, ends_at: datetime, actor: str, now: datetime
+) -> MaintenanceDecision:
     if window.state not in ("scheduled", "in_progress"):
         raise MaintenanceConflict(f"maintenance {window.ref} is {window.state}")
     if ends_at <= window.ends_at or ends_at <= now:
         raise MaintenanceError("the new ends_at must be later than the current one and than now")
     if ends_at - window.starts_at > MAX_LENGTH:
         raise MaintenanceError("a window may last 7 days at most")
-    return Decision(replace(window, ends_at=ends_at), (Notice("extended", f"by {actor}"),))
+    return MaintenanceDecision(
+        replace(window, ends_at=ends_at), (Notice("extended", f"by {actor}"),)
+    )
 
 
-def cancel(window: Maintenance, actor: str, now: datetime, note: str | None = None) -> Decision:
+def cancel(
+    window: Maintenance, actor: str, now: datetime, note: str | None = None
+) -> MaintenanceDecision:
     if window.state not in ("scheduled", "in_progress"):
         raise MaintenanceConflict(f"maintenance {window.ref} is {window.state}")
     done = replace(window, state="cancelled", finished_at=now, finished_by=actor, outcome_note=note)
-    return Decision(done, (Notice("cancelled", note),))
+    return MaintenanceDecision(done, (Notice("cancelled", note),))

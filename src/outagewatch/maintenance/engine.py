@@ -15,16 +15,16 @@ from outagewatch.config import Config
 from outagewatch.incidents.mails import Audience
 from outagewatch.maintenance import decisions as decide
 from outagewatch.maintenance import store as store
-from outagewatch.maintenance.decisions import Decision, Maintenance, Window
+from outagewatch.maintenance.decisions import Maintenance, MaintenanceDecision, Window
 from outagewatch.maintenance.mails import render_maintenance
 from outagewatch.notify.outbox import enqueue
 from outagewatch.store import samples as sample_store
 
 log = logging.getLogger("outagewatch.maintenance")
-Action = Callable[[Maintenance], Decision]
+MaintenanceAction = Callable[[Maintenance], MaintenanceDecision]
 
 
-class Conflict(Exception):
+class MaintenanceWriteConflict(Exception):
     """Another writer changed the window first; the step is tried again."""
 
 
@@ -61,16 +61,20 @@ class MaintenanceEngine:
         """A window nobody finished is finished by outagewatch this long after its end."""
         return self.config.maintenance.finish_grace
 
-    async def announce(self, build: Callable[[str], Decision], now: datetime) -> Maintenance:
+    async def announce(
+        self, build: Callable[[str], MaintenanceDecision], now: datetime
+    ) -> Maintenance:
         async with self.engine.begin() as conn:
             decision = build(await store.next_ref(conn, now))
             window_id = await store.insert_window(conn, decision.maintenance)
             stored = await store.load(conn, window_id)
             assert stored is not None
-            await self._persist(conn, stored, Decision(stored.maintenance, decision.notices), now)
+            await self._persist(
+                conn, stored, MaintenanceDecision(stored.maintenance, decision.notices), now
+            )
             return stored.maintenance
 
-    async def act(self, window_id: int, action: Action, now: datetime) -> Maintenance:
+    async def act(self, window_id: int, action: MaintenanceAction, now: datetime) -> Maintenance:
         async with self.engine.begin() as conn:
             stored = await store.load(conn, window_id)
             if stored is None:
@@ -92,7 +96,7 @@ class MaintenanceEngine:
                 # Decided again on the row as read inside the transaction; a concurrent
                 # writer makes the compare-and-set fail and the next step look again.
                 judged = functools.partial(decide.due, now=now, grace=self.grace, healthy=healthy)
-                with contextlib.suppress(Conflict):
+                with contextlib.suppress(MaintenanceWriteConflict):
                     await self.act(window.id, judged, now)
                 return True
         return False
@@ -135,7 +139,11 @@ class MaintenanceEngine:
         return self._lookback[1]
 
     async def _persist(
-        self, conn: AsyncConnection, stored: store.Stored, decision: Decision, now: datetime
+        self,
+        conn: AsyncConnection,
+        stored: store.Stored,
+        decision: MaintenanceDecision,
+        now: datetime,
     ) -> None:
         window = decision.maintenance
         audience = self.audiences[window.platform]
@@ -146,4 +154,4 @@ class MaintenanceEngine:
             seq += 1
             log.warning("maintenance %s on %s: %s", window.ref, window.platform, notice.kind)
         if not await store.save(conn, stored, window, len(decision.notices)):
-            raise Conflict
+            raise MaintenanceWriteConflict

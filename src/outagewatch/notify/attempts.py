@@ -13,7 +13,8 @@ from typing import Any
 from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from outagewatch.notify.outbox import MAX_ERROR, REFUSED, UNSENT, Channel, held_back, refusals
+from outagewatch.config.channels import ChannelName
+from outagewatch.notify.outbox import MAX_ERROR, REFUSED, UNSENT, held_back, refusals
 from outagewatch.store.tables import notifications
 from outagewatch.text import one_line
 
@@ -106,7 +107,7 @@ async def mark_failed(
     )
 
 
-async def release(conn: AsyncConnection, now: datetime, channel: Channel) -> int:
+async def release(conn: AsyncConnection, now: datetime, channel: ChannelName) -> int:
     """Make every pending row of ``channel`` due now (its transport answers again), rather
     than each waiting for its backoff slot. Returns how many were waiting."""
     n = notifications

@@ -12,7 +12,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
 
-from outagewatch.config.channels import Channel as ChannelConfig
+from outagewatch.config.channels import ChannelConfig
 from outagewatch.config.model import Relay, RelayEndpoint
 from outagewatch.notify.channels.base import Transport
 

@@ -29,17 +29,18 @@ from typing import Any, Literal
 from sqlalchemy import ColumnElement, and_, exists, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from outagewatch.config.channels import ChannelName
 from outagewatch.notify.supersession import (
-    Plan,
+    Supersession,
     Undelivered,
     news_from_json,
     news_to_json,
-    plan,
+    supersession_for,
 )
 from outagewatch.store.tables import notifications
 
-Audience = Literal["customer", "oncall"]
-Channel = str  # "mail", or the name of a channel under ``channels:`` (notify/channels/)
+# Whom a row is for; where each audience of a platform is reached: incidents/mails.py's Audience.
+AudienceName = Literal["customer", "oncall"]
 UNSENT = ("pending", "sending")
 # How many due rows one claim looks at before querying again (others may take some).
 CANDIDATES = 16
@@ -62,8 +63,8 @@ class Notification:
     thread: str
     incident_id: int | None
     kind: str
-    audience: Audience
-    channel: Channel
+    audience: AudienceName
+    channel: ChannelName  # "mail", or the name of a channel under ``channels:``
     recipients: Sequence[str]
     subject: str
     body_text: str
@@ -89,8 +90,8 @@ class Claimed:
     thread: str
     incident_id: int | None
     kind: str
-    audience: Audience
-    channel: Channel
+    audience: AudienceName
+    channel: ChannelName
     recipients: tuple[str, ...]
     pending_recipients: tuple[str, ...]
     subject: str
@@ -219,11 +220,12 @@ async def undelivered(
     ]  # fmt: skip
 
 
-async def take_over(conn: AsyncConnection, draft: Notification) -> Plan:
+async def take_over(conn: AsyncConnection, draft: Notification) -> Supersession:
     """Supersede what ``draft`` supersedes in its stream, before ``draft`` is enqueued: the
-    plan as applied (rows a sender claimed meanwhile are left out)."""
-    found = plan(draft.kind, await undelivered(conn, draft.thread, draft.audience, draft.channel))
-    return Plan.of(await supersede(conn, found.superseded))
+    supersession as applied (rows a sender claimed meanwhile are left out)."""
+    stream = await undelivered(conn, draft.thread, draft.audience, draft.channel)
+    found = supersession_for(draft.kind, stream)
+    return Supersession.of(await supersede(conn, found.superseded))
 
 
 async def supersede(conn: AsyncConnection, rows: Sequence[Undelivered]) -> list[Undelivered]:

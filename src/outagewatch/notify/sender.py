@@ -62,7 +62,10 @@ class Outcome:
 
 
 @dataclass(frozen=True)
-class Decision:
+class AttemptVerdict:
+    """What one delivery attempt leaves in its row: the result, the recipients still to
+    try, when to try them, and why."""
+
     result: Result
     pending: tuple[str, ...] = ()
     next_attempt_at: datetime | None = None
@@ -71,22 +74,22 @@ class Decision:
 
 def decide(
     item: Claimed, outcome: Outcome, now: datetime, base: timedelta, cap: timedelta
-) -> Decision:
+) -> AttemptVerdict:
     """What to record for an attempt: pure, so every branch is tested without a relay."""
     retry_at = now + max(backoff(item.attempts, base, cap), outcome.retry_after or timedelta())
     if outcome.error is not None:
         # Recipients refused before the error stay refused; the rest waits for the retry.
         left = tuple(r for r in item.pending_recipients if r not in outcome.refused)
         if outcome.permanent or not left:
-            return Decision("failed", error=outcome.error)
-        return Decision("retry", left, retry_at, outcome.error)
+            return AttemptVerdict("failed", error=outcome.error)
+        return AttemptVerdict("retry", left, retry_at, outcome.error)
     if outcome.deferred:
         error = "; ".join(f"{r}: {reply}" for r, reply in sorted(outcome.deferred.items()))
-        return Decision("retry", tuple(outcome.deferred), retry_at, f"deferred {error}")
+        return AttemptVerdict("retry", tuple(outcome.deferred), retry_at, f"deferred {error}")
     if not outcome.accepted:
-        return Decision("failed", error="every recipient was refused")
+        return AttemptVerdict("failed", error="every recipient was refused")
     partial = outcome.refused or item.refused
-    return Decision("partial" if partial else "sent")
+    return AttemptVerdict("partial" if partial else "sent")
 
 
 def _reply(exc: aiosmtplib.SMTPResponseException) -> str:
@@ -172,10 +175,10 @@ class Sender:
             outcome = await self._send_mail(relays, item, now)
         else:
             outcome = await self._notify_channel(delivery, item)
-        decision = decide(item, outcome, now, delivery.backoff_base, delivery.backoff_cap)
-        held = await self._record(item, outcome, decision, now)
-        self.metrics.notifications.labels(item.channel, item.kind, decision.result).inc()
-        self._log(item, outcome, decision, held)
+        verdict = decide(item, outcome, now, delivery.backoff_base, delivery.backoff_cap)
+        held = await self._record(item, outcome, verdict, now)
+        self.metrics.notifications.labels(item.channel, item.kind, verdict.result).inc()
+        self._log(item, outcome, verdict, held)
         return True
 
     async def _relay_back(self, now: datetime) -> None:
@@ -195,48 +198,48 @@ class Sender:
         self.metrics.outbox_oldest_pending.set(oldest)
 
     async def _record(
-        self, item: Claimed, outcome: Outcome, decision: Decision, now: datetime
+        self, item: Claimed, outcome: Outcome, verdict: AttemptVerdict, now: datetime
     ) -> bool:
         token = item.claimed_at
         async with self.engine.begin() as conn:
-            if decision.result in ("sent", "partial"):
+            if verdict.result in ("sent", "partial"):
                 return await attempts.mark_sent(
                     conn, item.id, now, outcome.refused, claimed_at=token, relay=outcome.via
                 )
-            if decision.result == "retry":
-                assert decision.next_attempt_at is not None and decision.error is not None
+            if verdict.result == "retry":
+                assert verdict.next_attempt_at is not None and verdict.error is not None
                 return await attempts.mark_retry(
                     conn,
                     item.id,
                     now,
-                    decision.next_attempt_at,
-                    decision.error,
-                    decision.pending,
+                    verdict.next_attempt_at,
+                    verdict.error,
+                    verdict.pending,
                     failed_recipients=outcome.refused,
                     claimed_at=token,
                 )
-            assert decision.error is not None
+            assert verdict.error is not None
             return await attempts.mark_failed(
                 conn,
                 item.id,
                 now,
-                decision.error,
+                verdict.error,
                 failed_recipients=outcome.refused,
                 claimed_at=token,
             )
 
-    def _log(self, item: Claimed, outcome: Outcome, decision: Decision, held: bool) -> None:
-        detail: str = decision.result
-        if decision.result == "retry":
-            detail += f" at {decision.next_attempt_at:%Y-%m-%d %H:%M:%SZ}: {decision.error}"
-        elif decision.result == "failed":
-            detail += f": {decision.error}"
+    def _log(self, item: Claimed, outcome: Outcome, verdict: AttemptVerdict, held: bool) -> None:
+        detail: str = verdict.result
+        if verdict.result == "retry":
+            detail += f" at {verdict.next_attempt_at:%Y-%m-%d %H:%M:%SZ}: {verdict.error}"
+        elif verdict.result == "failed":
+            detail += f": {verdict.error}"
         refused = {**item.refused, **outcome.refused}
         if refused:
             detail += "; refused " + ", ".join(f"{r} ({why})" for r, why in sorted(refused.items()))
         if not held:
             detail += " (the claim had expired: another sender took the row over)"
-        level = logging.INFO if decision.result == "sent" and held else logging.WARNING
+        level = logging.INFO if verdict.result == "sent" and held else logging.WARNING
         log.log(
             level,
             "notification %s %s to %d recipient(s), attempt %d: %s",
@@ -245,7 +248,7 @@ class Sender:
             len(item.pending_recipients),
             item.attempts,
             detail,
-            extra={"notification_id": item.id, "kind": item.kind, "result": decision.result},
+            extra={"notification_id": item.id, "kind": item.kind, "result": verdict.result},
         )
 
     async def _send_mail(self, relays: Relays | None, item: Claimed, now: datetime) -> Outcome:

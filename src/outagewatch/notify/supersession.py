@@ -51,13 +51,15 @@ class Undelivered:
 
 
 @dataclass(frozen=True)
-class Plan:
+class Supersession:
+    """What a new row of a stream takes over: the rows it supersedes and what they told."""
+
     superseded: tuple[Undelivered, ...] = ()
     news: tuple[News, ...] = ()  # what the superseded rows told, in order
     stands_for: int = 0  # how many notices they stood for
 
     @classmethod
-    def of(cls, rows: Sequence[Undelivered]) -> Plan:
+    def of(cls, rows: Sequence[Undelivered]) -> Supersession:
         return cls(
             tuple(rows),
             tuple(item for row in rows for item in row.news),
@@ -69,7 +71,7 @@ class Plan:
         return sum(1 for row in self.superseded if row.kind == kind)
 
 
-def plan(kind: str, undelivered: Sequence[Undelivered]) -> Plan:
+def supersession_for(kind: str, undelivered: Sequence[Undelivered]) -> Supersession:
     """What a new notice of ``kind`` supersedes among the undelivered rows of its stream:
     the trailing run of pending rows of a kind it takes."""
     takes = SUPERSEDES.get(kind, frozenset())
@@ -79,7 +81,7 @@ def plan(kind: str, undelivered: Sequence[Undelivered]) -> Plan:
             break
         run.append(row)
     run.reverse()
-    return Plan.of(run)
+    return Supersession.of(run)
 
 
 def news_to_json(news: Sequence[tuple[datetime, str]]) -> list[dict[str, str]]:

@@ -1,4 +1,4 @@
-"""One probe per protocol behind one interface (``ProbeFn``), and the way to run one."""
+"""One probe per protocol, each a ``ProtocolTransaction``, and the way to run one."""
 
 from __future__ import annotations
 
@@ -12,10 +12,10 @@ from outagewatch.probes.mailauth import probe_mailauth
 from outagewatch.probes.pop3 import probe_pop3
 from outagewatch.probes.result import ErrorKind, PhaseTimer, ProbeFailure, ProbeResult
 from outagewatch.probes.roundtrip import probe_roundtrip
-from outagewatch.probes.runner import Credentials, ProbeFn, run_probe
+from outagewatch.probes.runner import Credentials, ProtocolTransaction, run_probe
 from outagewatch.probes.smtp import probe_smtp
 
-PROBES: dict[str, ProbeFn] = {
+PROBES: dict[str, ProtocolTransaction] = {
     "http": probe_http,
     "smtp": probe_smtp,
     "imap": probe_imap,
@@ -63,8 +63,8 @@ __all__ = [
     "ErrorKind",
     "PhaseTimer",
     "ProbeFailure",
-    "ProbeFn",
     "ProbeResult",
+    "ProtocolTransaction",
     "credentials_for",
     "probe_configured",
     "probe_service",

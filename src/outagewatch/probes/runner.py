@@ -33,13 +33,13 @@ class Credentials:
         return [self, *(self.submit.all if self.submit else [])]
 
 
-ProbeFn = Callable[[Any, Credentials | None, PhaseTimer], Awaitable[str]]
+ProtocolTransaction = Callable[[Any, Credentials | None, PhaseTimer], Awaitable[str]]
 """A protocol transaction: raises ProbeFailure (or lets a library error out) when the
 service fails, returns a short detail when it works. It closes what it opened."""
 
 
 async def run_probe(
-    probe: ProbeFn,
+    probe: ProtocolTransaction,
     service: Service,
     *,
     limit: float,

@@ -115,7 +115,7 @@ async def finish(request: web.Request, session: Session) -> web.StreamResponse:
     if body is not None and ctx.maintenance is not None:
         now, actor = ctx.clock(), session.actor
 
-        def action(window: Any) -> decide.Decision:
+        def action(window: Any) -> decide.MaintenanceDecision:
             return decide.finish(window, body.successful, actor, now, body.note)
 
         try:

@@ -1,14 +1,15 @@
 """The on-call console: sign-in, home, an incident's page and its actions.
 
-Each action is the API's: the same request model validates the form, the same decision
-function of incidents/decisions.py decides, and the same engine call stores it and queues
-its mails. Errors come back in the form, with what the engineer typed kept."""
+Each action is the API's: the same request model validates the form, the same entry of
+incidents/actions.py decides, and the same engine call stores it and queues its mails.
+Errors come back in the form, with what the engineer typed kept."""
 
 from __future__ import annotations
 
 import logging
 import secrets
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -16,9 +17,9 @@ from aiohttp import web
 
 from outagewatch.api.context import context
 from outagewatch.api.schemas import IncidentUpdate, Note
-from outagewatch.incidents import decisions as decide
 from outagewatch.incidents import store as store
-from outagewatch.incidents.decisions import Decision, Incident, IncidentError, PlatformInfo
+from outagewatch.incidents.actions import ACTIONS
+from outagewatch.incidents.decisions import IncidentError
 from outagewatch.logs import printable
 from outagewatch.store import tokens
 from outagewatch.web import forms
@@ -192,62 +193,54 @@ async def incident(request: web.Request, session: Session) -> web.StreamResponse
     return await _incident_page(request, session, stored)
 
 
-Action = Callable[[Incident, PlatformInfo], Decision]
+@dataclass(frozen=True)
+class ActionForm:
+    """How the console takes an action of incidents/actions.py: the form (its name is also
+    the last part of its path), the model that validates it and its datetime-local fields."""
+
+    form: str
+    model: type[Note] | type[IncidentUpdate] = Note
+    times: tuple[str, ...] = ()
 
 
-async def _act(
-    request: web.Request, session: Session, form_name: str, build: Callable[[Any], Action],
-    model: type[Any] = Note, times: tuple[str, ...] = (),
-) -> web.StreamResponse:  # fmt: skip
-    stored = await _load(request)
-    if stored is None or stored.incident.id is None:
-        return await refuse(request, session, 404, f"No incident {request.match_info['ref']!r}.")
-    posted = await forms.posted(request)
-    body, errors = forms.parse(model, posted, times=times)
-    if body is not None and model is IncidentUpdate and not body.model_fields_set:
-        errors = {"": "Give at least one of: message, user impact, ETR, cadence, severity."}
-    if not errors:
-        ctx = context(request)
-        try:
-            await ctx.incidents.act(stored.incident.id, build(body), ctx.clock())
-        except IncidentError as exc:  # IncidentConflict included: a state that forbids it
-            errors = {"": str(exc)}
-    if errors:
-        typed = forms.values(posted)
-        return await _incident_page(
-            request, session, stored, errors=errors, typed=typed, form=form_name, status=422
-        )
-    raise web.HTTPSeeOther(f"{PATH}/incidents/{stored.incident.ref}?done={form_name}")
+ACTION_FORMS: Mapping[str, ActionForm] = {
+    "acknowledge": ActionForm("ack"),
+    "update": ActionForm("update", IncidentUpdate, times=("etr",)),
+    "restore": ActionForm("restore"),
+    "close": ActionForm("close"),
+}
 
 
-@guarded("oncall", refuse)
-async def acknowledge(request: web.Request, session: Session) -> web.StreamResponse:
-    now = context(request).clock()
-    return await _act(request, session, "ack", lambda body: lambda i, p: decide.acknowledge(
-        i, session.actor, now, body.note))  # fmt: skip
+def _action_route(
+    name: str, taken: ActionForm
+) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
+    @guarded("oncall", refuse)
+    async def act(request: web.Request, session: Session) -> web.StreamResponse:
+        now = context(request).clock()
+        stored = await _load(request)
+        if stored is None or stored.incident.id is None:
+            return await refuse(
+                request, session, 404, f"No incident {request.match_info['ref']!r}."
+            )
+        posted = await forms.posted(request)
+        body, errors = forms.parse(taken.model, posted, times=taken.times)
+        if isinstance(body, IncidentUpdate) and not body.model_fields_set:
+            errors = {"": "Give at least one of: message, user impact, ETR, cadence, severity."}
+        if not errors:
+            ctx = context(request)
+            action = ACTIONS[name](body, session.actor, now)
+            try:
+                await ctx.incidents.act(stored.incident.id, action, ctx.clock())
+            except IncidentError as exc:  # IncidentConflict included: a state that forbids it
+                errors = {"": str(exc)}
+        if errors:
+            typed = forms.values(posted)
+            return await _incident_page(
+                request, session, stored, errors=errors, typed=typed, form=taken.form, status=422
+            )
+        raise web.HTTPSeeOther(f"{PATH}/incidents/{stored.incident.ref}?done={taken.form}")
 
-
-@guarded("oncall", refuse)
-async def post_update(request: web.Request, session: Session) -> web.StreamResponse:
-    now = context(request).clock()
-    return await _act(request, session, "update", lambda body: lambda i, p: decide.post_update(
-        i, p, session.actor, now, message=body.message, user_impact=body.user_impact,
-        etr=body.etr, update_every=body.cadence(), severity=body.severity,
-    ), model=IncidentUpdate, times=("etr",))  # fmt: skip
-
-
-@guarded("oncall", refuse)
-async def restore(request: web.Request, session: Session) -> web.StreamResponse:
-    now = context(request).clock()
-    return await _act(request, session, "restore", lambda body: lambda i, p: decide.restore_by_hand(
-        i, p, session.actor, now, body.note))  # fmt: skip
-
-
-@guarded("oncall", refuse)
-async def close(request: web.Request, session: Session) -> web.StreamResponse:
-    now = context(request).clock()
-    return await _act(request, session, "close", lambda body: lambda i, p: decide.close(
-        i, session.actor, now, body.note))  # fmt: skip
+    return act
 
 
 def add_routes(app: web.Application) -> None:
@@ -257,7 +250,5 @@ def add_routes(app: web.Application) -> None:
     app.router.add_post(f"{PATH}/sign-out", sign_out)
     app.router.add_get(f"{PATH}/partials/incidents", incidents_partial)
     app.router.add_get(f"{PATH}/incidents/{{ref}}", incident)
-    app.router.add_post(f"{PATH}/incidents/{{ref}}/ack", acknowledge)
-    app.router.add_post(f"{PATH}/incidents/{{ref}}/update", post_update)
-    app.router.add_post(f"{PATH}/incidents/{{ref}}/restore", restore)
-    app.router.add_post(f"{PATH}/incidents/{{ref}}/close", close)
+    for name, taken in ACTION_FORMS.items():
+        app.router.add_post(f"{PATH}/incidents/{{ref}}/{taken.form}", _action_route(name, taken))

@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from outagewatch.incidents.channel_routing import incident_events, plan
+from outagewatch.incidents.channel_routing import incident_events, messages_for_channel
 from outagewatch.incidents.decisions import Affected, Incident, Notice
 from outagewatch.store.channel_alerts import AlertState
 
@@ -54,5 +54,5 @@ def test_a_channel_hears_from_the_first_qualifying_moment_to_the_end(
     state: AlertState, events: list[str], incident: Incident, min_severity: int,
     expected: list[str],
 ) -> None:  # fmt: skip
-    planned = plan(state, [(e, None) for e in events], incident, min_severity)  # type: ignore[misc]
+    planned = messages_for_channel(state, [(e, None) for e in events], incident, min_severity)  # type: ignore[misc]
     assert [event for event, _ in planned] == expected

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from outagewatch.config.channels import Channel as ChannelConfig
 from outagewatch.config.channels import (
+    ChannelConfig,
     OpsgenieChannel,
     PagerDutyChannel,
     SlackChannel,
