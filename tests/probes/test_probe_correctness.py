@@ -11,6 +11,7 @@ import pytest
 
 from outagewatch.config import SmtpService
 from outagewatch.probes import PROBES, Credentials, ErrorKind, run_probe
+from outagewatch.probes.result import PhaseTimer
 from outagewatch.sim import SmtpServer
 from tests.probes.test_imap_loopback import CREDS, FakeImap, probe, serve
 from tests.probes.test_probes_vs_sim import PASSWORD, USER
@@ -92,3 +93,22 @@ async def test_smtp_reads_the_whole_greeting_before_ehlo() -> None:
     assert result.ok, result.detail
     assert pause.is_set() and early == []
     assert "ready" in result.detail
+
+
+async def test_a_slow_local_set_up_does_not_shorten_the_servers_time(ca_file: str) -> None:
+    """The limit counts from the transaction's first step, where the stopwatch starts: a
+    busy host that takes 0.3 s to build what the probe needs (a TLS context, say) neither
+    takes that time from a hanging server nor reports a timeout shorter than the limit."""
+
+    async def slow_set_up_then_smtp(
+        service: SmtpService, credentials: Credentials | None, timer: PhaseTimer
+    ) -> str:
+        await asyncio.sleep(0.3)  # local set-up: before the first phase, off the stopwatch
+        return await PROBES["smtp"](service, credentials, timer)
+
+    async with SmtpServer() as server:
+        server.faults.hang = True
+        service = SmtpService(protocol="smtp", host="127.0.0.1", port=server.port)
+        result = await run_probe(slow_set_up_then_smtp, service, limit=0.5)
+    assert result.error_kind is ErrorKind.TIMEOUT, result.detail
+    assert 0.5 <= result.duration < 1.0, result.duration

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
@@ -60,8 +61,9 @@ class PhaseTimer:
     attributed to the phase it happened in.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, on_start: Callable[[], None] | None = None) -> None:
         self.phases: dict[str, float] = {}
+        self.on_start = on_start  # called once, when the clock starts
         self.current: str | None = None
         # The clock starts with the first phase: local set-up (building a TLS context, say)
         # is not something the user waits for, and must not blur the measurement.
@@ -80,6 +82,8 @@ class PhaseTimer:
         now = time.perf_counter()
         if self._started is None:
             self._started = now
+            if self.on_start is not None:
+                self.on_start()
         self._close(now)
         self.current = name
         self._phase_started = now
