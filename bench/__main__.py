@@ -62,6 +62,38 @@ def build_parser() -> argparse.ArgumentParser:
         default=plan.hostile_scale,
         help="healthy targets beside 1 %% hostile ones, and beside as many quiet (0 skips)",
     )
+    parser.add_argument(
+        "--isolation-scale",
+        type=int,
+        default=plan.isolation_scale,
+        help="healthy services of the deployed daemon in quiet, status page and hostile "
+        "windows (0 skips)",
+    )
+    parser.add_argument(
+        "--isolation-window",
+        type=float,
+        default=plan.isolation_window,
+        help="seconds of each of those windows",
+    )
+    parser.add_argument(
+        "--isolation-rounds",
+        type=int,
+        default=plan.isolation_rounds,
+        help="rounds of a quiet, a status page and a hostile window",
+    )
+    parser.add_argument(
+        "--status-rate",
+        type=float,
+        default=plan.status_rate,
+        help="status page requests per second in the status page windows",
+    )
+    parser.add_argument(
+        "--isolation-only",
+        action="store_true",
+        help="only the isolation rows, at --isolation-scale: the engine beside hostile "
+        "targets (unless --hostile-scale 0), the daemon's windows, the daemon scraped every "
+        "--scrape-every (about 10 minutes at 1,000)",
+    )
     parser.add_argument("--detection-runs", type=int, default=plan.detection_runs)
     parser.add_argument("--no-blackbox", action="store_true", help="measure outagewatch alone")
     parser.add_argument(
@@ -121,6 +153,10 @@ def plan_of(args: argparse.Namespace, blackbox: str | None) -> harness.Plan:
         scrape_every=args.scrape_every,
         daemon_duration=args.daemon_duration,
         probe_workers=args.probe_workers,
+        isolation_scale=args.isolation_scale,
+        isolation_window=args.isolation_window,
+        isolation_rounds=args.isolation_rounds,
+        status_rate=args.status_rate,
     )
     if args.quick:
         plan = dataclasses.replace(
@@ -132,12 +168,29 @@ def plan_of(args: argparse.Namespace, blackbox: str | None) -> harness.Plan:
             per_protocol_targets=200,
             per_protocol_interval=5.0,
             per_protocol_duration=3.0,
-            hostile_scale=100 if args.hostile_scale else 0,
+            hostile_scale=100 if plan.hostile_scale else 0,
+            isolation_scale=100 if plan.isolation_scale else 0,
+            isolation_window=6.0,
+            isolation_rounds=1,
             detection_runs=2,
-            daemon_scales=(100,) if args.daemon else (),
+            daemon_scales=(100,) if plan.daemon_scales else (),
             scrape_every=5.0,
             fast_scrape_every=None,
             daemon_duration=6.0,
+        )
+    if args.isolation_only:
+        count = plan.isolation_scale or DAEMON_FROM
+        plan = dataclasses.replace(
+            plan,
+            scales=(),
+            per_protocol_targets=0,
+            detection_runs=0,
+            blackbox=None,
+            hostile_scale=count if plan.hostile_scale else 0,
+            isolation_scale=count,
+            daemon_scales=(count,) if plan.daemon_scales else (),
+            fast_scrape_every=None,
+            isolation_only=True,
         )
     return plan
 
@@ -149,7 +202,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(_text(machine, results))
         return 0
     blackbox = None
-    if not args.no_blackbox:
+    if not args.no_blackbox and not args.isolation_only:
         blackbox = find_binary()
         if blackbox is None:
             print(
@@ -165,10 +218,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     ticks = cpu_ticks()
     started = time.monotonic()
     results = harness.run(plan, out, harness.stderr_say(started))
+    if plan.isolation_only:
+        _finish(machine, started, ticks)
+        text = _text(machine, results)
+        print(f"{text}\n\nresults and logs in {out}")
+        (out / "report.txt").write_text(text + "\n")
+        results_file.dump(out / "results.json", results, machine)
+        return 0
     stored = storage.render(asyncio.run(storage.measure()))  # bytes per sample, both dialects
-    machine["load average at end"] = " ".join(f"{x:.2f}" for x in os.getloadavg())
-    machine["run took"] = f"{time.monotonic() - started:.0f} s"
-    machine["CPU time stolen by the hypervisor"] = steal_between(ticks, cpu_ticks())
+    _finish(machine, started, ticks)
     faces = "status load at 10,000 services: left out of --quick (python -m bench.status_load)"
     if not args.quick:
         faces = status_load.report(harness.stderr_say(started))
@@ -178,6 +236,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     (out / "report.txt").write_text(text + "\n")
     results_file.dump(out / "results.json", results, machine)
     return 0
+
+
+def _finish(machine: dict[str, str], started: float, ticks: dict[str, tuple[int, int]]) -> None:
+    machine["load average at end"] = " ".join(f"{x:.2f}" for x in os.getloadavg())
+    machine["run took"] = f"{time.monotonic() - started:.0f} s"
+    machine["CPU time stolen by the hypervisor"] = steal_between(ticks, cpu_ticks())
 
 
 def _text(machine: dict[str, str], results: harness.Results) -> str:

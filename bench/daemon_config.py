@@ -1,6 +1,7 @@
 """The config file of the deployed daemon (`outagewatch run`) for a benchmark stage: the
 targets as services of one platform, probed every ``interval``, the API on a loopback port,
-SQLite in the stage's folder, no relay (no mail leaves the machine)."""
+SQLite in the stage's folder, no relay (no mail leaves the machine); the public status page
+on that port when asked for."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from bench.layout import EHLO_NAME, HOST, PASSWORD_ENV, USER, TargetSpec
 
 PLATFORM = "bench"
 VANTAGE = "bench"
+PUBLIC_URL = "https://status.bench.invalid"
 
 
 def service_of(spec: TargetSpec) -> dict[str, Any]:
@@ -36,6 +38,7 @@ def write_config(
     port: int,
     folder: Path,
     probe_workers: str | None = None,
+    status_page: bool = False,
 ) -> Path:
     config: dict[str, Any] = {
         "vantage": VANTAGE,
@@ -53,6 +56,8 @@ def write_config(
             }
         },
     }
+    if status_page:
+        config["web"] = {"status_page": True, "public_url": PUBLIC_URL}
     if probe_workers is not None:
         config["probe_workers"] = "auto" if probe_workers == "auto" else int(probe_workers)
     path = folder / "outagewatch.yaml"

@@ -7,7 +7,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from bench.daemon_runner import DaemonProbe, DaemonRun, Scrape
+from bench.daemon_process import DaemonProbe
+from bench.daemon_runner import DaemonRun, Scrape
 from bench.figures import PerProbe
 from bench.layout import TargetSpec
 from bench.matching import Measured, pair
@@ -49,6 +50,7 @@ class DaemonFigures(PerProbe):
     error_rest_max_ms: float
     unmatched: int
     failed_scrapes: int = 0
+    probes_on: str = ""  # daemon_process.probes_on(); empty in runs from before it
 
 
 def of_daemon(
@@ -72,7 +74,7 @@ def of_daemon(
     rest_pairs = pair(_measured(rest, server_of), records)
     accepts = [a for recs in records.values() for a, _ in recs if a >= run.spawned]
     during = [s.healthz for s in run.scrapes]
-    healthz = [seconds for _, seconds in run.healthz]
+    healthz = [seconds for at, seconds in run.healthz if start <= at <= end]
     return DaemonFigures(
         targets=len(targets),
         interval=interval,
@@ -104,6 +106,7 @@ def of_daemon(
         error_rest_max_ms=max(rest_pairs.errors, default=math.nan) * MS,
         unmatched=hit_pairs.unmatched + rest_pairs.unmatched,
         failed_scrapes=run.failed_scrapes,
+        probes_on=run.probes_on,
     )
 
 

@@ -96,7 +96,8 @@ def render(runs: list[DaemonFigures], failures: list[str]) -> list[str]:
     first = runs[0]
     return [
         f"== the deployed daemon (outagewatch run, API on, SQLite): services probed every "
-        f"{first.interval:g} s, {first.seconds:g} s measured, /metrics scraped with gzip",
+        f"{first.interval:g} s, {first.seconds:g} s measured, /metrics scraped with gzip, "
+        f"probes on {first.probes_on or '(not recorded)'}",
         table(runs),
         *lines,
     ]

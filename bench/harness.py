@@ -1,5 +1,6 @@
 """One benchmark run: the scales, the per-protocol CPU runs, healthy probes beside hostile
-targets, the deployed daemon under scrapes, and the detection latency.
+targets, the deployed daemon in quiet and disturbed windows, the deployed daemon under
+scrapes, and the detection latency.
 
 Both tools probe the same simulators, one tool after the other (never at once: they would
 share the cores), over measurement windows of the same length at the same offered rate.
@@ -25,9 +26,12 @@ from bench.daemon_figures import DaemonFigures, of_daemon
 from bench.daemon_runner import run_daemon
 from bench.detection_latency import DetectionRun, measure
 from bench.figures import Figures, of_blackbox, of_outagewatch
-from bench.layout import PROTOCOLS, TargetSpec, hostile_targets, make_targets, quiet_twins
+from bench.isolation_figures import IsolationFigures, of_isolation
+from bench.isolation_runner import GAP, KINDS, Disturbances, run_isolation
+from bench.layout import TargetSpec, hostile_targets, make_targets, quiet_twins
 from bench.outagewatch_side import run_engine
 from bench.sim_client import SimProcess
+from bench.stages import Stage, daemon_stages, protocol_stages, scale_stages
 
 # In-flight connections of the last probes close within a few milliseconds of the run's end.
 SETTLE = 0.5
@@ -64,6 +68,15 @@ class Plan:
     # healthy ones (the quiet run): at hostile_scale healthy targets (0 leaves it out).
     hostile_scale: int = 1000
     hostile_share: float = 0.01
+    # The deployed daemon with isolation_scale healthy services and hostile_share more, in
+    # isolation_rounds rounds of a quiet window, one while status_rate requests a second
+    # ask for the status page, and one while the extra servers are hostile (0 leaves it out).
+    isolation_scale: int = 1000
+    isolation_window: float = 40.0
+    isolation_rounds: int = 2
+    status_rate: float = 50.0
+    # Only the isolation rows (the report shows nothing else).
+    isolation_only: bool = False
     # The daemon's probe_workers setting (auto, or a count; 0: the probe thread); None
     # leaves the config's default.
     probe_workers: str | None = None
@@ -79,20 +92,10 @@ class Results:
     daemon_failures: list[str] = field(default_factory=list)
     # The healthy targets' figures in the quiet run, and beside the hostile targets.
     hostile: tuple[Figures, Figures] | None = None
+    isolation: IsolationFigures | None = None
 
 
 Say = Callable[[str], None]
-
-
-@dataclass(frozen=True)
-class Stage:
-    """One measurement of both tools: these targets, probed every ``interval``."""
-
-    name: str  # the folder of its logs
-    label: str  # what the progress lines say
-    targets: list[TargetSpec]
-    interval: float
-    duration: float
 
 
 def run(plan: Plan, workdir: Path, say: Say) -> Results:
@@ -102,14 +105,20 @@ def run(plan: Plan, workdir: Path, say: Say) -> Results:
         os.sched_setaffinity(0, {side_cpu})
     results = Results(plan)
     with SimProcess(plan.servers_per_protocol, plan.latency, cpu=side_cpu) as sim:
-        bench = _Bench(plan, sim, tool_cpu, workdir, say)
-        for stage in _scale_stages(plan, sim):
+        bench = _Bench(plan, sim, tool_cpu, workdir, say, side_cpu)
+        for stage in scale_stages(plan, sim):
             results.scales.append(bench.both(stage))
-        for protocol, stage in _protocol_stages(plan, sim):
+        for protocol, stage in protocol_stages(plan, sim):
             results.per_protocol[protocol] = bench.both(stage)
         if plan.hostile_scale:
             results.hostile = bench.beside_hostile(plan.hostile_scale, plan.hostile_share)
-        for stage, scrape_every in _daemon_stages(plan, sim):
+        if plan.isolation_scale and plan.daemon_scales:
+            try:
+                results.isolation = bench.isolation(plan.isolation_scale)
+            except (RuntimeError, OSError, subprocess.SubprocessError) as exc:
+                say(f"the daemon in quiet and disturbed windows: {exc}")
+                results.daemon_failures.append(f"quiet and disturbed windows: {exc}")
+        for stage, scrape_every in daemon_stages(plan, sim):
             try:
                 results.daemon.append(bench.daemon(stage, scrape_every))
             except (RuntimeError, OSError, subprocess.SubprocessError) as exc:
@@ -123,60 +132,6 @@ def run(plan: Plan, workdir: Path, say: Say) -> Results:
     return results
 
 
-def _scale_stages(plan: Plan, sim: SimProcess) -> list[Stage]:
-    assert sim.ports is not None
-    return [
-        Stage(
-            name=f"mixed-{count}",
-            label=f"{count:,} targets, every {plan.interval:g} s",
-            targets=make_targets(count, sim.ports),
-            interval=plan.interval,
-            duration=plan.duration,
-        )
-        for count in plan.scales
-    ]
-
-
-def _protocol_stages(plan: Plan, sim: SimProcess) -> list[tuple[str, Stage]]:
-    assert sim.ports is not None
-    count = plan.per_protocol_targets
-    if not count:
-        return []
-    return [
-        (
-            protocol,
-            Stage(
-                name=f"{protocol}-{count}",
-                label=f"{protocol} only, {count:,} targets every {plan.per_protocol_interval:g} s",
-                targets=make_targets(count, sim.ports, (protocol,)),
-                interval=plan.per_protocol_interval,
-                duration=plan.per_protocol_duration,
-            ),
-        )
-        for protocol in PROTOCOLS
-    ]
-
-
-def _daemon_stages(plan: Plan, sim: SimProcess) -> list[tuple[Stage, float]]:
-    assert sim.ports is not None
-    runs = [(count, plan.scrape_every) for count in plan.daemon_scales]
-    if plan.daemon_scales and plan.fast_scrape_every is not None:
-        runs.insert(1, (plan.daemon_scales[0], plan.fast_scrape_every))
-    return [
-        (
-            Stage(
-                name=f"daemon-{count}-scrape-{every:g}s",
-                label=f"{count:,} services every {plan.interval:g} s, scraped every {every:g} s",
-                targets=make_targets(count, sim.ports),
-                interval=plan.interval,
-                duration=plan.daemon_duration,
-            ),
-            every,
-        )
-        for count, every in runs
-    ]
-
-
 @dataclass
 class _Bench:
     plan: Plan
@@ -184,15 +139,16 @@ class _Bench:
     tool_cpu: int | None
     workdir: Path
     say: Say
+    side_cpu: int | None = None
 
     def both(self, stage: Stage) -> tuple[Figures, Figures | None]:
         ours = self.outagewatch(stage)
         theirs = self.blackbox(stage) if self.plan.blackbox is not None else None
         return ours, theirs
 
-    def warmup(self, stage: Stage) -> float:
+    def warmup(self, interval: float) -> float:
         if self.plan.warmup is None:
-            return stage.interval + FREEZE_MARGIN
+            return interval + FREEZE_MARGIN
         return self.plan.warmup
 
     def beside_hostile(self, count: int, share: float) -> tuple[Figures, Figures]:
@@ -214,7 +170,7 @@ class _Bench:
 
     def outagewatch(self, stage: Stage, judged: list[TargetSpec] | None = None) -> Figures:
         """The engine probing ``stage.targets``; the figures of ``judged`` (default all)."""
-        warmup = self.warmup(stage)
+        warmup = self.warmup(stage.interval)
         self.say(
             f"outagewatch        {stage.label}: {warmup + stage.duration:.0f} s after start-up"
         )
@@ -239,7 +195,7 @@ class _Bench:
         return dataclasses.replace(figures, sim_cpu_util=sim_cpu.since())
 
     def daemon(self, stage: Stage, scrape_every: float) -> DaemonFigures:
-        warmup = self.warmup(stage)
+        warmup = self.warmup(stage.interval)
         self.say(
             f"outagewatch run    {stage.label}: {warmup + stage.duration:.0f} s after start-up"
         )
@@ -257,9 +213,45 @@ class _Bench:
         time.sleep(SETTLE)
         return of_daemon(run, stage.targets, stage.interval, scrape_every, self.sim.drain())
 
+    def isolation(self, count: int) -> IsolationFigures:
+        """The deployed daemon in quiet, status page and hostile windows (isolation_runner.py)."""
+        plan = self.plan
+        assert self.sim.ports is not None and self.sim.hostile is not None
+        healthy = make_targets(count, self.sim.ports)
+        extra = hostile_targets(max(1, round(count * plan.hostile_share)), self.sim.hostile)
+        warmup = self.warmup(plan.interval)
+        windows = plan.isolation_rounds * len(KINDS) * (plan.isolation_window + GAP)
+        self.say(
+            f"outagewatch run    {count:,} services beside {len(extra)} on hostile servers, "
+            f"windows quiet/status/hostile: {warmup + windows:.0f} s after start-up"
+        )
+        self.sim.drain()
+        run = run_isolation(
+            healthy + extra,
+            interval=plan.interval,
+            warmup=warmup,
+            window=plan.isolation_window,
+            rounds=plan.isolation_rounds,
+            disturbances=Disturbances(self.sim.control, self.side_cpu, plan.status_rate),
+            workdir=self.workdir / f"daemon-isolation-{count}",
+            cpu=self.tool_cpu,
+            probe_workers=plan.probe_workers,
+        )
+        time.sleep(SETTLE)
+        records = self.sim.drain()
+        return of_isolation(
+            run,
+            healthy,
+            len(extra),
+            plan.interval,
+            plan.isolation_window,
+            plan.status_rate,
+            records,
+        )
+
     def blackbox(self, stage: Stage) -> Figures:
         assert self.plan.blackbox is not None
-        warmup = self.warmup(stage)
+        warmup = self.warmup(stage.interval)
         self.say(f"blackbox_exporter  {stage.label}: {warmup + stage.duration:.0f} s")
         folder = self.workdir / f"blackbox-{stage.name}"
         folder.mkdir(parents=True, exist_ok=True)

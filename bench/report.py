@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 
-from bench import daemon_report, hostile_report
+from bench import daemon_report, hostile_report, isolation_report
 from bench.figures import Figures
 from bench.harness import Results
 from bench.stats import median
@@ -168,7 +168,33 @@ def verdicts(results: Results) -> list[str]:
     return lines
 
 
+def isolation_parts(results: Results) -> list[str]:
+    """The isolation rows: their summary beside the quiet runs, then each row's own table."""
+    plan = results.plan
+    parts = [
+        f"== isolation: the healthy probes' timing error p99 beside a quiet run in the same "
+        f"bench (goal: within {isolation_report.GOAL_MS:g} ms)",
+        *isolation_report.summary(_summary_rows(results)),
+        "outagewatch run's probes on "
+        + isolation_report.probes_label(results.isolation, results.daemon),
+        "",
+    ]
+    if results.hostile is not None or not plan.isolation_only:
+        extra = max(1, round(plan.hostile_scale * plan.hostile_share)) if plan.hostile_scale else 0
+        parts += [*hostile_report.render(results.hostile, extra), ""]
+    parts += [*isolation_report.render_isolation(results.isolation), ""]
+    for figures in results.daemon:
+        parts += [*isolation_report.scrape_table(figures), ""]
+    return parts
+
+
 def render(results: Results) -> str:
+    if results.plan.isolation_only:
+        parts = isolation_parts(results)
+        parts.extend(daemon_report.render(results.daemon, results.daemon_failures))
+        parts += ["", "== targets of issue 27"]
+        parts.extend(isolation_report.verdicts(_summary_rows(results)))
+        return "\n".join(parts)
     plan = results.plan
     latency_ms = plan.latency * 1000
     parts = []
@@ -189,9 +215,7 @@ def render(results: Results) -> str:
         )
         parts.append(protocol_table(results))
         parts.append("")
-    extra = max(1, round(plan.hostile_scale * plan.hostile_share)) if plan.hostile_scale else 0
-    parts.extend(hostile_report.render(results.hostile, extra))
-    parts.append("")
+    parts.extend(isolation_parts(results))
     parts.extend(daemon_report.render(results.daemon, results.daemon_failures))
     parts.append("")
     parts.extend(detection_lines(results))
@@ -201,8 +225,12 @@ def render(results: Results) -> str:
     parts.append("")
     parts.append("== targets of issue 13 (the deployed daemon)")
     parts.extend(daemon_report.verdicts(results.daemon))
-    if results.hostile is not None:
-        parts.append("")
-        parts.append("== targets of issue 27")
-        parts.extend(hostile_report.verdict(results.hostile))
+    rows = _summary_rows(results)
+    if rows:
+        parts += ["", "== targets of issue 27"]
+        parts.extend(isolation_report.verdicts(rows))
     return "\n".join(parts)
+
+
+def _summary_rows(results: Results) -> list[isolation_report.Row]:
+    return isolation_report.summary_rows(results.hostile, results.isolation, results.daemon)

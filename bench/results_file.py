@@ -16,6 +16,7 @@ from bench.daemon_figures import DaemonFigures
 from bench.detection_latency import DetectionRun
 from bench.figures import Figures
 from bench.harness import Plan, Results
+from bench.isolation_figures import IsolationFigures, WindowFigures
 
 Pair = tuple[Figures, Figures | None]
 
@@ -29,6 +30,7 @@ def dump(path: Path, results: Results, machine: dict[str, str]) -> None:
         "daemon": [dataclasses.asdict(f) for f in results.daemon],
         "daemon_failures": results.daemon_failures,
         "hostile": [_figures_out(f) for f in results.hostile] if results.hostile else None,
+        "isolation": dataclasses.asdict(results.isolation) if results.isolation else None,
         "detection": [
             {
                 "rule_true_at": r.rule_true_at.isoformat(),
@@ -47,6 +49,7 @@ def load(path: Path) -> tuple[Results, dict[str, str]]:
     for key in ("scales", "daemon_scales"):
         plan[key] = tuple(plan.get(key, ()))
     plan.setdefault("hostile_scale", 0)  # a run from before these rows had none
+    plan.setdefault("isolation_scale", 0)
     results = Results(Plan(**plan))
     results.scales = [_pair_in(item) for item in data["scales"]]
     results.per_protocol = {p: _pair_in(item) for p, item in data["per_protocol"].items()}
@@ -55,6 +58,8 @@ def load(path: Path) -> tuple[Results, dict[str, str]]:
     if data.get("hostile"):
         quiet, hostile = data["hostile"]
         results.hostile = _figures_in(quiet), _figures_in(hostile)
+    if data.get("isolation"):
+        results.isolation = _isolation_in(data["isolation"])
     for item in data["detection"]:
         at = datetime.fromisoformat(item["rule_true_at"])
         results.detection.append(
@@ -90,3 +95,8 @@ def _pair_in(item: dict[str, Any]) -> Pair:
 def _figures_in(data: dict[str, Any]) -> Figures:
     names = {field.name for field in dataclasses.fields(Figures)}
     return Figures(**{key: value for key, value in data.items() if key in names})
+
+
+def _isolation_in(data: dict[str, Any]) -> IsolationFigures:
+    windows = {key: [WindowFigures(**item) for item in data[key]] for key in ("windows", "pooled")}
+    return IsolationFigures(**{**data, **windows})

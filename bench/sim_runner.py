@@ -7,9 +7,11 @@ so they leave the process as perf_counter seconds, which on Linux are CLOCK_MONO
 therefore comparable across the processes of one machine.
 
 Beside them runs one hostile server per protocol and shape (`HOSTILE_SHAPES`), for the rows
-of healthy probes beside hostile targets. It prints one JSON line, ``{"control": PORT,
-"ports": {"http": [...], ...}, "hostile": {"http-drip": PORT, ...}}``, when ready,
-and stops on SIGTERM, SIGINT or when its standard input closes (its parent has gone).
+of healthy probes beside hostile targets; ``POST /hostile/off`` makes them answer as the
+healthy servers do (for new connections) and ``POST /hostile/on`` hostile again, so that one
+daemon can be measured in quiet and hostile windows in turn. It prints one JSON line,
+``{"control": PORT, "ports": {"http": [...], ...}, "hostile": {"http-drip": PORT, ...}}``,
+when ready, and stops on SIGTERM, SIGINT or when its standard input closes (its parent has gone).
 """
 
 from __future__ import annotations
@@ -66,6 +68,15 @@ def build_hostile() -> dict[str, SimServer]:
     }
 
 
+def set_hostile(hostile: dict[str, SimServer], on: bool, latency: float) -> None:
+    """Each hostile server misbehaves in its shape (``on``), or answers as a healthy one with
+    the same latency; the change applies to the connections accepted after it."""
+    shapes: dict[str, Hostile] = {shape: shape for shape in HOSTILE_SHAPES}
+    for key, server in hostile.items():
+        server.faults.hostile = shapes[key.split("-", 1)[1]] if on else None
+        server.faults.greeting_delay = 0.0 if on else latency
+
+
 def drain(servers: dict[str, SimServer]) -> dict[str, list[tuple[float, float]]]:
     """Take the records of the connections that are closed; open ones stay for next time."""
     out: dict[str, list[tuple[float, float]]] = {}
@@ -79,9 +90,15 @@ def drain(servers: dict[str, SimServer]) -> dict[str, list[tuple[float, float]]]
     return out
 
 
-def control_app(servers: dict[str, SimServer]) -> web.Application:
+def control_app(
+    servers: dict[str, SimServer], hostile: dict[str, SimServer], latency: float
+) -> web.Application:
     async def drain_records(request: web.Request) -> web.Response:
         return web.json_response(drain(servers))
+
+    async def switch_hostile(request: web.Request) -> web.Response:
+        set_hostile(hostile, request.match_info["state"] == "on", latency)
+        return web.json_response({})
 
     async def usage(request: web.Request) -> web.Response:
         times = os.times()
@@ -90,6 +107,7 @@ def control_app(servers: dict[str, SimServer]) -> web.Application:
     app = web.Application()
     app.router.add_post("/records/drain", drain_records)
     app.router.add_get("/cpu", usage)
+    app.router.add_post("/hostile/{state:on|off}", switch_hostile)
     return app
 
 
@@ -101,7 +119,7 @@ async def serve(per_protocol: int, latency: float) -> None:
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stopping.set)
     loop.add_reader(sys.stdin.fileno(), _on_stdin, stopping)
-    runner = web.AppRunner(control_app(servers), access_log=None)
+    runner = web.AppRunner(control_app(servers, hostile, latency), access_log=None)
     await runner.setup()
     try:
         for server in (*servers.values(), *hostile.values()):

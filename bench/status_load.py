@@ -33,7 +33,7 @@ from typing import Any
 import aiohttp
 import yaml
 
-from bench.daemon_runner import _free_port
+from bench.daemon_process import free_port
 
 LISTS = {"incident": ["i@bench.invalid"], "informational": ["n@bench.invalid"]}
 INTERVAL = 30.0  # each service probed every 30 s: 333 probes a second at 10,000
@@ -214,7 +214,7 @@ async def _pages(
 
 async def _measure(folder: Path, name: str, platforms: int, per: int, say: Any) -> Figures:
     figures = Figures(name)
-    port, sim_port = _free_port(), _free_port()
+    port, sim_port = free_port(), free_port()
     config = _config(folder, port, sim_port, platforms, per)
     token = _token(config)
     sim, daemon = _spawn(folder, config, sim_port)
