@@ -229,7 +229,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     _finish(machine, started, ticks)
     faces = "status load at 10,000 services: left out of --quick (python -m bench.status_load)"
     if not args.quick:
-        faces = status_load.report(harness.stderr_say(started))
+        faces = status_load.report(harness.stderr_say(started), args.probe_workers)
     text = f"{_text(machine, results)}\n\n{stored}\n\n{status_page.report()}\n\n{faces}"
     text += "\n\n" + roundtrip.section(20 if args.quick else roundtrip.PROBES_PER_KIND)
     print(f"{text}\n\nresults and logs in {out}")

@@ -10,7 +10,8 @@ that load (the simulator's 20 ms are in both; durations are stored in whole ms).
 Goals: overview < 200 ms, a platform's page < 50 ms, the API page < 100 ms, /healthz p99
 < 20 ms under the load, probes within 2 ms of quiet.
 
-``python -m bench.status_load`` runs it alone (about 6 minutes); ``python -m bench`` adds it.
+``python -m bench.status_load [auto|N]`` runs it alone (about 6 minutes; the argument is the
+daemon's ``probe_workers``); ``python -m bench`` adds it, with its ``--probe-workers``.
 """
 
 from __future__ import annotations
@@ -58,10 +59,12 @@ def _ms(values: list[float]) -> str:
     return f"p50 {p50:.1f} ms, p99 {p99:.1f} ms (n={len(values)})"
 
 
-def _config(folder: Path, port: int, sim: int, platforms: int, per: int) -> Path:
+def _config(
+    folder: Path, port: int, sim: int, platforms: int, per: int, workers: str | None
+) -> Path:
     url = f"http://127.0.0.1:{sim}/"
     services = {f"s{n:04d}": {"protocol": "http", "url": url} for n in range(per)}
-    config = {
+    config: dict[str, Any] = {
         "vantage": "bench",
         "database": f"sqlite+aiosqlite:///{folder / 'ow.db'}",
         "api": {"listen": f"127.0.0.1:{port}"},
@@ -72,6 +75,8 @@ def _config(folder: Path, port: int, sim: int, platforms: int, per: int) -> Path
             for i in range(platforms)
         },
     }
+    if workers is not None:
+        config["probe_workers"] = "auto" if workers == "auto" else int(workers)
     path = folder / "ow.yaml"
     path.write_text(yaml.safe_dump(config, sort_keys=False))
     return path
@@ -212,10 +217,12 @@ async def _pages(
     figures.rows["requests above not answered 200"] = str(visitors.refused)
 
 
-async def _measure(folder: Path, name: str, platforms: int, per: int, say: Any) -> Figures:
+async def _measure(
+    folder: Path, name: str, platforms: int, per: int, say: Any, workers: str | None
+) -> Figures:
     figures = Figures(name)
     port, sim_port = free_port(), free_port()
-    config = _config(folder, port, sim_port, platforms, per)
+    config = _config(folder, port, sim_port, platforms, per, workers)
     token = _token(config)
     sim, daemon = _spawn(folder, config, sim_port)
     base = f"http://127.0.0.1:{port}"
@@ -261,13 +268,14 @@ async def _measure(folder: Path, name: str, platforms: int, per: int, say: Any) 
     return figures
 
 
-def render(results: list[Figures]) -> str:
+def render(results: list[Figures], workers: str | None = None) -> str:
     load = " ".join(f"{x:.1f}" for x in os.getloadavg())
+    probes_on = "the probe thread" if workers in (None, "0") else f"probe_workers: {workers}"
     lines = [
         "## Status page, console and API at 10,000 services",
         "",
-        f"`python -m bench.status_load`; load average at the end {load}; "
-        f"{os.cpu_count()} CPUs (shared).",
+        f"`python -m bench.status_load`; probes on {probes_on}; load average at the end "
+        f"{load}; {os.cpu_count()} CPUs (shared).",
     ]
     for figures in results:
         lines += ["", f"### {figures.estate}", "", "| measure | figure |", "|---|---|"]
@@ -275,7 +283,9 @@ def render(results: list[Figures]) -> str:
     return "\n".join(lines)
 
 
-def report(say: Any = print) -> str:
+def report(say: Any = print, workers: str | None = None) -> str:
+    """The faces' figures; ``workers`` is the daemon's ``probe_workers`` (None: its default)."""
+
     async def both() -> list[Figures]:
         found = []
         for name, platforms, per in (
@@ -283,11 +293,13 @@ def report(say: Any = print) -> str:
             ("one platform of 2,000 services", 1, 2000),
         ):
             with tempfile.TemporaryDirectory(prefix="outagewatch-bench-faces-") as tmp:
-                found.append(await _measure(Path(tmp), name, platforms, per, say))
+                found.append(await _measure(Path(tmp), name, platforms, per, say, workers))
         return found
 
-    return render(asyncio.run(both()))
+    return render(asyncio.run(both()), workers)
 
 
 if __name__ == "__main__":
-    print(report(lambda text: print(text, file=sys.stderr)))
+    # python -m bench.status_load [PROBE_WORKERS]: "auto", a count, or the daemon's default.
+    chosen = sys.argv[1] if len(sys.argv) > 1 else None
+    print(report(lambda text: print(text, file=sys.stderr), chosen))
