@@ -144,7 +144,7 @@ async def api_of(tmp_path: Path) -> AsyncIterator[Any]:
             pass
         incidents = IncidentEngine(engine, audiences(config))
         windows = MaintenanceEngine(engine, config, incidents.audiences)
-        context = ApiContext(engine, config, incidents, detector, lambda: T0, windows)
+        context = ApiContext(engine, config, incidents, detector.states, lambda: T0, windows)
         client = TestClient(TestServer(make_app(Metrics(), ready=lambda: True, api=context)))
         await client.start_server()
         async with engine.begin() as conn:

@@ -273,7 +273,7 @@ class Daemon:
     async def _serve(self) -> None:
         current = self.current
         api = self.api_context = ApiContext(
-            self.engine, lambda: current().config, self.incidents, self.detector, self.clock,
+            self.engine, lambda: current().config, self.incidents, self.detector.states, self.clock,
             self.maintenance,
         )  # fmt: skip
         app = make_app(
