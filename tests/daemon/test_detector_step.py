@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from outagewatch.config import parse_config
 from outagewatch.config.targets import Target, targets_of
 from outagewatch.detection.detector import Detector
+from outagewatch.detection.sample_reader import SampleReader
 from outagewatch.metrics import Metrics
 from outagewatch.probes.result import ErrorKind, ProbeResult
 from outagewatch.store.engine import open_engine
@@ -132,6 +133,7 @@ async def test_a_sample_committed_late_with_a_lower_id_is_still_read(engine: Asy
     from sqlalchemy import insert
 
     det, target, _ = detector(engine)
+    reader = SampleReader(engine)  # beside the detector's own, to see its ids
     async with engine.begin() as conn:
         nyc = (await resolve(conn, {("eu-de-1", "imap", "nyc"): None}))[("eu-de-1", "imap", "nyc")]
 
@@ -143,12 +145,14 @@ async def test_a_sample_committed_late_with_a_lower_id_is_still_read(engine: Asy
 
     async with engine.begin() as conn:
         await conn.execute(insert(samples), [row(1, 0), row(2, 30), row(4, 90)])
+    assert [r[0] for r in (await reader.read())[0]] == [1, 2, 4]
+    assert reader.holes == {3} and reader.watermark == 4
     await det.judge_step(T0 + timedelta(seconds=91))
-    assert det.holes == {3} and det.watermark == 4
     async with engine.begin() as conn:
         await conn.execute(insert(samples), [row(3, 60)])  # the slow transaction commits
+    assert [r[0] for r in (await reader.read())[0]] == [3]  # read once, with nothing again
+    assert reader.holes == set() and reader.watermark == 4
     await det.judge_step(T0 + timedelta(seconds=92))
-    assert det.holes == set()
     track = det.tracks[target.key].vantages["nyc"]
     assert track.checkpoint.last_at == T0  # settled already (older than the settle time)
     assert [o.at for o in track.pending] == [T0 + timedelta(seconds=s) for s in (30, 60, 90)]

@@ -25,6 +25,7 @@ from outagewatch.detection.judgement import (
     outage_bad,
 )
 from outagewatch.detection.rule import Event, Observation, Opened, State, Verdict, Window
+from outagewatch.detection.sample_reader import SampleReader
 from outagewatch.detection.tracking import ServiceTrack, VantageTrack
 from outagewatch.durations import format_duration
 from outagewatch.logs import hhmmss
@@ -42,13 +43,11 @@ SERVICE_LEVEL = "*"  # the vantage column of a service-level transition (across 
 # (and "*~degraded" for the service): whatever reads outages asks for "*" and never sees them.
 DEGRADED = "~degraded"
 MAX_BATCH = 1000
-READ_BATCH = MAX_BATCH * 5
 # The longest the judgement holds the main loop at once: the API, /healthz and the scrapes
 # answer from it (the probes have a loop of their own, daemon/probe_loop.py). With the probe
 # thread taking the GIL in between, 5 ms of work held the loop 8-19 ms of wall time, and
 # /healthz p99 at 10,000 services was 22-24 ms; at 2 ms it is 9-11 ms.
 JUDGE_SLICE = 0.002  # seconds
-LOOKBACK_IDS = 2000
 MAX_QUEUE = 1_200_000
 
 
@@ -78,19 +77,12 @@ class Detector:
     # The read model every face reads: this detector's judgement, while it leads.
     states: ServiceStates = field(default_factory=ServiceStates)
 
-    # Samples are read back by id (every vantage writes them); ids of concurrent writers
-    # may commit out of order, so ids skipped over are remembered as holes and read again
-    # until they arrive or are LOOKBACK_IDS old.
-    watermark: int = 0
-    watermark_floor: int = 0  # ids at or below were before the restored window
-    seen: set[int] = field(default_factory=set)
-    holes: set[int] = field(default_factory=set)
-
     def __post_init__(self) -> None:
         self.judgement = Judgement(self.targets)
         self.degraded = Judgement(self.targets, degraded_rules)
         self.states.monitor(t.key for t in self.targets)
         self.series = SeriesCache(self.engine)  # ids of this vantage's series, kept for good
+        self._reader = SampleReader(self.engine)  # every vantage's samples, each once
         self.reset()
 
     @property
@@ -115,7 +107,7 @@ class Detector:
         self.degraded.reset()
         self.states.forget()
         self.bad_logged = {}
-        self.watermark, self.watermark_floor, self.seen, self.holes = 0, 0, set(), set()
+        self._reader.reset()
 
     def accept(self, target: Target, result: ProbeResult) -> None:
         self.queue.append((target, result))
@@ -130,9 +122,7 @@ class Detector:
             reporting, last = await _stored_state(conn)
             for target in self.targets:
                 oldest = min(oldest, self._seed_track(target, now, reporting, last))
-            self.watermark = await sample_store.first_id_since(conn, oldest)
-        self.seen, self.holes = set(), set()
-        self.watermark_floor = self.watermark  # nothing at or below it is read again
+            await self._reader.resume(conn, oldest)  # nothing older is read again
         self._export_known(self.targets, now)
 
     def _export_known(self, targets: list[Target], now: datetime) -> None:
@@ -215,19 +205,9 @@ class Detector:
 
     async def _ingest(self) -> tuple[set[tuple[str, str]], bool]:
         """The services with new samples, and whether more may be waiting."""
-        # Read from the oldest hole (an id skipped, perhaps not committed yet) or, with no
-        # hole, only what is new: re-reading the whole lookback every round cost half the
-        # detector's CPU (docs/BENCHMARKS.md).
-        low = min(self.holes) - 1 if self.holes else self.watermark
-        low = max(low, self.watermark_floor)
-        async with self.engine.connect() as conn:
-            rows = await sample_store.samples_after(conn, low, READ_BATCH)
+        rows, more = await self._reader.read()
         touched = set()
-        for sample_id, platform, service, vantage, at, bad, duration, failed, detail in rows:
-            if sample_id in self.seen:
-                continue
-            self.seen.add(sample_id)
-            self.holes.discard(sample_id)
+        for _, platform, service, vantage, at, bad, duration, failed, detail in rows:
             target = self.by_key.get((platform, service))
             if target is None:
                 continue  # a service no longer configured
@@ -235,15 +215,7 @@ class Detector:
             worse = degraded_bad(target, bad, duration, failed, detail or "")
             self.degraded.observe(target.key, vantage, Observation.of(at, worse))
             touched.add(target.key)
-        if rows:
-            newest = rows[-1][0]
-            if newest > self.watermark:
-                self.holes |= set(range(self.watermark + 1, newest)) - self.seen
-                self.watermark = newest
-            oldest = self.watermark - LOOKBACK_IDS  # a hole this old was a rollback
-            self.seen = {i for i in self.seen if i > oldest}
-            self.holes = {i for i in self.holes if i > oldest}
-        return touched, len(rows) >= READ_BATCH
+        return touched, more
 
     def vantages_up(self, now: datetime) -> set[str]:
         """The vantages whose data may still be whole (the leader's view)."""
