@@ -36,6 +36,7 @@ from outagewatch.daemon.collector import freeze_long_lived_objects
 from outagewatch.daemon.pacing import Pace
 from outagewatch.daemon.probe_loop import ProbeLoop
 from outagewatch.detection.detector import Detector
+from outagewatch.detection.export import DetectionExport
 from outagewatch.logs import configure as configure_logging
 from outagewatch.metrics import Metrics
 from outagewatch.probes import ProbeResult
@@ -128,7 +129,7 @@ async def run(spec: dict[str, Any]) -> dict[str, Any]:
     by_name = {t.service_id: t for t in targets}
     engine = open_engine(f"sqlite+aiosqlite:///{spec['database']}")
     await upgrade(engine)
-    detector = Detector(engine, targets, "bench", Metrics())
+    detector = Detector(engine, targets, "bench", DetectionExport(Metrics(), "bench"))
     await detector.restore(datetime.now(UTC))
     out = Measurement()
     gc.callbacks.append(out.on_gc)

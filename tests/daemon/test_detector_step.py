@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from outagewatch.config import parse_config
 from outagewatch.config.targets import Target, targets_of
 from outagewatch.detection.detector import Detector
+from outagewatch.detection.export import DetectionExport
 from outagewatch.detection.sample_reader import SampleReader
 from outagewatch.metrics import Metrics
 from outagewatch.probes.result import ErrorKind, ProbeResult
@@ -57,7 +58,7 @@ def sample(seconds: int, *, duration: float) -> ProbeResult:
 def detector(engine: AsyncEngine) -> tuple[Detector, Target, Metrics]:
     targets = targets_of(parse_config(CONFIG))
     metrics = Metrics()
-    return Detector(engine, targets, "fra", metrics), targets[0], metrics
+    return Detector(engine, targets, "fra", DetectionExport(metrics, "fra")), targets[0], metrics
 
 
 def gauge(metrics: Metrics, name: str) -> float | None:
@@ -168,7 +169,7 @@ def many_services(count: int) -> list[Target]:
 
 async def restore_statements(engine: AsyncEngine, targets: list[Target]) -> int:
     """How many SQL statements one restore sends, after a bad run of every service."""
-    det = Detector(engine, targets, "fra", Metrics())
+    det = Detector(engine, targets, "fra", DetectionExport(Metrics(), "fra"))
     for t in range(0, 1000, 30):
         for target in targets:
             det.accept(target, sample(t, duration=61.0))
@@ -181,7 +182,7 @@ async def restore_statements(engine: AsyncEngine, targets: list[Target]) -> int:
 
     event.listen(engine.sync_engine, "before_cursor_execute", listen)
     try:
-        restored = Detector(engine, targets, "fra", Metrics())
+        restored = Detector(engine, targets, "fra", DetectionExport(Metrics(), "fra"))
         await restored.restore(T0 + timedelta(seconds=1100))
     finally:
         event.remove(engine.sync_engine, "before_cursor_execute", listen)

@@ -16,6 +16,7 @@ from outagewatch.config import Config, parse_config
 from outagewatch.config.targets import targets_of
 from outagewatch.daemon.http import make_app
 from outagewatch.detection.detector import Detector
+from outagewatch.detection.export import DetectionExport
 from outagewatch.incidents.engine import IncidentEngine, audiences
 from outagewatch.maintenance.engine import MaintenanceEngine
 from outagewatch.metrics import Metrics
@@ -59,7 +60,8 @@ async def web_of(tmp_path: Path) -> AsyncIterator[Any]:
         engine = open_engine(f"sqlite+aiosqlite:///{db}")
         await upgrade(engine)
         config = estate(platforms, db, per_platform)
-        detector = Detector(engine, targets_of(config), "fra", Metrics())
+        export = DetectionExport(Metrics(), "fra")
+        detector = Detector(engine, targets_of(config), "fra", export)
         for n, target in enumerate(detector.targets):  # every service measured once
             ok = n % 7 != 0
             result = ProbeResult(T0, 0.02, ok, None if ok else ErrorKind.REFUSED, {}, "")

@@ -29,6 +29,7 @@ from outagewatch.daemon.reload import Reloader
 from outagewatch.daemon.runtime import Current, Runtime, build_runtime
 from outagewatch.daemon.waiting import until_database_answers
 from outagewatch.detection.detector import Detector
+from outagewatch.detection.export import DetectionExport
 from outagewatch.incidents.degraded import DegradedEngine
 from outagewatch.incidents.engine import IncidentEngine
 from outagewatch.logs import configure as configure_logging
@@ -65,7 +66,8 @@ class Daemon:
         self.migrate = migrate
         self.metrics = Metrics(phases=config.metrics.phases)
         self.engine = open_engine(config.database)
-        self.detector = Detector(self.engine, current().targets, config.vantage, self.metrics)
+        self.export = DetectionExport(self.metrics, config.vantage)
+        self.detector = Detector(self.engine, current().targets, config.vantage, self.export)
         self.housekeeper = Housekeeper(
             self.engine, lambda: current().config.retention, lambda: current().settle
         )
@@ -110,7 +112,7 @@ class Daemon:
         kept = {t.key for t in new.targets}
         for target in old.targets:
             if target.key not in kept:
-                self.metrics.forget_service(self.detector.labels(target))
+                self.export.forget_service(target)
         self.metrics.incidents_open.clear()  # re-exported next round, removed platforms gone
         if (new.config.log_format, new.config.log_level) != (
             old.config.log_format, old.config.log_level,
@@ -224,7 +226,7 @@ class Daemon:
         self.detector.windows = await self.maintenance.windows(self.clock())
         while await self.detector.judge_step(self.clock()):
             pass
-        self._export_vantages(self.clock())
+        self.export.vantages(self.detector.vantages_up(self.clock()), self.config.all_vantages)
         while await self.incidents.step(self.clock()):
             self.mail_wake.set()
         while await self.degraded.step(self.clock()):
@@ -250,11 +252,6 @@ class Daemon:
     def _recovered(self, what: str) -> None:
         if self._trouble.pop(what, None) is not None:
             log.warning("%s works again on database %s", what, masked(self.engine.url))
-
-    def _export_vantages(self, now: datetime) -> None:
-        up = self.detector.vantages_up(now)
-        for vantage in self.config.all_vantages:
-            self.metrics.vantage_up.labels(vantage).set(1 if vantage in up else 0)
 
     async def _send_until_stopped(self) -> None:
         """The outbox sender runs on its own: a slow relay never holds up detection."""

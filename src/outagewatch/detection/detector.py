@@ -7,16 +7,16 @@ between the probes, the store, the metrics and the logs. ``now`` is always passe
 from __future__ import annotations
 
 import asyncio
-import logging
 import time
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from outagewatch.certificates import store as certificate_store
 from outagewatch.config.targets import Target
 from outagewatch.detection import transitions as transition_store
+from outagewatch.detection.export import DetectionExport
 from outagewatch.detection.judgement import (
     Judgement,
     degraded_bad,
@@ -27,9 +27,6 @@ from outagewatch.detection.judgement import (
 from outagewatch.detection.rule import Event, Observation, Opened, State, Verdict, Window
 from outagewatch.detection.sample_reader import SampleReader
 from outagewatch.detection.tracking import ServiceTrack, VantageTrack
-from outagewatch.durations import format_duration
-from outagewatch.logs import hhmmss
-from outagewatch.metrics import Metrics
 from outagewatch.probes import ProbeResult
 from outagewatch.probes.certificates import TlsFacts
 from outagewatch.states import ServiceStates
@@ -37,7 +34,6 @@ from outagewatch.store import samples as sample_store
 from outagewatch.store.samples import SampleRow
 from outagewatch.store.series import SeriesCache
 
-log = logging.getLogger("outagewatch.detector")
 SERVICE_LEVEL = "*"  # the vantage column of a service-level transition (across vantages)
 # The degraded tier's transitions are stored beside the outage's, under "<vantage>~degraded"
 # (and "*~degraded" for the service): whatever reads outages asks for "*" and never sees them.
@@ -68,9 +64,8 @@ class Detector:
     engine: AsyncEngine
     targets: list[Target]
     vantage: str
-    metrics: Metrics
+    export: DetectionExport
     queue: list[tuple[Target, ProbeResult]] = field(default_factory=list)
-    bad_logged: dict[tuple[str, str], datetime | None] = field(default_factory=dict)
     # The certificate facts last stored per service (of this vantage): written on change.
     tls_stored: dict[tuple[str, str], TlsFacts] = field(default_factory=dict)
     tls_news: bool = False  # a stored certificate changed since the daemon last looked
@@ -106,7 +101,7 @@ class Detector:
         self.judgement.reset()
         self.degraded.reset()
         self.states.forget()
-        self.bad_logged = {}
+        self.export.reset()
         self._reader.reset()
 
     def accept(self, target: Target, result: ProbeResult) -> None:
@@ -162,8 +157,7 @@ class Detector:
         added = self.judgement.retarget(targets)
         self.degraded.retarget(targets)
         self.states.monitor(t.key for t in targets)
-        for key in set(self.bad_logged) - set(self.by_key):
-            del self.bad_logged[key]
+        self.export.keep_only(set(self.by_key))
         if added and leading:
             async with self.engine.connect() as conn:
                 reporting, last = await _stored_state(conn)
@@ -249,8 +243,7 @@ class Detector:
             await slices.pause()
             if target.key not in self.by_key:
                 continue  # a probe that was running when a reload removed its service
-            slow_after = target.rules.slow_after.total_seconds()
-            self.metrics.observe_probe(self.labels(target), result, slow_after)
+            self.export.probe(target, result)
 
     async def _judge(self, keys: list[tuple[str, str]], now: datetime) -> bool:
         decided = False
@@ -266,10 +259,10 @@ class Detector:
             target = self.by_key[key]
             for event in self.judgement.commit(key, verdict, now):
                 decided = True
-                self._log_decision(target, event)
+                self.export.decision(target, event)
             for event in self.degraded.commit(key, lower, now):
                 decided = True
-                self._log_decision(target, event, "degraded")
+                self.export.decision(target, event, "degraded")
             self.degraded.bad_for(key, lower.states.get(self.vantage, State()), now)
             view = judged(self.judgement, self.degraded, key, (verdict, lower), now)
             self.states.judged(key, view)
@@ -291,54 +284,15 @@ class Detector:
 
     def _export(self, target: Target, own: State, degraded: bool, now: datetime) -> None:
         key = target.key
-        bad_for = self.judgement.bad_for(key, own, now)
-        in_outage = self.tracks[key].in_outage is not None
-        inside = self.judgement.in_window(key, now)
-        labels = self.labels(target)
-        self.metrics.export_judgement(
-            labels, bad_for.total_seconds(), in_outage, inside, degraded and not in_outage
+        bad_for = self.judgement.bad_for(key, own, now)  # also keeps a bad run judged
+        self.export.service(
+            target,
+            own,
+            bad_for,
+            in_outage=self.tracks[key].in_outage is not None,
+            in_window=self.judgement.in_window(key, now),
+            degraded=degraded,
         )
-        since = own.outage.started_at if own.outage else own.bad_since
-        if (bad_for > timedelta(0) or in_outage) and since is not None:
-            if self.bad_logged.get(key) != since:
-                self.bad_logged[key] = since
-                log.warning(
-                    "service %s on %s bad since %s",
-                    target.service_id,
-                    target.platform,
-                    hhmmss(since),
-                    extra=_fields(target),
-                )
-        elif not (bad_for > timedelta(0) or in_outage):
-            self.bad_logged.pop(key, None)
-
-    def _log_decision(self, target: Target, event: Event, tier: str = "outage") -> None:
-        if isinstance(event, Opened):
-            log.log(
-                logging.ERROR if tier == "outage" else logging.WARNING,
-                "%s declared: %s on %s, bad since %s, detected at %s",
-                tier,
-                target.service_id,
-                target.platform,
-                hhmmss(event.started_at),
-                hhmmss(event.detected_at),
-                extra=_fields(target),
-            )
-        else:
-            log.warning(
-                "%s: %s on %s at %s after %s",
-                "restored" if tier == "outage" else f"no longer {tier}",
-                target.service_id,
-                target.platform,
-                hhmmss(event.restored_at),
-                format_duration(
-                    timedelta(seconds=round((event.restored_at - event.started_at).total_seconds()))
-                ),
-                extra=_fields(target),
-            )
-
-    def labels(self, target: Target) -> tuple[str, str, str, str]:
-        return target.platform, target.service_id, target.service.protocol, self.vantage
 
 
 # When each vantage of a service last reported, and the newest transition of every
@@ -362,7 +316,3 @@ def _seed(last: Event | None) -> State:
     if last is not None:
         return State(last_at=last.decided_at)
     return State()
-
-
-def _fields(target: Target) -> dict[str, str]:
-    return {"platform": target.platform, "service": target.service_id}
