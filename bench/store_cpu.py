@@ -1,6 +1,6 @@
 """CPU seconds per 1,000 samples of the store's share of a sample's life, per backend.
 
-A sample is written as the detector writes it (a batch through the writer's series cache
+A sample is written as the daemon writes it (a batch through the writer's series cache
 and ``insert_samples``, one transaction) and read back as the leader reads it
 (``samples_after``, the reader's READ_BATCH ids at a time). CPU is ``time.process_time``:
 every thread of the process, so SQLite's work in aiosqlite's thread counts too; the

@@ -30,6 +30,7 @@ from outagewatch.daemon.runtime import Current, Runtime, build_runtime
 from outagewatch.daemon.waiting import until_database_answers
 from outagewatch.detection.detector import Detector
 from outagewatch.detection.export import DetectionExport
+from outagewatch.detection.sample_writer import SampleWriter
 from outagewatch.incidents.degraded import DegradedEngine
 from outagewatch.incidents.engine import IncidentEngine
 from outagewatch.logs import configure as configure_logging
@@ -66,7 +67,10 @@ class Daemon:
         self.migrate = migrate
         self.metrics = Metrics(phases=config.metrics.phases)
         self.engine = open_engine(config.database)
+        # Every instance writes what its probes saw; the leader reads back every vantage's
+        # samples and judges.
         self.export = DetectionExport(self.metrics, config.vantage)
+        self.samples = SampleWriter(self.engine, current().targets, config.vantage, self.export)
         self.detector = Detector(self.engine, current().targets, config.vantage, self.export)
         self.housekeeper = Housekeeper(
             self.engine, lambda: current().config.retention, lambda: current().settle
@@ -118,6 +122,7 @@ class Daemon:
             old.config.log_format, old.config.log_level,
         ):  # fmt: skip
             configure_logging(new.config.log_format, new.config.log_level)
+        self.samples.retarget(new.targets)
         # Last, as the only step that waits (new services' history from the database): the
         # runtime is in place before it does, so should it fail, they start from nothing.
         await self.detector.retarget(new.targets, now, self.leadership.is_leader)
@@ -129,7 +134,7 @@ class Daemon:
         # Called as a round drains the probe loop: a round takes every result since the one
         # before. A round per result (or per 0.1 s) cost half the CPU of a probe at 100
         # services, in rounds' fixed costs (docs/BENCHMARKS.md; daemon/pacing.py).
-        self.detector.accept(target, result)
+        self.samples.accept(target, result)
 
     async def run(self) -> None:
         try:
@@ -214,10 +219,10 @@ class Daemon:
         """Every instance writes its samples; the leader also judges, acts and mails."""
         if self.prober is not None:
             # The probe loop's results since the last round, first: a round that fails on
-            # the database below must still move them into the detector's bounded queue.
+            # the database below must still move them into the writer's bounded queue.
             self.prober.drain()
         await self._lead(self.clock())
-        while await self.detector.write_step():
+        while await self.samples.step():
             pass
         if not self.leadership.is_leader:
             return False
@@ -232,7 +237,7 @@ class Daemon:
         while await self.degraded.step(self.clock()):
             self.mail_wake.set()
         await self.incidents.export_open(self.metrics.incidents_open)
-        news, self.detector.tls_news = self.detector.tls_news, False
+        news = self.samples.certificates_changed()
         while await self.certificates.step(self.clock(), news=news):
             news = False
             self.mail_wake.set()
@@ -295,7 +300,7 @@ class Daemon:
         if self.prober is not None:
             await self.prober.stop()  # in-flight probes are cancelled, not awaited to the end
             try:
-                while await self.detector.write_step():  # flush the last batch
+                while await self.samples.step():  # flush the last batch
                     pass
             except Exception as exc:  # the database is away: those samples are lost
                 self._failed("writing the last samples", exc)

@@ -1,62 +1,33 @@
-"""The detector loop's step: write the batch of samples, judge, record transitions, export.
+"""The leader's judgement loop: read every vantage's new samples, judge, record transitions.
 
 All decisions are rule.py's and tracking.py's (beside this file); this module only moves data
-between the probes, the store, the metrics and the logs. ``now`` is always passed in.
+between the store, the judgement, the read model and the export. ``now`` is always passed in.
+The samples are written by sample_writer.py and read back by sample_reader.py; the gauges
+and log lines are export.py's.
 """
 
 from __future__ import annotations
 
-import asyncio
-import time
 from dataclasses import dataclass, field
 from datetime import datetime
 
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from outagewatch.certificates import store as certificate_store
 from outagewatch.config.targets import Target
 from outagewatch.detection import transitions as transition_store
 from outagewatch.detection.export import DetectionExport
-from outagewatch.detection.judgement import (
-    Judgement,
-    degraded_bad,
-    degraded_rules,
-    judged,
-    outage_bad,
-)
+from outagewatch.detection.judgement import Judgement, degraded_bad, degraded_rules, judged
 from outagewatch.detection.rule import Event, Observation, Opened, State, Verdict, Window
 from outagewatch.detection.sample_reader import SampleReader
+from outagewatch.detection.slices import Slices
 from outagewatch.detection.tracking import ServiceTrack, VantageTrack
-from outagewatch.probes import ProbeResult
-from outagewatch.probes.certificates import TlsFacts
 from outagewatch.states import ServiceStates
 from outagewatch.store import samples as sample_store
-from outagewatch.store.samples import SampleRow
-from outagewatch.store.series import SeriesCache
 
 SERVICE_LEVEL = "*"  # the vantage column of a service-level transition (across vantages)
 # The degraded tier's transitions are stored beside the outage's, under "<vantage>~degraded"
 # (and "*~degraded" for the service): whatever reads outages asks for "*" and never sees them.
 DEGRADED = "~degraded"
-MAX_BATCH = 1000
-# The longest the judgement holds the main loop at once: the API, /healthz and the scrapes
-# answer from it (the probes have a loop of their own, daemon/probe_loop.py). With the probe
-# thread taking the GIL in between, 5 ms of work held the loop 8-19 ms of wall time, and
-# /healthz p99 at 10,000 services was 22-24 ms; at 2 ms it is 9-11 ms.
-JUDGE_SLICE = 0.002  # seconds
-MAX_QUEUE = 1_200_000
-
-
-class Slices:
-    """Hands the main loop back once a piece of work has held it for ``JUDGE_SLICE``."""
-
-    def __init__(self) -> None:
-        self.end = time.perf_counter() + JUDGE_SLICE
-
-    async def pause(self) -> None:
-        if time.perf_counter() >= self.end:
-            await asyncio.sleep(0)  # let the API, health checks and scrapes in
-            self.end = time.perf_counter() + JUDGE_SLICE
 
 
 @dataclass
@@ -65,10 +36,6 @@ class Detector:
     targets: list[Target]
     vantage: str
     export: DetectionExport
-    queue: list[tuple[Target, ProbeResult]] = field(default_factory=list)
-    # The certificate facts last stored per service (of this vantage): written on change.
-    tls_stored: dict[tuple[str, str], TlsFacts] = field(default_factory=dict)
-    tls_news: bool = False  # a stored certificate changed since the daemon last looked
     # The read model every face reads: this detector's judgement, while it leads.
     states: ServiceStates = field(default_factory=ServiceStates)
 
@@ -76,7 +43,6 @@ class Detector:
         self.judgement = Judgement(self.targets)
         self.degraded = Judgement(self.targets, degraded_rules)
         self.states.monitor(t.key for t in self.targets)
-        self.series = SeriesCache(self.engine)  # ids of this vantage's series, kept for good
         self._reader = SampleReader(self.engine)  # every vantage's samples, each once
         self.reset()
 
@@ -103,9 +69,6 @@ class Detector:
         self.states.forget()
         self.export.reset()
         self._reader.reset()
-
-    def accept(self, target: Target, result: ProbeResult) -> None:
-        self.queue.append((target, result))
 
     async def restore(self, now: datetime) -> None:
         """Rebuild every service's judgement from stored transitions and samples, so that a
@@ -165,25 +128,6 @@ class Detector:
                 self._seed_track(target, now, reporting, last)
             self._export_known(added, now)
 
-    async def step(self, now: datetime) -> bool:
-        """Write and judge (one instance alone); True when there was any work."""
-        wrote = await self.write_step()
-        return await self.judge_step(now) or wrote
-
-    async def write_step(self) -> bool:
-        """Every instance: store a batch of this vantage's samples."""
-        batch, self.queue = self.queue[:MAX_BATCH], self.queue[MAX_BATCH:]
-        if batch:
-            try:
-                await self._write(batch)
-            except Exception:
-                # The database is away: keep the samples for the next try, within a bound
-                # (an hour of 10,000 services at 30 s), dropping the oldest beyond it.
-                self.queue[:0] = batch
-                del self.queue[: max(0, len(self.queue) - MAX_QUEUE)]
-                raise
-        return bool(batch)
-
     async def judge_step(self, now: datetime) -> bool:
         """The leader: read every vantage's new samples, judge, record transitions."""
         # Read all that is there before judging: after a restore, the window of every
@@ -214,36 +158,6 @@ class Detector:
     def vantages_up(self, now: datetime) -> set[str]:
         """The vantages whose data may still be whole (the leader's view)."""
         return self.judgement.vantages_up(now)
-
-    async def _write(self, batch: list[tuple[Target, ProbeResult]]) -> None:
-        rows = [
-            SampleRow(
-                target.platform,
-                target.service_id,
-                self.vantage,
-                result,
-                outage_bad(target, result.is_bad(target.rules.slow_after.total_seconds())),
-            )
-            for target, result in batch
-        ]
-        changed = {
-            target.key: (result.tls, result.started_at)
-            for target, result in batch
-            if result.tls is not None and self.tls_stored.get(target.key) != result.tls
-        }
-        known = await self.series.series_for((row.key, row.good_detail) for row in rows)
-        async with self.engine.begin() as conn:
-            await sample_store.insert_samples(conn, rows, known)
-            for key, (facts, seen_at) in changed.items():
-                await certificate_store.save_seen(conn, (*key, self.vantage), facts, seen_at)
-        self.tls_stored.update({key: facts for key, (facts, _) in changed.items()})
-        self.tls_news = self.tls_news or bool(changed)
-        slices = Slices()  # a round's 333 results held the loop 10 ms here at 10,000
-        for target, result in batch:  # counted once, after they are stored
-            await slices.pause()
-            if target.key not in self.by_key:
-                continue  # a probe that was running when a reload removed its service
-            self.export.probe(target, result)
 
     async def _judge(self, keys: list[tuple[str, str]], now: datetime) -> bool:
         decided = False

@@ -11,10 +11,11 @@ from datetime import datetime
 
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from outagewatch.detection.sample_writer import MAX_BATCH
 from outagewatch.store import samples as sample_store
 from outagewatch.store.tables import NewSample
 
-READ_BATCH = 5000  # five of the detector's write batches (MAX_BATCH)
+READ_BATCH = MAX_BATCH * 5
 LOOKBACK_IDS = 2000
 
 
