@@ -111,7 +111,7 @@ async def detect_loop(
         probes.drain()
         while await samples.step():
             pass
-        while await detector.judge_step(datetime.now(UTC)):
+        while await detector.step(datetime.now(UTC)):
             pass
         await pace.next_round(started, wake, asyncio.Event())
 

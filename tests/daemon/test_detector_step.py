@@ -72,7 +72,7 @@ class Leader:
     async def step(self, now: datetime) -> bool:
         """Write, then judge; True when there was any work."""
         wrote = await self.samples.step()
-        return await self.detector.judge_step(now) or wrote
+        return await self.detector.step(now) or wrote
 
 
 def leader(engine: AsyncEngine) -> tuple[Leader, Target, Metrics]:
@@ -168,13 +168,13 @@ async def test_a_sample_committed_late_with_a_lower_id_is_still_read(engine: Asy
         await conn.execute(insert(samples), [row(1, 0), row(2, 30), row(4, 90)])
     assert [r[0] for r in (await reader.read())[0]] == [1, 2, 4]
     assert reader.holes == {3} and reader.watermark == 4
-    await det.detector.judge_step(T0 + timedelta(seconds=91))
+    await det.detector.step(T0 + timedelta(seconds=91))
     async with engine.begin() as conn:
         await conn.execute(insert(samples), [row(3, 60)])  # the slow transaction commits
     assert [r[0] for r in (await reader.read())[0]] == [3]  # read once, with nothing again
     assert reader.holes == set() and reader.watermark == 4
-    await det.detector.judge_step(T0 + timedelta(seconds=92))
-    track = det.detector.tracks[target.key].vantages["nyc"]
+    await det.detector.step(T0 + timedelta(seconds=92))
+    track = det.detector.track(target.key).vantages["nyc"]
     assert track.checkpoint.last_at == T0  # settled already (older than the settle time)
     assert [o.at for o in track.pending] == [T0 + timedelta(seconds=s) for s in (30, 60, 90)]
 
@@ -207,8 +207,8 @@ async def restore_statements(engine: AsyncEngine, targets: list[Target]) -> int:
     finally:
         event.remove(engine.sync_engine, "before_cursor_execute", listen)
     for target in targets:  # every service's judgement is back: in outage, not to be re-declared
-        assert restored.tracks[target.key].in_outage is not None
-        assert restored.tracks[target.key].vantages["fra"].checkpoint.outage is not None
+        assert restored.track(target.key).in_outage is not None
+        assert restored.track(target.key).vantages["fra"].checkpoint.outage is not None
     return len(sent)
 
 
@@ -234,12 +234,12 @@ async def test_vantages_up_as_the_tracks_see_them(engine: AsyncEngine) -> None:
     silence = target.rules.max_gap + target.rules.lateness
     last = T0 + timedelta(seconds=270)
     for now in (last, last + silence, last + silence + timedelta(seconds=1)):
-        by_tracks = {v for track in det.detector.tracks.values() for v in track.active(now)}
+        by_tracks = det.detector.track(target.key).active(now)  # the only service
         assert det.detector.vantages_up(now) == by_tracks, now
     assert det.detector.vantages_up(last + silence) == {"fra"}
     assert det.detector.vantages_up(last + silence + timedelta(seconds=1)) == set()
     later = last + timedelta(seconds=5)
     await det.detector.restore(later)  # a restart reads the samples again, and sees the same
-    while await det.detector.judge_step(later):
+    while await det.detector.step(later):
         pass
     assert det.detector.vantages_up(later) == {"fra"}

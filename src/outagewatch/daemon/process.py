@@ -39,6 +39,7 @@ from outagewatch.metrics import Metrics
 from outagewatch.notify.sender import Sender
 from outagewatch.probes import ProbeResult
 from outagewatch.probes.certificates import preload_x509
+from outagewatch.states import ServiceStates
 from outagewatch.store.engine import open_engine
 from outagewatch.store.errors import classify, masked
 from outagewatch.store.migrate import require_head, upgrade
@@ -68,10 +69,13 @@ class Daemon:
         self.metrics = Metrics(phases=config.metrics.phases)
         self.engine = open_engine(config.database)
         # Every instance writes what its probes saw; the leader reads back every vantage's
-        # samples and judges.
+        # samples and judges, into the read model the faces read and into the metrics.
         self.export = DetectionExport(self.metrics, config.vantage)
         self.samples = SampleWriter(self.engine, current().targets, config.vantage, self.export)
-        self.detector = Detector(self.engine, current().targets, config.vantage, self.export)
+        self.states = ServiceStates()
+        self.detector = Detector(
+            self.engine, current().targets, config.vantage, self.export, self.states
+        )
         self.housekeeper = Housekeeper(
             self.engine, lambda: current().config.retention, lambda: current().settle
         )
@@ -228,8 +232,8 @@ class Daemon:
             return False
         while await self.maintenance.step(self.clock()):
             self.mail_wake.set()
-        self.detector.windows = await self.maintenance.windows(self.clock())
-        while await self.detector.judge_step(self.clock()):
+        self.detector.set_windows(await self.maintenance.windows(self.clock()))
+        while await self.detector.step(self.clock()):
             pass
         self.export.vantages(self.detector.vantages_up(self.clock()), self.config.all_vantages)
         while await self.incidents.step(self.clock()):
@@ -275,7 +279,7 @@ class Daemon:
     async def _serve(self) -> None:
         current = self.current
         api = self.api_context = ApiContext(
-            self.engine, lambda: current().config, self.incidents, self.detector.states, self.clock,
+            self.engine, lambda: current().config, self.incidents, self.states, self.clock,
             self.maintenance,
         )  # fmt: skip
         app = make_app(

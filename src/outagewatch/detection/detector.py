@@ -28,6 +28,7 @@ SERVICE_LEVEL = "*"  # the vantage column of a service-level transition (across 
 # The degraded tier's transitions are stored beside the outage's, under "<vantage>~degraded"
 # (and "*~degraded" for the service): whatever reads outages asks for "*" and never sees them.
 DEGRADED = "~degraded"
+Key = tuple[str, str]  # (platform, service)
 
 
 @dataclass
@@ -40,32 +41,28 @@ class Detector:
     states: ServiceStates = field(default_factory=ServiceStates)
 
     def __post_init__(self) -> None:
-        self.judgement = Judgement(self.targets)
-        self.degraded = Judgement(self.targets, degraded_rules)
+        self._judgement = Judgement(self.targets)
+        self._degraded = Judgement(self.targets, degraded_rules)
         self.states.monitor(t.key for t in self.targets)
         self._reader = SampleReader(self.engine)  # every vantage's samples, each once
         self.reset()
 
-    @property
-    def by_key(self) -> dict[tuple[str, str], Target]:
-        return self.judgement.by_key
+    def track(self, key: Key) -> ServiceTrack:
+        """What the outage rule remembers of one service."""
+        return self._judgement.tracks[key]
 
-    @property
-    def tracks(self) -> dict[tuple[str, str], ServiceTrack]:
-        return self.judgement.tracks
+    def vantages_up(self, now: datetime) -> set[str]:
+        """The vantages whose data may still be whole (the leader's view)."""
+        return self._judgement.vantages_up(now)
 
-    @property
-    def windows(self) -> dict[tuple[str, str], list[Window]]:
-        return self.judgement.windows
-
-    @windows.setter
-    def windows(self, windows: dict[tuple[str, str], list[Window]]) -> None:
-        self.judgement.windows = self.degraded.windows = windows
+    def set_windows(self, windows: dict[Key, list[Window]]) -> None:
+        """The maintenance windows of every service, before a round judges."""
+        self._judgement.windows = self._degraded.windows = windows
 
     def reset(self) -> None:
         """Forget every judgement (this instance is no longer the leader)."""
-        self.judgement.reset()
-        self.degraded.reset()
+        self._judgement.reset()
+        self._degraded.reset()
         self.states.forget()
         self.export.reset()
         self._reader.reset()
@@ -73,7 +70,7 @@ class Detector:
     async def restore(self, now: datetime) -> None:
         """Rebuild every service's judgement from stored transitions and samples, so that a
         restart (or a new leader) never resets the 15-minute clock nor announces an outage
-        twice. The samples themselves are then read by the next judge steps."""
+        twice. The samples themselves are then read by the next steps."""
         self.reset()
         oldest = now
         async with self.engine.connect() as conn:
@@ -100,7 +97,7 @@ class Detector:
         vantages = {v for v, at in seen.items() if at > lookback}
         if target.probed_here:
             vantages.add(self.vantage)
-        for judgement, suffix in ((self.judgement, ""), (self.degraded, DEGRADED)):
+        for judgement, suffix in ((self._judgement, ""), (self._degraded, DEGRADED)):
             track = judgement.tracks[target.key]
             for vantage in vantages:
                 seed = _seed(last.get((*target.key, vantage + suffix)))
@@ -117,10 +114,10 @@ class Detector:
         from now on; a new service starts from what the store knows of it (a leader's view);
         a removed one is forgotten."""
         self.targets = targets
-        added = self.judgement.retarget(targets)
-        self.degraded.retarget(targets)
+        added = self._judgement.retarget(targets)
+        self._degraded.retarget(targets)
         self.states.monitor(t.key for t in targets)
-        self.export.keep_only(set(self.by_key))
+        self.export.keep_only(set(self._judgement.by_key))
         if added and leading:
             async with self.engine.connect() as conn:
                 reporting, last = await _stored_state(conn)
@@ -128,8 +125,9 @@ class Detector:
                 self._seed_track(target, now, reporting, last)
             self._export_known(added, now)
 
-    async def judge_step(self, now: datetime) -> bool:
-        """The leader: read every vantage's new samples, judge, record transitions."""
+    async def step(self, now: datetime) -> bool:
+        """Read every vantage's new samples, judge, record transitions; True when there was
+        any work."""
         # Read all that is there before judging: after a restore, the window of every
         # service (650,000 samples at 10,000 services) was judged 5,000 samples at a time,
         # every service each time, for minutes.
@@ -137,55 +135,49 @@ class Detector:
         while full:
             more, full = await self._ingest()
             touched |= more
-        keys = sorted({*self.judgement.to_judge(touched), *self.degraded.to_judge(touched)})
+        keys = sorted({*self._judgement.to_judge(touched), *self._degraded.to_judge(touched)})
         decided = await self._judge(keys, now)
         return decided or bool(touched)
 
-    async def _ingest(self) -> tuple[set[tuple[str, str]], bool]:
+    async def _ingest(self) -> tuple[set[Key], bool]:
         """The services with new samples, and whether more may be waiting."""
         rows, more = await self._reader.read()
         touched = set()
         for _, platform, service, vantage, at, bad, duration, failed, detail in rows:
-            target = self.by_key.get((platform, service))
+            target = self._judgement.by_key.get((platform, service))
             if target is None:
                 continue  # a service no longer configured
-            self.judgement.observe(target.key, vantage, Observation.of(at, bad))
+            self._judgement.observe(target.key, vantage, Observation.of(at, bad))
             worse = degraded_bad(target, bad, duration, failed, detail or "")
-            self.degraded.observe(target.key, vantage, Observation.of(at, worse))
+            self._degraded.observe(target.key, vantage, Observation.of(at, worse))
             touched.add(target.key)
         return touched, more
 
-    def vantages_up(self, now: datetime) -> set[str]:
-        """The vantages whose data may still be whole (the leader's view)."""
-        return self.judgement.vantages_up(now)
-
-    async def _judge(self, keys: list[tuple[str, str]], now: datetime) -> bool:
+    async def _judge(self, keys: list[Key], now: datetime) -> bool:
         decided = False
         slices = Slices()
         for key in keys:
             await slices.pause()
-            verdict = self.judgement.evaluate(key, now)
-            lower = self.degraded.evaluate(key, now)
+            verdict = self._judgement.evaluate(key, now)
+            lower = self._degraded.evaluate(key, now)
             if verdict is None or lower is None:
                 continue  # a window of a service no longer configured
             await self._record(key, verdict, "", now)
             await self._record(key, lower, DEGRADED, now)
-            target = self.by_key[key]
-            for event in self.judgement.commit(key, verdict, now):
+            target = self._judgement.by_key[key]
+            for event in self._judgement.commit(key, verdict, now):
                 decided = True
                 self.export.decision(target, event)
-            for event in self.degraded.commit(key, lower, now):
+            for event in self._degraded.commit(key, lower, now):
                 decided = True
                 self.export.decision(target, event, "degraded")
-            self.degraded.bad_for(key, lower.states.get(self.vantage, State()), now)
-            view = judged(self.judgement, self.degraded, key, (verdict, lower), now)
+            self._degraded.bad_for(key, lower.states.get(self.vantage, State()), now)
+            view = judged(self._judgement, self._degraded, key, (verdict, lower), now)
             self.states.judged(key, view)
             self._export(target, verdict.states.get(self.vantage, State()), view.degraded, now)
         return decided
 
-    async def _record(
-        self, key: tuple[str, str], verdict: Verdict, suffix: str, now: datetime
-    ) -> None:
+    async def _record(self, key: Key, verdict: Verdict, suffix: str, now: datetime) -> None:
         """Store the verdict's transitions (of the outage rule, or of the degraded tier)."""
         if not (verdict.events or any(verdict.vantage_events.values())):
             return
@@ -198,13 +190,13 @@ class Detector:
 
     def _export(self, target: Target, own: State, degraded: bool, now: datetime) -> None:
         key = target.key
-        bad_for = self.judgement.bad_for(key, own, now)  # also keeps a bad run judged
+        bad_for = self._judgement.bad_for(key, own, now)  # also keeps a bad run judged
         self.export.service(
             target,
             own,
             bad_for,
-            in_outage=self.tracks[key].in_outage is not None,
-            in_window=self.judgement.in_window(key, now),
+            in_outage=self._judgement.tracks[key].in_outage is not None,
+            in_window=self._judgement.in_window(key, now),
             degraded=degraded,
         )
 
