@@ -36,6 +36,8 @@ from outagewatch.daemon.collector import freeze_long_lived_objects
 from outagewatch.daemon.pacing import Pace
 from outagewatch.daemon.probe_loop import ProbeLoop
 from outagewatch.detection.detector import Detector
+from outagewatch.detection.export import DetectionExport
+from outagewatch.detection.sample_writer import SampleWriter
 from outagewatch.logs import configure as configure_logging
 from outagewatch.metrics import Metrics
 from outagewatch.probes import ProbeResult
@@ -97,7 +99,7 @@ class Measurement:
 
 
 async def detect_loop(
-    detector: Detector, probes: ProbeLoop, pace: Pace, wake: asyncio.Event
+    samples: SampleWriter, detector: Detector, probes: ProbeLoop, pace: Pace, wake: asyncio.Event
 ) -> None:
     """Daemon._detect_until_stopped and Daemon._round of the leader (the one instance on
     SQLite), less the maintenance, incident, export and housekeeping steps: rounds paced as
@@ -107,9 +109,9 @@ async def detect_loop(
         started = loop.time()
         wake.clear()
         probes.drain()
-        while await detector.write_step():
+        while await samples.step():
             pass
-        while await detector.judge_step(datetime.now(UTC)):
+        while await detector.step(datetime.now(UTC)):
             pass
         await pace.next_round(started, wake, asyncio.Event())
 
@@ -128,7 +130,9 @@ async def run(spec: dict[str, Any]) -> dict[str, Any]:
     by_name = {t.service_id: t for t in targets}
     engine = open_engine(f"sqlite+aiosqlite:///{spec['database']}")
     await upgrade(engine)
-    detector = Detector(engine, targets, "bench", Metrics())
+    export = DetectionExport(Metrics(), "bench")
+    samples = SampleWriter(engine, targets, "bench", export)
+    detector = Detector(engine, targets, "bench", export)
     await detector.restore(datetime.now(UTC))
     out = Measurement()
     gc.callbacks.append(out.on_gc)
@@ -140,7 +144,7 @@ async def run(spec: dict[str, Any]) -> dict[str, Any]:
         wall_to_perf = time.time() - time.perf_counter()
         stopped = result.started_at.timestamp() + result.duration - wall_to_perf
         out.probes.append((target.service_id, stopped, result.duration, result.ok))
-        detector.accept(target, result)
+        samples.accept(target, result)
 
     wake = asyncio.Event()
     prober = ProbeLoop(targets, sink, on_late=out.on_late, on_batch=wake.set)
@@ -150,7 +154,7 @@ async def run(spec: dict[str, Any]) -> dict[str, Any]:
     out.window = (window_start, window_start + duration)
     helpers = [
         asyncio.create_task(freeze_after(interval)),
-        asyncio.create_task(detect_loop(detector, prober, Pace.of(targets), wake)),
+        asyncio.create_task(detect_loop(samples, detector, prober, Pace.of(targets), wake)),
     ]
     await asyncio.sleep(warmup)
     cpu_start = time.process_time()

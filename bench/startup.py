@@ -54,7 +54,7 @@ class StartupFigure:
     history_rows: int
     write_seconds: float  # the bulk insert of the history (not part of the start)
     restore_seconds: float  # Detector.restore alone
-    first_judgement_seconds: float  # then its first judge_step: reads the window, judges
+    first_judgement_seconds: float  # then its first step: reads the window, judges
     first_probe_seconds: float  # Daemon.run() until the first probe result
 
 
@@ -158,7 +158,7 @@ async def _restore_alone(config: Config) -> tuple[float, float]:
         began = time.perf_counter()
         await daemon.detector.restore(now)
         restored = time.perf_counter()
-        await daemon.detector.judge_step(now)
+        await daemon.detector.step(now)
         return restored - began, time.perf_counter() - restored
     finally:
         await daemon.engine.dispose()

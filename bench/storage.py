@@ -38,7 +38,7 @@ from outagewatch.store.samples import SampleRow, insert_samples
 
 SERVICES = 1_000
 SAMPLES = 50_000
-BATCH = 1_000  # the detector's MAX_BATCH
+BATCH = 1_000  # the sample writer's MAX_BATCH
 INTERVAL = timedelta(seconds=30)
 T0 = datetime(2026, 11, 30, tzinfo=UTC)
 POSTGRES_URL = os.environ.get(

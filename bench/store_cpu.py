@@ -1,8 +1,8 @@
 """CPU seconds per 1,000 samples of the store's share of a sample's life, per backend.
 
-A sample is written as the detector writes it (a batch through the writer's series cache
+A sample is written as the daemon writes it (a batch through the writer's series cache
 and ``insert_samples``, one transaction) and read back as the leader reads it
-(``samples_after``, the detector's READ_BATCH ids at a time). CPU is ``time.process_time``:
+(``samples_after``, the reader's READ_BATCH ids at a time). CPU is ``time.process_time``:
 every thread of the process, so SQLite's work in aiosqlite's thread counts too; the
 database server's (PostgreSQL) does not. Each figure is the median of ``--runs`` runs on a
 fresh database.
@@ -26,7 +26,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bench.storage import POSTGRES_URL, SERVICES, day_of_samples
-from outagewatch.detection.detector import READ_BATCH
+from outagewatch.detection.sample_reader import READ_BATCH
 from outagewatch.store.engine import open_engine
 from outagewatch.store.migrate import upgrade
 from outagewatch.store.samples import SampleRow, insert_samples, samples_after

@@ -1,5 +1,6 @@
-"""The detector step with a controlled clock on a real SQLite file: samples in, transitions
-and metrics out, and a restart in the middle of a bad run that changes nothing."""
+"""The writer's and the detector's steps with a controlled clock on a real SQLite file:
+samples in, transitions and metrics out, and a restart in the middle of a bad run that
+changes nothing."""
 
 from __future__ import annotations
 
@@ -15,6 +16,9 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from outagewatch.config import parse_config
 from outagewatch.config.targets import Target, targets_of
 from outagewatch.detection.detector import Detector
+from outagewatch.detection.export import DetectionExport
+from outagewatch.detection.sample_reader import SampleReader
+from outagewatch.detection.sample_writer import SampleWriter
 from outagewatch.metrics import Metrics
 from outagewatch.probes.result import ErrorKind, ProbeResult
 from outagewatch.store.engine import open_engine
@@ -53,10 +57,28 @@ def sample(seconds: int, *, duration: float) -> ProbeResult:
     )
 
 
-def detector(engine: AsyncEngine) -> tuple[Detector, Target, Metrics]:
+class Leader:
+    """The parts of the daemon's leader that these tests drive: the writer and the detector,
+    stepped as a round steps them."""
+
+    def __init__(self, engine: AsyncEngine, targets: list[Target], metrics: Metrics) -> None:
+        export = DetectionExport(metrics, "fra")
+        self.samples = SampleWriter(engine, targets, "fra", export)
+        self.detector = Detector(engine, targets, "fra", export)
+
+    def accept(self, target: Target, result: ProbeResult) -> None:
+        self.samples.accept(target, result)
+
+    async def step(self, now: datetime) -> bool:
+        """Write, then judge; True when there was any work."""
+        wrote = await self.samples.step()
+        return await self.detector.step(now) or wrote
+
+
+def leader(engine: AsyncEngine) -> tuple[Leader, Target, Metrics]:
     targets = targets_of(parse_config(CONFIG))
     metrics = Metrics()
-    return Detector(engine, targets, "fra", metrics), targets[0], metrics
+    return Leader(engine, targets, metrics), targets[0], metrics
 
 
 def gauge(metrics: Metrics, name: str) -> float | None:
@@ -69,7 +91,7 @@ def gauge(metrics: Metrics, name: str) -> float | None:
     return None
 
 
-async def feed(det: Detector, target: Target, seconds: range, duration: float) -> None:
+async def feed(det: Leader, target: Target, seconds: range, duration: float) -> None:
     for t in seconds:
         det.accept(target, sample(t, duration=duration))
         while await det.step(T0 + timedelta(seconds=t, milliseconds=int(duration * 1000))):
@@ -85,7 +107,7 @@ async def opened_rows(engine: AsyncEngine) -> list[tuple[str, datetime, datetime
 
 
 async def test_slow_answers_for_15_minutes_open_an_outage(engine: AsyncEngine) -> None:
-    det, target, metrics = detector(engine)
+    det, target, metrics = leader(engine)
     await feed(det, target, range(0, 870, 30), duration=31.0)  # slower than 30 s
     assert await opened_rows(engine) == []
     assert gauge(metrics, "outagewatch_service_bad_since_seconds") == pytest.approx(840 + 31)
@@ -103,11 +125,11 @@ async def test_slow_answers_for_15_minutes_open_an_outage(engine: AsyncEngine) -
 
 
 async def test_a_restart_mid_run_declares_at_the_same_moment(engine: AsyncEngine) -> None:
-    det, target, _ = detector(engine)
+    det, target, _ = leader(engine)
     await feed(det, target, range(0, 600, 30), duration=31.0)
     # The daemon dies at 10:10; a new one starts 40 s later on the same database.
-    det2, target2, metrics2 = detector(engine)
-    await det2.restore(T0 + timedelta(seconds=640))
+    det2, target2, metrics2 = leader(engine)
+    await det2.detector.restore(T0 + timedelta(seconds=640))
     await feed(det2, target2, range(660, 960, 30), duration=31.0)
     await det2.step(T0 + timedelta(seconds=900) + target2.rules.lateness)  # all reported
     assert sorted(await opened_rows(engine)) == [
@@ -118,10 +140,10 @@ async def test_a_restart_mid_run_declares_at_the_same_moment(engine: AsyncEngine
 
 
 async def test_a_restart_during_an_outage_does_not_declare_it_again(engine: AsyncEngine) -> None:
-    det, target, _ = detector(engine)
+    det, target, _ = leader(engine)
     await feed(det, target, range(0, 1000, 30), duration=61.0)  # timeouts
-    det2, target2, metrics2 = detector(engine)
-    await det2.restore(T0 + timedelta(seconds=1100))
+    det2, target2, metrics2 = leader(engine)
+    await det2.detector.restore(T0 + timedelta(seconds=1100))
     await feed(det2, target2, range(1100, 1400, 30), duration=61.0)
     assert len(await opened_rows(engine)) == 2  # one service-level, one for vantage fra
     assert gauge(metrics2, "outagewatch_service_outage") == 1
@@ -131,7 +153,8 @@ async def test_a_sample_committed_late_with_a_lower_id_is_still_read(engine: Asy
     """Concurrent writers (several vantages on PostgreSQL) commit ids out of order."""
     from sqlalchemy import insert
 
-    det, target, _ = detector(engine)
+    det, target, _ = leader(engine)
+    reader = SampleReader(engine)  # beside the detector's own, to see its ids
     async with engine.begin() as conn:
         nyc = (await resolve(conn, {("eu-de-1", "imap", "nyc"): None}))[("eu-de-1", "imap", "nyc")]
 
@@ -143,13 +166,15 @@ async def test_a_sample_committed_late_with_a_lower_id_is_still_read(engine: Asy
 
     async with engine.begin() as conn:
         await conn.execute(insert(samples), [row(1, 0), row(2, 30), row(4, 90)])
-    await det.judge_step(T0 + timedelta(seconds=91))
-    assert det.holes == {3} and det.watermark == 4
+    assert [r[0] for r in (await reader.read())[0]] == [1, 2, 4]
+    assert reader.holes == {3} and reader.watermark == 4
+    await det.detector.step(T0 + timedelta(seconds=91))
     async with engine.begin() as conn:
         await conn.execute(insert(samples), [row(3, 60)])  # the slow transaction commits
-    await det.judge_step(T0 + timedelta(seconds=92))
-    assert det.holes == set()
-    track = det.tracks[target.key].vantages["nyc"]
+    assert [r[0] for r in (await reader.read())[0]] == [3]  # read once, with nothing again
+    assert reader.holes == set() and reader.watermark == 4
+    await det.detector.step(T0 + timedelta(seconds=92))
+    track = det.detector.track(target.key).vantages["nyc"]
     assert track.checkpoint.last_at == T0  # settled already (older than the settle time)
     assert [o.at for o in track.pending] == [T0 + timedelta(seconds=s) for s in (30, 60, 90)]
 
@@ -164,7 +189,7 @@ def many_services(count: int) -> list[Target]:
 
 async def restore_statements(engine: AsyncEngine, targets: list[Target]) -> int:
     """How many SQL statements one restore sends, after a bad run of every service."""
-    det = Detector(engine, targets, "fra", Metrics())
+    det = Leader(engine, targets, Metrics())
     for t in range(0, 1000, 30):
         for target in targets:
             det.accept(target, sample(t, duration=61.0))
@@ -177,13 +202,13 @@ async def restore_statements(engine: AsyncEngine, targets: list[Target]) -> int:
 
     event.listen(engine.sync_engine, "before_cursor_execute", listen)
     try:
-        restored = Detector(engine, targets, "fra", Metrics())
+        restored = Detector(engine, targets, "fra", DetectionExport(Metrics(), "fra"))
         await restored.restore(T0 + timedelta(seconds=1100))
     finally:
         event.remove(engine.sync_engine, "before_cursor_execute", listen)
     for target in targets:  # every service's judgement is back: in outage, not to be re-declared
-        assert restored.tracks[target.key].in_outage is not None
-        assert restored.tracks[target.key].vantages["fra"].checkpoint.outage is not None
+        assert restored.track(target.key).in_outage is not None
+        assert restored.track(target.key).vantages["fra"].checkpoint.outage is not None
     return len(sent)
 
 
@@ -203,18 +228,18 @@ async def test_a_restore_reads_every_service_in_the_same_few_queries(
 async def test_vantages_up_as_the_tracks_see_them(engine: AsyncEngine) -> None:
     """The leader's `outagewatch_vantage_up` comes from what the detector read, not from a
     walk of every track each round; it must say what the tracks say."""
-    det, target, _ = detector(engine)
+    det, target, _ = leader(engine)
     await feed(det, target, range(0, 300, 30), duration=0.1)
     # A vantage is up while its newest sample may still be followed by one in flight.
     silence = target.rules.max_gap + target.rules.lateness
     last = T0 + timedelta(seconds=270)
     for now in (last, last + silence, last + silence + timedelta(seconds=1)):
-        by_tracks = {v for track in det.tracks.values() for v in track.active(now)}
-        assert det.vantages_up(now) == by_tracks, now
-    assert det.vantages_up(last + silence) == {"fra"}
-    assert det.vantages_up(last + silence + timedelta(seconds=1)) == set()
+        by_tracks = det.detector.track(target.key).active(now)  # the only service
+        assert det.detector.vantages_up(now) == by_tracks, now
+    assert det.detector.vantages_up(last + silence) == {"fra"}
+    assert det.detector.vantages_up(last + silence + timedelta(seconds=1)) == set()
     later = last + timedelta(seconds=5)
-    await det.restore(later)  # a restart reads the samples again, and sees the same
-    while await det.judge_step(later):
+    await det.detector.restore(later)  # a restart reads the samples again, and sees the same
+    while await det.detector.step(later):
         pass
-    assert det.vantages_up(later) == {"fra"}
+    assert det.detector.vantages_up(later) == {"fra"}

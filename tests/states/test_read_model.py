@@ -19,7 +19,8 @@ from outagewatch.api.context import ApiContext
 from outagewatch.config import Config, parse_config
 from outagewatch.config.targets import targets_of
 from outagewatch.daemon.http import make_app
-from outagewatch.detection.detector import Detector
+from outagewatch.detection.export import DetectionExport
+from outagewatch.detection.sample_writer import SampleWriter
 from outagewatch.incidents.engine import IncidentEngine, audiences
 from outagewatch.maintenance.engine import MaintenanceEngine
 from outagewatch.metrics import Metrics
@@ -135,16 +136,19 @@ async def api_of(tmp_path: Path) -> AsyncIterator[Any]:
         engine = open_engine(f"sqlite+aiosqlite:///{db}")
         await upgrade(engine)
         config = estate(platforms, db)
-        detector = Detector(engine, targets_of(config), "fra", Metrics())
-        for n, target in enumerate(detector.targets):  # every service measured once
+        targets = targets_of(config)
+        samples = SampleWriter(engine, targets, "fra", DetectionExport(Metrics(), "fra"))
+        for n, target in enumerate(targets):  # every service measured once
             ok = n % 7 != 0
             result = ProbeResult(T0, 0.02, ok, None if ok else ErrorKind.REFUSED, {}, "")
-            detector.accept(target, result)
-        while await detector.write_step():
+            samples.accept(target, result)
+        while await samples.step():
             pass
+        states = ServiceStates()  # as the detector keeps it: every service monitored
+        states.monitor(t.key for t in targets)
         incidents = IncidentEngine(engine, audiences(config))
         windows = MaintenanceEngine(engine, config, incidents.audiences)
-        context = ApiContext(engine, config, incidents, detector, lambda: T0, windows)
+        context = ApiContext(engine, config, incidents, states, lambda: T0, windows)
         client = TestClient(TestServer(make_app(Metrics(), ready=lambda: True, api=context)))
         await client.start_server()
         async with engine.begin() as conn:

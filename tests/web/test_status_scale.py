@@ -15,12 +15,13 @@ from outagewatch.api.context import ApiContext
 from outagewatch.config import Config, parse_config
 from outagewatch.config.targets import targets_of
 from outagewatch.daemon.http import make_app
-from outagewatch.detection.detector import Detector
+from outagewatch.detection.export import DetectionExport
+from outagewatch.detection.sample_writer import SampleWriter
 from outagewatch.incidents.engine import IncidentEngine, audiences
 from outagewatch.maintenance.engine import MaintenanceEngine
 from outagewatch.metrics import Metrics
 from outagewatch.probes.result import ErrorKind, ProbeResult
-from outagewatch.states import Judged, VantageState
+from outagewatch.states import Judged, ServiceStates, VantageState
 from outagewatch.store.engine import open_engine
 from outagewatch.store.migrate import upgrade
 from outagewatch.web.console_lists import home_data
@@ -54,25 +55,28 @@ def estate(platforms: int, db: Path, per_platform: int = 4) -> Config:
 async def web_of(tmp_path: Path) -> AsyncIterator[Any]:
     made: list[tuple[TestClient, Any]] = []  # type: ignore[type-arg]
 
-    async def start(platforms: int, per_platform: int = 4) -> tuple[TestClient, Any, Detector]:  # type: ignore[type-arg]
+    async def start(platforms: int, per_platform: int = 4) -> tuple[TestClient, Any, ServiceStates]:  # type: ignore[type-arg]
         db = tmp_path / f"ow-{platforms}-{per_platform}.db"
         engine = open_engine(f"sqlite+aiosqlite:///{db}")
         await upgrade(engine)
         config = estate(platforms, db, per_platform)
-        detector = Detector(engine, targets_of(config), "fra", Metrics())
-        for n, target in enumerate(detector.targets):  # every service measured once
+        targets = targets_of(config)
+        samples = SampleWriter(engine, targets, "fra", DetectionExport(Metrics(), "fra"))
+        for n, target in enumerate(targets):  # every service measured once
             ok = n % 7 != 0
             result = ProbeResult(T0, 0.02, ok, None if ok else ErrorKind.REFUSED, {}, "")
-            detector.accept(target, result)
-        while await detector.write_step():
+            samples.accept(target, result)
+        while await samples.step():
             pass
+        states = ServiceStates()  # as the detector keeps it: every service monitored
+        states.monitor(t.key for t in targets)
         incidents = IncidentEngine(engine, audiences(config))
         windows = MaintenanceEngine(engine, config, incidents.audiences)
-        context = ApiContext(engine, config, incidents, detector, lambda: T0, windows)
+        context = ApiContext(engine, config, incidents, states, lambda: T0, windows)
         client = TestClient(TestServer(make_app(Metrics(), ready=lambda: True, api=context)))
         await client.start_server()
         made.append((client, engine))
-        return client, engine, detector
+        return client, engine, states
 
     yield start
     for client, engine in made:
@@ -116,16 +120,16 @@ async def test_a_platform_page_and_the_overview_cost_the_same_at_600_and_at_3000
 async def test_a_page_is_rendered_again_exactly_when_its_platform_changes(
     web_of: Any,
 ) -> None:
-    client, _, detector = await web_of(3)
+    client, _, states = await web_of(3)
     pages = client.app[PAGES]
     first = await client.get("/status/p0001")
     tag = first.headers["ETag"]
     again = await client.get("/status/p0001", headers={"If-None-Match": tag})
     assert again.status == 304 and pages.renders == 1
     outage = Judged({"fra": VantageState("outage", T0)}, outage=True, maintenance=False)
-    detector.states.judged(("p0002", "imap"), outage)  # another platform: this page stands
+    states.judged(("p0002", "imap"), outage)  # another platform: this page stands
     assert (await client.get("/status/p0001", headers={"If-None-Match": tag})).status == 304
-    detector.states.judged(("p0001", "imap"), outage)
+    states.judged(("p0001", "imap"), outage)
     changed = await client.get("/status/p0001", headers={"If-None-Match": tag})
     assert changed.status == 200 and changed.headers["ETag"] != tag
     assert pages.renders == 2  # once at first, once after its change
@@ -133,9 +137,9 @@ async def test_a_page_is_rendered_again_exactly_when_its_platform_changes(
 
 
 async def test_the_overview_pages_past_100_platforms_and_groups_by_state(web_of: Any) -> None:
-    client, _, detector = await web_of(230)
+    client, _, states = await web_of(230)
     outage = Judged({"fra": VantageState("outage", T0)}, outage=True, maintenance=False)
-    detector.states.judged(("p0150", "smtp"), outage)
+    states.judged(("p0150", "smtp"), outage)
     seen: list[str] = []
     url, pages = "/status", 0
     while url:

@@ -1,5 +1,6 @@
-"""What the API's handlers reach: the database, the config, the incident engine, the
-detector's live view, and the clock (so that tests can hold time still).
+"""What the API's handlers reach: the database, the config, the incident engine, the read
+model of service state (the leader's judgement; None where nothing judges), and the clock
+(so that tests can hold time still).
 
 ``settings`` is the config, or where to read the current one (the daemon's runtime, which a
 reload replaces): every request reads ``config`` anew."""
@@ -14,9 +15,9 @@ from aiohttp import web
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from outagewatch.config import Config
-from outagewatch.detection.detector import Detector
 from outagewatch.incidents.engine import IncidentEngine
 from outagewatch.maintenance.engine import MaintenanceEngine
+from outagewatch.states import ServiceStates
 
 
 @dataclass(frozen=True)
@@ -24,7 +25,7 @@ class ApiContext:
     engine: AsyncEngine
     settings: Config | Callable[[], Config]
     incidents: IncidentEngine
-    detector: Detector | None
+    states: ServiceStates | None
     clock: Callable[[], datetime]
     maintenance: MaintenanceEngine | None = None
 

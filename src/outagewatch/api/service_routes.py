@@ -40,7 +40,7 @@ async def list_services(request: web.Request) -> web.Response:
     keys = sorted_keys(ctx.config)
     start = bisect.bisect_right(keys, page.after) if page.after is not None else 0
     chosen = keys[start : start + page.limit]
-    judged = ctx.detector.states if ctx.detector is not None else None
+    judged = ctx.states
     async with ctx.engine.connect() as conn:
         states, latest = await current_states(conn, ctx.config, judged, chosen, now)
         certificates = await certificate_store.seen_of(conn, chosen)

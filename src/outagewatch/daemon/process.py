@@ -29,6 +29,8 @@ from outagewatch.daemon.reload import Reloader
 from outagewatch.daemon.runtime import Current, Runtime, build_runtime
 from outagewatch.daemon.waiting import until_database_answers
 from outagewatch.detection.detector import Detector
+from outagewatch.detection.export import DetectionExport
+from outagewatch.detection.sample_writer import SampleWriter
 from outagewatch.incidents.degraded import DegradedEngine
 from outagewatch.incidents.engine import IncidentEngine
 from outagewatch.logs import configure as configure_logging
@@ -37,6 +39,7 @@ from outagewatch.metrics import Metrics
 from outagewatch.notify.sender import Sender
 from outagewatch.probes import ProbeResult
 from outagewatch.probes.x509_preload import preload_x509
+from outagewatch.states import ServiceStates
 from outagewatch.store.engine import open_engine
 from outagewatch.store.errors import classify, masked
 from outagewatch.store.migrate import require_head, upgrade
@@ -65,7 +68,14 @@ class Daemon:
         self.migrate = migrate
         self.metrics = Metrics(phases=config.metrics.phases)
         self.engine = open_engine(config.database)
-        self.detector = Detector(self.engine, current().targets, config.vantage, self.metrics)
+        # Every instance writes what its probes saw; the leader reads back every vantage's
+        # samples and judges, into the read model the faces read and into the metrics.
+        self.export = DetectionExport(self.metrics, config.vantage)
+        self.samples = SampleWriter(self.engine, current().targets, config.vantage, self.export)
+        self.states = ServiceStates()
+        self.detector = Detector(
+            self.engine, current().targets, config.vantage, self.export, self.states
+        )
         self.housekeeper = Housekeeper(
             self.engine, lambda: current().config.retention, lambda: current().settle
         )
@@ -110,12 +120,13 @@ class Daemon:
         kept = {t.key for t in new.targets}
         for target in old.targets:
             if target.key not in kept:
-                self.metrics.forget_service(self.detector.labels(target))
+                self.export.forget_service(target)
         self.metrics.incidents_open.clear()  # re-exported next round, removed platforms gone
         if (new.config.log_format, new.config.log_level) != (
             old.config.log_format, old.config.log_level,
         ):  # fmt: skip
             configure_logging(new.config.log_format, new.config.log_level)
+        self.samples.retarget(new.targets)
         # Last, as the only step that waits (new services' history from the database): the
         # runtime is in place before it does, so should it fail, they start from nothing.
         await self.detector.retarget(new.targets, now, self.leadership.is_leader)
@@ -127,7 +138,7 @@ class Daemon:
         # Called as a round drains the probe loop: a round takes every result since the one
         # before. A round per result (or per 0.1 s) cost half the CPU of a probe at 100
         # services, in rounds' fixed costs (docs/BENCHMARKS.md; daemon/pacing.py).
-        self.detector.accept(target, result)
+        self.samples.accept(target, result)
 
     async def run(self) -> None:
         try:
@@ -212,25 +223,25 @@ class Daemon:
         """Every instance writes its samples; the leader also judges, acts and mails."""
         if self.prober is not None:
             # The probe loop's results since the last round, first: a round that fails on
-            # the database below must still move them into the detector's bounded queue.
+            # the database below must still move them into the writer's bounded queue.
             self.prober.drain()
         await self._lead(self.clock())
-        while await self.detector.write_step():
+        while await self.samples.step():
             pass
         if not self.leadership.is_leader:
             return False
         while await self.maintenance.step(self.clock()):
             self.mail_wake.set()
-        self.detector.windows = await self.maintenance.windows(self.clock())
-        while await self.detector.judge_step(self.clock()):
+        self.detector.set_windows(await self.maintenance.windows(self.clock()))
+        while await self.detector.step(self.clock()):
             pass
-        self._export_vantages(self.clock())
+        self.export.vantages(self.detector.vantages_up(self.clock()), self.config.all_vantages)
         while await self.incidents.step(self.clock()):
             self.mail_wake.set()
         while await self.degraded.step(self.clock()):
             self.mail_wake.set()
         await self.incidents.export_open(self.metrics.incidents_open)
-        news, self.detector.tls_news = self.detector.tls_news, False
+        news = self.samples.certificates_changed()
         while await self.certificates.step(self.clock(), news=news):
             news = False
             self.mail_wake.set()
@@ -251,11 +262,6 @@ class Daemon:
         if self._trouble.pop(what, None) is not None:
             log.warning("%s works again on database %s", what, masked(self.engine.url))
 
-    def _export_vantages(self, now: datetime) -> None:
-        up = self.detector.vantages_up(now)
-        for vantage in self.config.all_vantages:
-            self.metrics.vantage_up.labels(vantage).set(1 if vantage in up else 0)
-
     async def _send_until_stopped(self) -> None:
         """The outbox sender runs on its own: a slow relay never holds up detection."""
         while not self.stopping.is_set():
@@ -273,7 +279,7 @@ class Daemon:
     async def _serve(self) -> None:
         current = self.current
         api = self.api_context = ApiContext(
-            self.engine, lambda: current().config, self.incidents, self.detector, self.clock,
+            self.engine, lambda: current().config, self.incidents, self.states, self.clock,
             self.maintenance,
         )  # fmt: skip
         app = make_app(
@@ -298,7 +304,7 @@ class Daemon:
         if self.prober is not None:
             await self.prober.stop()  # in-flight probes are cancelled, not awaited to the end
             try:
-                while await self.detector.write_step():  # flush the last batch
+                while await self.samples.step():  # flush the last batch
                     pass
             except Exception as exc:  # the database is away: those samples are lost
                 self._failed("writing the last samples", exc)

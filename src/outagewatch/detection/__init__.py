@@ -1,3 +1,4 @@
 """The outage rule: pure folds over samples (``rule``), the per-service judgement across
-vantages (``tracking``), and the loop that feeds them from probes and the store
-(``detector``). DESIGN section 3."""
+vantages (``tracking``, ``judgement``), the samples written (``sample_writer``) and read back
+(``sample_reader``), the loop that judges them (``detector``), and what these show in the
+metrics and logs (``export``). DESIGN section 3."""

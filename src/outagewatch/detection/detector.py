@@ -1,67 +1,34 @@
-"""The detector loop's step: write the batch of samples, judge, record transitions, export.
+"""The leader's judgement loop: read every vantage's new samples, judge, record transitions.
 
 All decisions are rule.py's and tracking.py's (beside this file); this module only moves data
-between the probes, the store, the metrics and the logs. ``now`` is always passed in.
+between the store, the judgement, the read model and the export. ``now`` is always passed in.
+The samples are written by sample_writer.py and read back by sample_reader.py; the gauges
+and log lines are export.py's.
 """
 
 from __future__ import annotations
 
-import asyncio
-import logging
-import time
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from outagewatch.certificates import store as certificate_store
 from outagewatch.config.targets import Target
 from outagewatch.detection import transitions as transition_store
-from outagewatch.detection.judgement import (
-    Judgement,
-    degraded_bad,
-    degraded_rules,
-    judged,
-    outage_bad,
-)
+from outagewatch.detection.export import DetectionExport
+from outagewatch.detection.judgement import Judgement, degraded_bad, degraded_rules, judged
 from outagewatch.detection.rule import Event, Observation, Opened, RuleState, Verdict, Window
+from outagewatch.detection.sample_reader import SampleReader
+from outagewatch.detection.slices import Slices
 from outagewatch.detection.tracking import ServiceTrack, VantageTrack
-from outagewatch.durations import format_duration
-from outagewatch.logs import hhmmss
-from outagewatch.metrics import Metrics
-from outagewatch.probes import ProbeResult
 from outagewatch.states import ServiceStates
 from outagewatch.store import samples as sample_store
-from outagewatch.store.samples import SampleRow
-from outagewatch.store.series import SeriesCache
-from outagewatch.tls.facts import TlsFacts
 
-log = logging.getLogger("outagewatch.detector")
 SERVICE_LEVEL = "*"  # the vantage column of a service-level transition (across vantages)
 # The degraded tier's transitions are stored beside the outage's, under "<vantage>~degraded"
 # (and "*~degraded" for the service): whatever reads outages asks for "*" and never sees them.
 DEGRADED = "~degraded"
-MAX_BATCH = 1000
-READ_BATCH = MAX_BATCH * 5
-# The longest the judgement holds the main loop at once: the API, /healthz and the scrapes
-# answer from it (the probes have a loop of their own, daemon/probe_loop.py). With the probe
-# thread taking the GIL in between, 5 ms of work held the loop 8-19 ms of wall time, and
-# /healthz p99 at 10,000 services was 22-24 ms; at 2 ms it is 9-11 ms.
-JUDGE_SLICE = 0.002  # seconds
-LOOKBACK_IDS = 2000
-MAX_QUEUE = 1_200_000
-
-
-class Slices:
-    """Hands the main loop back once a piece of work has held it for ``JUDGE_SLICE``."""
-
-    def __init__(self) -> None:
-        self.end = time.perf_counter() + JUDGE_SLICE
-
-    async def pause(self) -> None:
-        if time.perf_counter() >= self.end:
-            await asyncio.sleep(0)  # let the API, health checks and scrapes in
-            self.end = time.perf_counter() + JUDGE_SLICE
+Key = tuple[str, str]  # (platform, service)
 
 
 @dataclass
@@ -69,70 +36,48 @@ class Detector:
     engine: AsyncEngine
     targets: list[Target]
     vantage: str
-    metrics: Metrics
-    queue: list[tuple[Target, ProbeResult]] = field(default_factory=list)
-    bad_logged: dict[tuple[str, str], datetime | None] = field(default_factory=dict)
-    # The certificate facts last stored per service (of this vantage): written on change.
-    tls_stored: dict[tuple[str, str], TlsFacts] = field(default_factory=dict)
-    tls_news: bool = False  # a stored certificate changed since the daemon last looked
+    export: DetectionExport
     # The read model every face reads: this detector's judgement, while it leads.
     states: ServiceStates = field(default_factory=ServiceStates)
 
-    # Samples are read back by id (every vantage writes them); ids of concurrent writers
-    # may commit out of order, so ids skipped over are remembered as holes and read again
-    # until they arrive or are LOOKBACK_IDS old.
-    watermark: int = 0
-    watermark_floor: int = 0  # ids at or below were before the restored window
-    seen: set[int] = field(default_factory=set)
-    holes: set[int] = field(default_factory=set)
-
     def __post_init__(self) -> None:
-        self.judgement = Judgement(self.targets)
-        self.degraded = Judgement(self.targets, degraded_rules)
+        self._judgement = Judgement(self.targets)
+        self._degraded = Judgement(self.targets, degraded_rules)
         self.states.monitor(t.key for t in self.targets)
-        self.series = SeriesCache(self.engine)  # ids of this vantage's series, kept for good
+        self._reader = SampleReader(self.engine)  # every vantage's samples, each once
         self.reset()
 
-    @property
-    def by_key(self) -> dict[tuple[str, str], Target]:
-        return self.judgement.by_key
+    def track(self, key: Key) -> ServiceTrack:
+        """What the outage rule remembers of one service."""
+        return self._judgement.tracks[key]
 
-    @property
-    def tracks(self) -> dict[tuple[str, str], ServiceTrack]:
-        return self.judgement.tracks
+    def vantages_up(self, now: datetime) -> set[str]:
+        """The vantages whose data may still be whole (the leader's view)."""
+        return self._judgement.vantages_up(now)
 
-    @property
-    def windows(self) -> dict[tuple[str, str], list[Window]]:
-        return self.judgement.windows
-
-    @windows.setter
-    def windows(self, windows: dict[tuple[str, str], list[Window]]) -> None:
-        self.judgement.windows = self.degraded.windows = windows
+    def set_windows(self, windows: dict[Key, list[Window]]) -> None:
+        """The maintenance windows of every service, before a round judges."""
+        self._judgement.windows = self._degraded.windows = windows
 
     def reset(self) -> None:
         """Forget every judgement (this instance is no longer the leader)."""
-        self.judgement.reset()
-        self.degraded.reset()
+        self._judgement.reset()
+        self._degraded.reset()
         self.states.forget()
-        self.bad_logged = {}
-        self.watermark, self.watermark_floor, self.seen, self.holes = 0, 0, set(), set()
-
-    def accept(self, target: Target, result: ProbeResult) -> None:
-        self.queue.append((target, result))
+        self.export.reset()
+        self._reader.reset()
 
     async def restore(self, now: datetime) -> None:
         """Rebuild every service's judgement from stored transitions and samples, so that a
         restart (or a new leader) never resets the 15-minute clock nor announces an outage
-        twice. The samples themselves are then read by the next judge steps."""
+        twice. The samples themselves are then read by the next steps."""
         self.reset()
         oldest = now
         async with self.engine.connect() as conn:
             reporting, last = await _stored_state(conn)
             for target in self.targets:
                 oldest = min(oldest, self._seed_track(target, now, reporting, last))
-            self.watermark = await sample_store.first_id_since(conn, oldest)
-        self.seen, self.holes = set(), set()
-        self.watermark_floor = self.watermark  # nothing at or below it is read again
+            await self._reader.resume(conn, oldest)  # nothing older is read again
         self._export_known(self.targets, now)
 
     def _export_known(self, targets: list[Target], now: datetime) -> None:
@@ -152,7 +97,7 @@ class Detector:
         vantages = {v for v, at in seen.items() if at > lookback}
         if target.probed_here:
             vantages.add(self.vantage)
-        for judgement, suffix in ((self.judgement, ""), (self.degraded, DEGRADED)):
+        for judgement, suffix in ((self._judgement, ""), (self._degraded, DEGRADED)):
             track = judgement.tracks[target.key]
             for vantage in vantages:
                 seed = _seed(last.get((*target.key, vantage + suffix)))
@@ -169,11 +114,10 @@ class Detector:
         from now on; a new service starts from what the store knows of it (a leader's view);
         a removed one is forgotten."""
         self.targets = targets
-        added = self.judgement.retarget(targets)
-        self.degraded.retarget(targets)
+        added = self._judgement.retarget(targets)
+        self._degraded.retarget(targets)
         self.states.monitor(t.key for t in targets)
-        for key in set(self.bad_logged) - set(self.by_key):
-            del self.bad_logged[key]
+        self.export.keep_only(set(self._judgement.by_key))
         if added and leading:
             async with self.engine.connect() as conn:
                 reporting, last = await _stored_state(conn)
@@ -182,26 +126,8 @@ class Detector:
             self._export_known(added, now)
 
     async def step(self, now: datetime) -> bool:
-        """Write and judge (one instance alone); True when there was any work."""
-        wrote = await self.write_step()
-        return await self.judge_step(now) or wrote
-
-    async def write_step(self) -> bool:
-        """Every instance: store a batch of this vantage's samples."""
-        batch, self.queue = self.queue[:MAX_BATCH], self.queue[MAX_BATCH:]
-        if batch:
-            try:
-                await self._write(batch)
-            except Exception:
-                # The database is away: keep the samples for the next try, within a bound
-                # (an hour of 10,000 services at 30 s), dropping the oldest beyond it.
-                self.queue[:0] = batch
-                del self.queue[: max(0, len(self.queue) - MAX_QUEUE)]
-                raise
-        return bool(batch)
-
-    async def judge_step(self, now: datetime) -> bool:
-        """The leader: read every vantage's new samples, judge, record transitions."""
+        """Read every vantage's new samples, judge, record transitions; True when there was
+        any work."""
         # Read all that is there before judging: after a restore, the window of every
         # service (650,000 samples at 10,000 services) was judged 5,000 samples at a time,
         # every service each time, for minutes.
@@ -209,104 +135,49 @@ class Detector:
         while full:
             more, full = await self._ingest()
             touched |= more
-        keys = sorted({*self.judgement.to_judge(touched), *self.degraded.to_judge(touched)})
+        keys = sorted({*self._judgement.to_judge(touched), *self._degraded.to_judge(touched)})
         decided = await self._judge(keys, now)
         return decided or bool(touched)
 
-    async def _ingest(self) -> tuple[set[tuple[str, str]], bool]:
+    async def _ingest(self) -> tuple[set[Key], bool]:
         """The services with new samples, and whether more may be waiting."""
-        # Read from the oldest hole (an id skipped, perhaps not committed yet) or, with no
-        # hole, only what is new: re-reading the whole lookback every round cost half the
-        # detector's CPU (docs/BENCHMARKS.md).
-        low = min(self.holes) - 1 if self.holes else self.watermark
-        low = max(low, self.watermark_floor)
-        async with self.engine.connect() as conn:
-            rows = await sample_store.samples_after(conn, low, READ_BATCH)
+        rows, more = await self._reader.read()
         touched = set()
-        for sample_id, platform, service, vantage, at, bad, duration, failed, detail in rows:
-            if sample_id in self.seen:
-                continue
-            self.seen.add(sample_id)
-            self.holes.discard(sample_id)
-            target = self.by_key.get((platform, service))
+        for _, platform, service, vantage, at, bad, duration, failed, detail in rows:
+            target = self._judgement.by_key.get((platform, service))
             if target is None:
                 continue  # a service no longer configured
-            self.judgement.observe(target.key, vantage, Observation.of(at, bad))
+            self._judgement.observe(target.key, vantage, Observation.of(at, bad))
             worse = degraded_bad(target, bad, duration, failed, detail or "")
-            self.degraded.observe(target.key, vantage, Observation.of(at, worse))
+            self._degraded.observe(target.key, vantage, Observation.of(at, worse))
             touched.add(target.key)
-        if rows:
-            newest = rows[-1][0]
-            if newest > self.watermark:
-                self.holes |= set(range(self.watermark + 1, newest)) - self.seen
-                self.watermark = newest
-            oldest = self.watermark - LOOKBACK_IDS  # a hole this old was a rollback
-            self.seen = {i for i in self.seen if i > oldest}
-            self.holes = {i for i in self.holes if i > oldest}
-        return touched, len(rows) >= READ_BATCH
+        return touched, more
 
-    def vantages_up(self, now: datetime) -> set[str]:
-        """The vantages whose data may still be whole (the leader's view)."""
-        return self.judgement.vantages_up(now)
-
-    async def _write(self, batch: list[tuple[Target, ProbeResult]]) -> None:
-        rows = [
-            SampleRow(
-                target.platform,
-                target.service_id,
-                self.vantage,
-                result,
-                outage_bad(target, result.is_bad(target.rules.slow_after.total_seconds())),
-            )
-            for target, result in batch
-        ]
-        changed = {
-            target.key: (result.tls, result.started_at)
-            for target, result in batch
-            if result.tls is not None and self.tls_stored.get(target.key) != result.tls
-        }
-        known = await self.series.series_for((row.key, row.good_detail) for row in rows)
-        async with self.engine.begin() as conn:
-            await sample_store.insert_samples(conn, rows, known)
-            for key, (facts, seen_at) in changed.items():
-                await certificate_store.save_seen(conn, (*key, self.vantage), facts, seen_at)
-        self.tls_stored.update({key: facts for key, (facts, _) in changed.items()})
-        self.tls_news = self.tls_news or bool(changed)
-        slices = Slices()  # a round's 333 results held the loop 10 ms here at 10,000
-        for target, result in batch:  # counted once, after they are stored
-            await slices.pause()
-            if target.key not in self.by_key:
-                continue  # a probe that was running when a reload removed its service
-            slow_after = target.rules.slow_after.total_seconds()
-            self.metrics.observe_probe(self.labels(target), result, slow_after)
-
-    async def _judge(self, keys: list[tuple[str, str]], now: datetime) -> bool:
+    async def _judge(self, keys: list[Key], now: datetime) -> bool:
         decided = False
         slices = Slices()
         for key in keys:
             await slices.pause()
-            verdict = self.judgement.evaluate(key, now)
-            lower = self.degraded.evaluate(key, now)
+            verdict = self._judgement.evaluate(key, now)
+            lower = self._degraded.evaluate(key, now)
             if verdict is None or lower is None:
                 continue  # a window of a service no longer configured
             await self._record(key, verdict, "", now)
             await self._record(key, lower, DEGRADED, now)
-            target = self.by_key[key]
-            for event in self.judgement.commit(key, verdict, now):
+            target = self._judgement.by_key[key]
+            for event in self._judgement.commit(key, verdict, now):
                 decided = True
-                self._log_decision(target, event)
-            for event in self.degraded.commit(key, lower, now):
+                self.export.decision(target, event)
+            for event in self._degraded.commit(key, lower, now):
                 decided = True
-                self._log_decision(target, event, "degraded")
-            self.degraded.bad_for(key, lower.states.get(self.vantage, RuleState()), now)
-            view = judged(self.judgement, self.degraded, key, (verdict, lower), now)
+                self.export.decision(target, event, "degraded")
+            self._degraded.bad_for(key, lower.states.get(self.vantage, RuleState()), now)
+            view = judged(self._judgement, self._degraded, key, (verdict, lower), now)
             self.states.judged(key, view)
             self._export(target, verdict.states.get(self.vantage, RuleState()), view.degraded, now)
         return decided
 
-    async def _record(
-        self, key: tuple[str, str], verdict: Verdict, suffix: str, now: datetime
-    ) -> None:
+    async def _record(self, key: Key, verdict: Verdict, suffix: str, now: datetime) -> None:
         """Store the verdict's transitions (of the outage rule, or of the degraded tier)."""
         if not (verdict.events or any(verdict.vantage_events.values())):
             return
@@ -319,54 +190,15 @@ class Detector:
 
     def _export(self, target: Target, own: RuleState, degraded: bool, now: datetime) -> None:
         key = target.key
-        bad_for = self.judgement.bad_for(key, own, now)
-        in_outage = self.tracks[key].in_outage is not None
-        inside = self.judgement.in_window(key, now)
-        labels = self.labels(target)
-        self.metrics.export_judgement(
-            labels, bad_for.total_seconds(), in_outage, inside, degraded and not in_outage
+        bad_for = self._judgement.bad_for(key, own, now)  # also keeps a bad run judged
+        self.export.service(
+            target,
+            own,
+            bad_for,
+            in_outage=self._judgement.tracks[key].in_outage is not None,
+            in_window=self._judgement.in_window(key, now),
+            degraded=degraded,
         )
-        since = own.outage.started_at if own.outage else own.bad_since
-        if (bad_for > timedelta(0) or in_outage) and since is not None:
-            if self.bad_logged.get(key) != since:
-                self.bad_logged[key] = since
-                log.warning(
-                    "service %s on %s bad since %s",
-                    target.service_id,
-                    target.platform,
-                    hhmmss(since),
-                    extra=_fields(target),
-                )
-        elif not (bad_for > timedelta(0) or in_outage):
-            self.bad_logged.pop(key, None)
-
-    def _log_decision(self, target: Target, event: Event, tier: str = "outage") -> None:
-        if isinstance(event, Opened):
-            log.log(
-                logging.ERROR if tier == "outage" else logging.WARNING,
-                "%s declared: %s on %s, bad since %s, detected at %s",
-                tier,
-                target.service_id,
-                target.platform,
-                hhmmss(event.started_at),
-                hhmmss(event.detected_at),
-                extra=_fields(target),
-            )
-        else:
-            log.warning(
-                "%s: %s on %s at %s after %s",
-                "restored" if tier == "outage" else f"no longer {tier}",
-                target.service_id,
-                target.platform,
-                hhmmss(event.restored_at),
-                format_duration(
-                    timedelta(seconds=round((event.restored_at - event.started_at).total_seconds()))
-                ),
-                extra=_fields(target),
-            )
-
-    def labels(self, target: Target) -> tuple[str, str, str, str]:
-        return target.platform, target.service_id, target.service.protocol, self.vantage
 
 
 # When each vantage of a service last reported, and the newest transition of every
@@ -390,7 +222,3 @@ def _seed(last: Event | None) -> RuleState:
     if last is not None:
         return RuleState(last_at=last.decided_at)
     return RuleState()
-
-
-def _fields(target: Target) -> dict[str, str]:
-    return {"platform": target.platform, "service": target.service_id}

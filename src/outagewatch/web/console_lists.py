@@ -51,7 +51,7 @@ async def home_data(request: web.Request) -> dict[str, Any]:
         latest = await sample_store.latest_samples(conn, keys[:BAD])
     # Not acknowledged first (someone must act), then by start, oldest first.
     active.sort(key=lambda i: (i.state != "open", i.started_at))
-    judged = ctx.detector.states if ctx.detector is not None else None
+    judged = ctx.states
     labels = Labels(config)
     bad = [
         ServiceState(s.platform, s.service, labels.get(s.key, s.service), WORDS[s.state], s.since)

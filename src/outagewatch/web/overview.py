@@ -80,7 +80,7 @@ async def page(
     ids = platform_ids(config)
     start = _start(request, ids)
     chosen = ids[start : start + PLATFORMS]
-    judged = ctx.detector.states if ctx.detector is not None else None
+    judged = ctx.states
     async with ctx.engine.connect() as conn:
         key = (
             id(config),

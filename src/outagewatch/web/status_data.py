@@ -15,7 +15,6 @@ from zoneinfo import ZoneInfo
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from outagewatch.config import Config
-from outagewatch.detection.detector import Detector
 from outagewatch.incidents.decisions import ACTIVE, Incident
 from outagewatch.maintenance import store as maintenance_store
 from outagewatch.maintenance.decisions import Maintenance
@@ -260,12 +259,11 @@ def groups_of(
 async def load_platform(
     engine: AsyncEngine,
     config: Config,
-    detector: Detector | None,
+    judged: ServiceStates | None,
     pid: str,
     now: datetime,
     rollups: RollupCache,
 ) -> PlatformView:
-    judged = detector.states if detector is not None else None
     async with engine.connect() as conn:
         facts = await read_platform(conn, config, judged, pid, now, rollups)
     return shape_platform(config, pid, now, facts)

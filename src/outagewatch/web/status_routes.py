@@ -48,7 +48,7 @@ async def _platform_cached(
     if pid not in ctx.config.platforms:
         raise web.HTTPNotFound(text=f"no platform {pid!r}")
     now, config = ctx.clock(), ctx.config
-    judged = ctx.detector.states if ctx.detector is not None else None
+    judged = ctx.states
     since = (now - timedelta(days=DAYS + 1)).replace(hour=0, minute=0, second=0, microsecond=0)
     async with ctx.engine.connect() as conn:
         key = (
