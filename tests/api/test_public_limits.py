@@ -22,9 +22,7 @@ from outagewatch.metrics import Metrics
 from outagewatch.store.engine import open_engine
 from outagewatch.store.migrate import upgrade
 from outagewatch.web.public import LIMITS
-
-from ..states.test_read_model import T0
-from ..web.test_status_scale import estate
+from tests.states.estates import T0, estate
 
 
 @pytest.fixture

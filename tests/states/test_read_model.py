@@ -4,33 +4,19 @@ stored facts, read at a cost that follows what is asked for, not how much is mon
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import AsyncIterator, Iterator
-from contextlib import contextmanager
-from datetime import UTC, datetime, timedelta
+from collections.abc import AsyncIterator
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
-from aiohttp.test_utils import TestClient, TestServer
-from sqlalchemy import event
+from aiohttp.test_utils import TestClient
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from outagewatch.api.context import ApiContext
-from outagewatch.config import Config, parse_config
-from outagewatch.config.targets import targets_of
-from outagewatch.daemon.http import make_app
-from outagewatch.detection.export import DetectionExport
-from outagewatch.detection.sample_writer import SampleWriter
-from outagewatch.incidents.engine import IncidentEngine, audiences
-from outagewatch.maintenance.engine import MaintenanceEngine
-from outagewatch.metrics import Metrics
-from outagewatch.probes.result import ErrorKind, ProbeResult
-from outagewatch.states import Judged, Latest, ServiceStates, VantageState, facts, state_of
+from outagewatch.states import Judged, Latest, ServiceStates, VantageState, state_of
 from outagewatch.store import tokens
-from outagewatch.store.engine import open_engine
-from outagewatch.store.migrate import upgrade
+from tests.states.estates import T0, Estates, counting
 
-T0 = datetime(2026, 12, 7, 3, 0, tzinfo=UTC)
 RECENT = timedelta(seconds=90)
 KEY = ("eu-de-1", "imap")
 
@@ -81,85 +67,19 @@ def test_a_platform_version_changes_exactly_when_one_of_its_services_does() -> N
     assert states.judgement(KEY) is None and states.version("eu-de-1") == before[0] + 2
 
 
-def estate(platforms: int, db: Path) -> Config:
-    services = {
-        name: {"protocol": "imap", "host": "127.0.0.1", "port": 9}
-        for name in ("imap", "smtp", "pop3", "webmail")
-    }
-    return parse_config({
-        "vantage": "fra",
-        "database": f"sqlite+aiosqlite:///{db}",
-        "platforms": {
-            f"p{i:04d}": {"name": f"Platform {i}", "services": services,
-                          "lists": {"incident": ["i@example.net"],
-                                    "informational": ["n@example.net"]}}
-            for i in range(platforms)
-        },
-    })  # fmt: skip
-
-
-@contextmanager
-def counting(engine: AsyncEngine, monkeypatch: pytest.MonkeyPatch) -> Iterator[Counter[str]]:
-    """Counts the SQL statements run, the services whose state is derived, and the latest
-    samples read."""
-    counts: Counter[str] = Counter()
-
-    def statement(*_: object) -> None:
-        counts["statements"] += 1
-
-    derive, latest = facts.state_of, facts.sample_store.latest_samples
-
-    def counted_state_of(*args: Any, **kwargs: Any) -> Any:
-        counts["states"] += 1
-        return derive(*args, **kwargs)
-
-    async def counted_latest(*args: Any, **kwargs: Any) -> Any:
-        found = await latest(*args, **kwargs)
-        counts["samples"] += len(found)
-        return found
-
-    monkeypatch.setattr(facts, "state_of", counted_state_of)
-    monkeypatch.setattr(facts.sample_store, "latest_samples", counted_latest)
-    event.listen(engine.sync_engine, "before_cursor_execute", statement)
-    try:
-        yield counts
-    finally:
-        event.remove(engine.sync_engine, "before_cursor_execute", statement)
-
-
 @pytest.fixture
 async def api_of(tmp_path: Path) -> AsyncIterator[Any]:
-    made: list[tuple[TestClient, AsyncEngine]] = []  # type: ignore[type-arg]
+    """Starts the app over an estate of 4 services a platform; a viewer's token with it."""
+    estates = Estates(tmp_path)
 
     async def start(platforms: int) -> tuple[TestClient, AsyncEngine, dict[str, str]]:  # type: ignore[type-arg]
-        db = tmp_path / f"ow-{platforms}.db"
-        engine = open_engine(f"sqlite+aiosqlite:///{db}")
-        await upgrade(engine)
-        config = estate(platforms, db)
-        targets = targets_of(config)
-        samples = SampleWriter(engine, targets, "fra", DetectionExport(Metrics(), "fra"))
-        for n, target in enumerate(targets):  # every service measured once
-            ok = n % 7 != 0
-            result = ProbeResult(T0, 0.02, ok, None if ok else ErrorKind.REFUSED, {}, "")
-            samples.accept(target, result)
-        while await samples.step():
-            pass
-        states = ServiceStates()  # as the detector keeps it: every service monitored
-        states.monitor(t.key for t in targets)
-        incidents = IncidentEngine(engine, audiences(config))
-        windows = MaintenanceEngine(engine, config, incidents.audiences)
-        context = ApiContext(engine, config, incidents, states, lambda: T0, windows)
-        client = TestClient(TestServer(make_app(Metrics(), ready=lambda: True, api=context)))
-        await client.start_server()
-        async with engine.begin() as conn:
+        served = await estates.start(platforms)
+        async with served.engine.begin() as conn:
             token, _ = await tokens.create(conn, "viewer-alice", "viewer", T0)
-        made.append((client, engine))
-        return client, engine, {"Authorization": f"Bearer {token}"}
+        return served.client, served.engine, {"Authorization": f"Bearer {token}"}
 
     yield start
-    for client, engine in made:
-        await client.close()
-        await engine.dispose()
+    await estates.close()
 
 
 async def test_a_page_of_services_costs_the_same_at_200_and_at_3000(

@@ -9,79 +9,24 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from aiohttp.test_utils import TestClient, TestServer, make_mocked_request
+from aiohttp.test_utils import TestClient, make_mocked_request
 
-from outagewatch.api.context import ApiContext
-from outagewatch.config import Config, parse_config
-from outagewatch.config.targets import targets_of
-from outagewatch.daemon.http import make_app
-from outagewatch.detection.export import DetectionExport
-from outagewatch.detection.sample_writer import SampleWriter
-from outagewatch.incidents.engine import IncidentEngine, audiences
-from outagewatch.maintenance.engine import MaintenanceEngine
-from outagewatch.metrics import Metrics
-from outagewatch.probes.result import ErrorKind, ProbeResult
 from outagewatch.states import Judged, ServiceStates, VantageState
-from outagewatch.store.engine import open_engine
-from outagewatch.store.migrate import upgrade
 from outagewatch.web.console_lists import home_data
 from outagewatch.web.status_routes import PAGES
-
-from ..states.test_read_model import T0, counting
-
-SERVICES = ("imap", "smtp", "pop3", "webmail")
-
-
-def estate(platforms: int, db: Path, per_platform: int = 4) -> Config:
-    names = SERVICES if per_platform == 4 else [f"s{n:04d}" for n in range(per_platform)]
-    services = {
-        n: {"protocol": "imap", "host": "127.0.0.1", "port": 9, "label": f"Mailbox {n}"}
-        for n in names
-    }
-    return parse_config({
-        "vantage": "fra",
-        "database": f"sqlite+aiosqlite:///{db}",
-        "web": {"status_page": True, "public_url": "https://status.example.net"},
-        "platforms": {
-            f"p{i:04d}": {"name": f"Platform {i}", "services": services,
-                          "lists": {"incident": ["i@example.net"],
-                                    "informational": ["n@example.net"]}}
-            for i in range(platforms)
-        },
-    })  # fmt: skip
+from tests.states.estates import T0, Estates, counting
 
 
 @pytest.fixture
 async def web_of(tmp_path: Path) -> AsyncIterator[Any]:
-    made: list[tuple[TestClient, Any]] = []  # type: ignore[type-arg]
+    estates = Estates(tmp_path)
 
     async def start(platforms: int, per_platform: int = 4) -> tuple[TestClient, Any, ServiceStates]:  # type: ignore[type-arg]
-        db = tmp_path / f"ow-{platforms}-{per_platform}.db"
-        engine = open_engine(f"sqlite+aiosqlite:///{db}")
-        await upgrade(engine)
-        config = estate(platforms, db, per_platform)
-        targets = targets_of(config)
-        samples = SampleWriter(engine, targets, "fra", DetectionExport(Metrics(), "fra"))
-        for n, target in enumerate(targets):  # every service measured once
-            ok = n % 7 != 0
-            result = ProbeResult(T0, 0.02, ok, None if ok else ErrorKind.REFUSED, {}, "")
-            samples.accept(target, result)
-        while await samples.step():
-            pass
-        states = ServiceStates()  # as the detector keeps it: every service monitored
-        states.monitor(t.key for t in targets)
-        incidents = IncidentEngine(engine, audiences(config))
-        windows = MaintenanceEngine(engine, config, incidents.audiences)
-        context = ApiContext(engine, config, incidents, states, lambda: T0, windows)
-        client = TestClient(TestServer(make_app(Metrics(), ready=lambda: True, api=context)))
-        await client.start_server()
-        made.append((client, engine))
-        return client, engine, states
+        served = await estates.start(platforms, per_platform)
+        return served.client, served.engine, served.states
 
     yield start
-    for client, engine in made:
-        await client.close()
-        await engine.dispose()
+    await estates.close()
 
 
 async def _cost(client: TestClient, engine: Any, url: str, monkeypatch: Any) -> dict[str, int]:  # type: ignore[type-arg]
