@@ -22,6 +22,9 @@ from tests.daemon.test_daemon_e2e import (
     webmail_daemon,
 )
 
+# Declared within a timeout and 2 s: timed alone, after the parallel run (see the Makefile).
+pytestmark = pytest.mark.solo
+
 OUTAGE_AFTER = 8.0
 TIMEOUT = 3.0
 

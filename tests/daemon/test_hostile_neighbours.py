@@ -29,6 +29,9 @@ import yaml
 from outagewatch.sim import Faults, HttpServer, ImapServer, Pop3Server, SimServer, SmtpServer
 from tests.daemon.test_daemon_e2e import Daemon, free_port, wait_ready
 
+# Means and CPU of a daemon: measured alone, after the parallel run (see the Makefile).
+pytestmark = pytest.mark.solo
+
 HEALTHY = 200
 HEALTHY_SERVERS = 4  # services per server: 50, as a real platform has many names per host
 HOSTILE_MODES = ("endless_line", "endless_lines", "drip")

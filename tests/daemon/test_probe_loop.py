@@ -14,6 +14,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import timedelta
 
+import pytest
+
 from outagewatch.config import ImapService, Rules
 from outagewatch.config.targets import Target
 from outagewatch.daemon.probe_loop import ProbeLoop
@@ -107,6 +109,7 @@ async def drained(probes: ProbeLoop, arrived: asyncio.Event) -> None:
     raise AssertionError("the probe loop handed over nothing within 10 s")
 
 
+@pytest.mark.solo
 async def test_a_busy_main_loop_is_not_in_the_duration_of_a_probe_on_the_probe_loop() -> None:
     results, arrived, sink = collecting()
 

@@ -150,6 +150,7 @@ def config_with(value: object) -> dict[str, object]:
     return {"probe_workers": value, "platforms": {"eu-de-1": platform}}
 
 
+@pytest.mark.solo  # probe starts on a grid of INTERVAL: timed alone
 async def test_a_killed_worker_is_restarted_and_no_result_is_lost_or_doubled() -> None:
     names = [f"s{i}" for i in range(8)]
     async with HttpServer() as web, running(targets(web.url, names)) as run:
@@ -178,6 +179,7 @@ async def test_a_killed_worker_is_restarted_and_no_result_is_lost_or_doubled() -
         assert after[0] - before[-1] < restarted - killed + 2.5 * INTERVAL, (key, killed)
 
 
+@pytest.mark.solo  # probe starts on a grid of INTERVAL: timed alone
 async def test_a_reload_hands_each_worker_its_new_share() -> None:
     async with HttpServer() as web, running(targets(web.url, ["a", "b", "c", "d"])) as run:
         key = {n: ("eu-de-1", n) for n in "abcdef"}

@@ -10,9 +10,13 @@ import time
 from pathlib import Path
 
 import aiohttp
+import pytest
 import yaml
 
 from .test_daemon_e2e import Daemon, free_port, wait_ready
+
+# The stop is timed: alone, after the parallel run (see the Makefile).
+pytestmark = pytest.mark.solo
 
 LISTS = {"incident": ["i@example.net"], "informational": ["n@example.net"]}
 

@@ -21,6 +21,9 @@ from outagewatch.probes import PROBES, Credentials, ErrorKind, ProbeResult, run_
 from outagewatch.sim import Faults, ImapServer, SimServer, SmtpServer
 from tests.sim.simhelpers import SERVERS
 
+# Wall time and CPU of each probe: measured alone, after the parallel run (see the Makefile).
+pytestmark = pytest.mark.solo
+
 USER, PASSWORD = "probe@example.net", "s3cret-Pw!42"
 LIMIT = 5.0
 # What one probe of a server that floods us may cost, CPU and wall clock: loopback hands

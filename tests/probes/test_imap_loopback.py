@@ -366,6 +366,7 @@ def sends(*chunks: bytes, delay: float = 0.0, then: str = "wait") -> Handler:
     ],
     ids=["binary", "http", "bye", "closed-mid-greeting", "closed-at-once", "1mib-line"],
 )
+@pytest.mark.solo
 async def test_bad_greeting_is_a_protocol_failure(handler: Handler, detail: str) -> None:
     result = await probe(handler)
 
@@ -387,6 +388,7 @@ async def test_bad_greeting_is_a_protocol_failure(handler: Handler, detail: str)
     ],
     ids=["line-flood", "untagged-flood", "huge-literal", "closed-mid-reply"],
 )
+@pytest.mark.solo
 async def test_bad_answer_is_a_protocol_failure(answer: bytes, detail: str) -> None:
     server = FakeImap(answers={"SELECT": answer}, close_after="SELECT")
 
@@ -418,6 +420,7 @@ async def test_endless_line_is_cut_off_in_bounded_memory() -> None:
     assert peak < 4 * 1024 * 1024
 
 
+@pytest.mark.solo
 async def test_a_byte_per_second_ends_at_the_limit() -> None:
     trickle = sends(*(bytes([b]) for b in b"* OK slow server\r\n"), delay=1.0)
 

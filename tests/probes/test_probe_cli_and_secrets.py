@@ -23,6 +23,7 @@ SERVERS: list[type[SimServer]] = [HttpServer, SmtpServer, ImapServer, Pop3Server
 
 
 @pytest.mark.parametrize("server_type", SERVERS, ids=lambda s: s.protocol)
+@pytest.mark.solo
 async def test_measured_duration_within_20ms_of_injected_500ms(
     server_type: type[SimServer], ca_file: str
 ) -> None:

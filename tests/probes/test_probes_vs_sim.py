@@ -104,6 +104,7 @@ async def test_slow_is_ok_but_bad(sim: SimServer, ca_file: str) -> None:
     assert_phases_add_up(result)
 
 
+@pytest.mark.solo
 async def test_hanging_server_hits_the_timeout(sim: SimServer, ca_file: str) -> None:
     sim.faults.hang = True
     result = await probe(sim, ca_file, auth=True, limit=0.5)

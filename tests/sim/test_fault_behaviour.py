@@ -24,6 +24,7 @@ async def test_healthy_start(protocol: str) -> None:
         assert (await client.first_reply(protocol)).startswith(HEALTHY_START[protocol])
 
 
+@pytest.mark.solo
 async def test_greeting_delay_is_measured_by_the_client(protocol: str) -> None:
     faults = Faults(greeting_delay=DELAY)
     async with SERVERS[protocol](faults=faults) as server, raw_client(server) as client:

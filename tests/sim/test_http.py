@@ -58,6 +58,7 @@ async def test_bad_banner_answers_503(server_tls: ssl.SSLContext) -> None:
             assert response.status == S503_UNAVAILABLE
 
 
+@pytest.mark.solo
 async def test_delays_add_up_before_the_response(server_tls: ssl.SSLContext) -> None:
     async with _server("none", server_tls) as server, aiohttp.ClientSession() as http:
         server.faults.greeting_delay = 0.15

@@ -70,6 +70,7 @@ async def _rest(client: RawClient) -> bytes:
         return b""
 
 
+@pytest.mark.solo
 async def test_stop_closes_a_connection_still_in_the_tls_handshake(
     server_tls: ssl.SSLContext,
 ) -> None:

@@ -121,6 +121,7 @@ async def test_bad_banner_is_554_then_only_quit_works(server_tls: ssl.SSLContext
             assert (await raw.command("QUIT")).startswith(b"221 ")
 
 
+@pytest.mark.solo
 async def test_reply_delay_applies_once_per_reply(server_tls: ssl.SSLContext) -> None:
     async with _server("none", server_tls, users=USERS) as server:
         client = _client(server)
