@@ -154,9 +154,13 @@ async def test_demo_from_the_wheel(installed: Installed) -> None:
             await seen_on_the_web(text)
             await static_files_served(text, installed.wheel)
         proc.send_signal(signal.SIGINT)
-        async with asyncio.timeout(30):
-            rest, _ = await proc.communicate()
+        try:
+            async with asyncio.timeout(30):
+                rest, _ = await proc.communicate()
+        except TimeoutError:
+            raise AssertionError(f"the demo did not end within 30 s of Ctrl-C:\n{text}") from None
         text += rest.decode()
+        assert "demo interrupted (Ctrl-C)" in text, text
     finally:
         if proc.returncode is None:  # a failed run leaves no demo behind
             proc.kill()

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import signal
 import socket
 import sys
 import tempfile
@@ -185,22 +186,51 @@ async def run_demo(*, keep_running: bool = False) -> int:
         say(f"  status   {web}/status/eu-de-1   (public: the customers' view)")
         say(f"  console  {web}/console   (sign in with the token above)")
         say(f"  rules    {', '.join(f'{k} {v}' for k, v in RULES.items())}")
+        interrupted = _on_first_ctrl_c(loop)
+        stack.callback(loop.remove_signal_handler, signal.SIGINT)
+        script = asyncio.create_task(_script(daemon, servers, relay, started))
         try:
-            await _script(daemon, servers, relay, started)
-            if keep_running:
+            if await _first_of(script, interrupted) and keep_running:
                 say("--keep-running: the daemon stays up; Ctrl-C ends it")
-                await running
+                await _first_of(running, interrupted)
         finally:
+            script.cancel()
             daemon.stop()
             await running
             mail.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await mail
+            await asyncio.wait({script, mail}, timeout=5)
+    if interrupted.done():
+        say("demo interrupted (Ctrl-C): the daemon stopped cleanly")
+        return 0
     say(
         "demo finished: detected, joined, acknowledged, updated, partly recovered and restored;"
         " the us platform stayed healthy and its list heard nothing."
     )
     return 0
+
+
+def _on_first_ctrl_c(loop: asyncio.AbstractEventLoop) -> asyncio.Future[None]:
+    """A future done at the first Ctrl-C (SIGINT), which then stops the demo cleanly; a
+    second one interrupts at once. Stopping by our own signal handler does not depend on
+    the cancellation of whatever the scenario awaits at that moment reaching it."""
+    interrupted: asyncio.Future[None] = loop.create_future()
+
+    def first() -> None:
+        loop.remove_signal_handler(signal.SIGINT)  # the next one raises KeyboardInterrupt
+        if not interrupted.done():
+            interrupted.set_result(None)
+
+    loop.add_signal_handler(signal.SIGINT, first)
+    return interrupted
+
+
+async def _first_of(work: asyncio.Future[Any], interrupted: asyncio.Future[None]) -> bool:
+    """Waits for ``work`` or a Ctrl-C; True when ``work`` ended first (its error raised)."""
+    await asyncio.wait({work, interrupted}, return_when=asyncio.FIRST_COMPLETED)
+    if not work.done():
+        return False
+    work.result()
+    return True
 
 
 async def _script(
