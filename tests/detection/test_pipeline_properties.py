@@ -20,6 +20,7 @@ import random
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -205,6 +206,9 @@ def in_outage_at(events: list[Event], t: datetime) -> bool:
     return state
 
 
+# 800 cases take about 30 s of CPU; beside the other half of the parallel suite on two cores
+# they took over a minute. The limit guards against a hang, not a slow machine.
+@pytest.mark.timeout(300)
 @settings(max_examples=800, deadline=None)
 @given(cases())
 def test_the_pipeline_declares_what_the_rule_says_of_all_samples(case: Case) -> None:

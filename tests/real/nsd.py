@@ -153,19 +153,29 @@ def _wait_started(nsd: Nsd, zone: str) -> str | None:
     return _wait_for_serial(nsd, zone, 1, raise_on_timeout=False)
 
 
+CONSISTENT = 20
+
+
 def _wait_for_serial(
     nsd: Nsd, zone: str, serial: int, *, raise_on_timeout: bool = True
 ) -> str | None:
-    """Ask for the SOA (each query waits up to 0.2 s for its answer) until ``serial``."""
+    """Ask for the SOA (each query waits up to 0.2 s for its answer) until ``serial`` is the
+    answer CONSISTENT times in a row: while NSD reloads, the old server process answers
+    beside the new one for a moment, with the old zone (seen under load: the first answer
+    had the new serial, the probe's next queries the old records)."""
     deadline = time.monotonic() + START_TIMEOUT
+    in_a_row = 0
     while time.monotonic() < deadline:
         if nsd.process.poll() is not None:
             return f"nsd exited with status {nsd.process.returncode}"
         found = _soa_serial(nsd, zone)
-        if found == serial:
+        in_a_row = in_a_row + 1 if found == serial else 0
+        if in_a_row == CONSISTENT:
             return None
         if found is not None and found > serial:
             return f"serial {found} is past {serial}"
+        if in_a_row:
+            time.sleep(0.01)
     problem = f"{zone} not served with serial {serial} after {START_TIMEOUT:g}s"
     if raise_on_timeout:
         raise AssertionError(f"{problem}\n{nsd.log_tail()}")
