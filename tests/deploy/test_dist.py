@@ -31,6 +31,12 @@ from tests.test_demo import seen_on_the_web
 
 # The Makefile's target is this command with dist/ as the output directory.
 BUILD = [sys.executable, "-m", "build", "--outdir"]
+# Runs argv[1:] with SIGINT at its default, as Ctrl-C finds a command at a terminal: a
+# shell that starts pytest in the background leaves SIGINT ignored in all it starts.
+WITH_CTRL_C = (
+    "import os, signal, sys; signal.signal(signal.SIGINT, signal.SIG_DFL); "
+    "os.execv(sys.argv[1], sys.argv[1:])"
+)
 
 
 @dataclass(frozen=True)
@@ -139,6 +145,7 @@ async def test_demo_from_the_wheel(installed: Installed) -> None:
     the wheel's templates, the status page and the console rendered, the static files served;
     then Ctrl-C (SIGINT) ends it cleanly."""
     proc = await asyncio.create_subprocess_exec(
+        installed.venv / "bin" / "python", "-c", WITH_CTRL_C,
         installed.venv / "bin" / "outagewatch", "demo",
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
         env=installed.env, cwd=installed.venv.parent,

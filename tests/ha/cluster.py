@@ -27,6 +27,9 @@ TAKEOVER = 3.0
 # How long the tests wait for an event (a mail, a leader): three daemons on a loaded 2-core
 # machine start and detect slowly. A timeout, never a speed target.
 PATIENCE = 60.0
+# Each /readyz question gives up after this: an instance still starting may be slow to
+# answer, and one stuck answer must not eat a wait meant for the others.
+ASK = aiohttp.ClientTimeout(total=2)
 RULES = {
     "slow_after": "500ms", "outage_after": "2s", "probe_interval": "250ms", "probe_timeout": "2s",
     "max_gap": "5s", "update_every": "3s", "oncall_repeat": "1h",
@@ -98,7 +101,7 @@ class Cluster:
 
     async def leader(self, within: float = PATIENCE) -> Instance:
         """The one instance whose /readyz says it leads (waits for there to be one)."""
-        async with aiohttp.ClientSession() as session, asyncio.timeout(within):
+        async with aiohttp.ClientSession(timeout=ASK) as session, asyncio.timeout(within):
             while True:
                 leaders = [
                     i for i in self.instances.values()

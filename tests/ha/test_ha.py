@@ -17,7 +17,7 @@ import pytest
 
 from outagewatch.sim import SmtpServer
 
-from .cluster import PATIENCE, TAKEOVER, Cluster, Instance
+from .cluster import ASK, PATIENCE, TAKEOVER, Cluster, Instance
 
 pytestmark = [pytest.mark.real, pytest.mark.timeout(600)]
 
@@ -83,7 +83,7 @@ async def standing_by(cluster: Cluster, *among: Instance) -> None:
     on a loaded machine a restart takes seconds, and killing leaders faster than standbys
     come back leaves nobody to take over."""
     candidates = among or tuple(cluster.instances.values())
-    async with aiohttp.ClientSession() as session, asyncio.timeout(PATIENCE):
+    async with aiohttp.ClientSession(timeout=ASK) as session, asyncio.timeout(PATIENCE):
         while True:
             for instance in candidates:
                 status = await instance.status(session)
