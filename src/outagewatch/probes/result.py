@@ -61,9 +61,10 @@ class PhaseTimer:
     attributed to the phase it happened in.
     """
 
-    def __init__(self, on_start: Callable[[], None] | None = None) -> None:
+    def __init__(self) -> None:
         self.phases: dict[str, float] = {}
-        self.on_start = on_start  # called once, when the clock starts
+        # Called once, when the clock starts: the runner moves the deadline there.
+        self.on_start: Callable[[], None] | None = None
         self.current: str | None = None
         # The clock starts with the first phase: local set-up (building a TLS context, say)
         # is not something the user waits for, and must not blur the measurement.
