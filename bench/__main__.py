@@ -14,6 +14,7 @@ from pathlib import Path
 
 from bench import harness, report, results_file, roundtrip, status_load, status_page, storage
 from bench.blackbox import find_binary
+from bench.children import unwind_on_sigterm
 from bench.environment import cpu_ticks, describe, steal_between
 
 BIG_SCALE = 10_000
@@ -197,6 +198,7 @@ def plan_of(args: argparse.Namespace, blackbox: str | None) -> harness.Plan:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    unwind_on_sigterm()
     if args.report_from is not None:
         results, machine = results_file.load(args.report_from)
         print(_text(machine, results))

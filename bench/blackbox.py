@@ -10,6 +10,7 @@ QUIT (``tcp`` prober, ``query_response``). Its measurement of a probe is the
 from __future__ import annotations
 
 import base64
+import functools
 import os
 import shutil
 import socket
@@ -21,6 +22,7 @@ from typing import Any
 
 import yaml
 
+from bench.children import die_with_parent
 from bench.layout import EHLO_NAME, PASSWORD, USER, TargetSpec
 
 BINARY_NAMES = ("prometheus-blackbox-exporter", "blackbox_exporter")
@@ -154,7 +156,7 @@ class BlackboxProcess:
             stdout=subprocess.DEVNULL,
             stderr=(self.workdir / "blackbox.log").open("wb"),
             # Pinned before exec, so that the Go runtime sizes GOMAXPROCS to this one CPU.
-            preexec_fn=None if cpus is None else lambda: os.sched_setaffinity(0, cpus),
+            preexec_fn=functools.partial(die_with_parent, pin_to=cpus),
         )
         deadline = time.monotonic() + READY_TIMEOUT
         while time.monotonic() < deadline:

@@ -24,6 +24,7 @@ from pathlib import Path
 import aiohttp
 
 from bench.blackbox import read_cpu
+from bench.children import die_with_parent
 from bench.daemon_config import write_config
 from bench.layout import PASSWORD, PASSWORD_ENV, TargetSpec
 
@@ -88,6 +89,7 @@ def deployed(
             stdout=log,
             stderr=log,
             env=env,
+            preexec_fn=die_with_parent,
         )
         try:
             if cpu is not None:

@@ -30,6 +30,7 @@ from pathlib import Path
 
 import aiohttp
 
+from bench.children import die_with_parent
 from bench.daemon_config import PLATFORM
 from bench.daemon_process import (
     DaemonProbe,
@@ -201,6 +202,7 @@ class _Load:
             stdin=asyncio.subprocess.PIPE,
             stdout=asyncio.subprocess.PIPE,
             limit=REPORT_LIMIT,
+            preexec_fn=die_with_parent,
         )
         assert process.stdout is not None
         line = await asyncio.wait_for(process.stdout.readline(), timeout=60)

@@ -18,6 +18,7 @@ from typing import Any
 import trustme
 from tests.real.dovecot import Dovecot, DovecotUnavailable, run_dovecot
 
+from bench.children import die_with_parent
 from outagewatch.sim import SmtpServer
 
 PROBES_PER_KIND = 200
@@ -64,6 +65,7 @@ async def _measure(dovecot: Dovecot, ca_file: str, count: int) -> dict[str, Any]
             child = await asyncio.create_subprocess_exec(
                 sys.executable, "-m", "bench.roundtrip_probes",
                 stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
+                preexec_fn=die_with_parent,
             )  # fmt: skip
             specs = json.dumps(_specs(dovecot, sim.port, ca_file, count)).encode()
             out, _ = await asyncio.wait_for(child.communicate(specs), timeout=600)

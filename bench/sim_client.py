@@ -10,6 +10,8 @@ from dataclasses import dataclass
 from types import TracebackType
 from typing import Self
 
+from bench.children import die_with_parent
+
 
 @dataclass
 class SimProcess:
@@ -35,7 +37,11 @@ class SimProcess:
             command += ["--cpu", str(self.cpu)]
         # stdin stays a pipe: the simulators stop by themselves if the harness dies.
         self._process = subprocess.Popen(  # noqa: S603 - our own module, fixed arguments
-            command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+            command,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+            preexec_fn=die_with_parent,
         )
         assert self._process.stdout is not None
         line = self._process.stdout.readline()

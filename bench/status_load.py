@@ -34,6 +34,7 @@ from typing import Any
 import aiohttp
 import yaml
 
+from bench.children import die_with_parent, unwind_on_sigterm
 from bench.daemon_process import free_port
 
 LISTS = {"incident": ["i@bench.invalid"], "informational": ["n@bench.invalid"]}
@@ -186,12 +187,12 @@ def _spawn(folder: Path, config: Path, sim_port: int) -> tuple[subprocess.Popen[
     sim = subprocess.Popen(  # noqa: S603 - our own module, fixed arguments
         [sys.executable, "-m", "outagewatch.sim", "--http", str(sim_port),
          "--greeting-delay", LATENCY],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, preexec_fn=die_with_parent,
     )  # fmt: skip
     with (folder / "daemon.log").open("w") as log:
         daemon = subprocess.Popen(  # noqa: S603 - our own package, our own config
             [sys.executable, "-m", "outagewatch", "run", "-c", str(config)],
-            stdout=subprocess.DEVNULL, stderr=log,
+            stdout=subprocess.DEVNULL, stderr=log, preexec_fn=die_with_parent,
         )  # fmt: skip
     return sim, daemon
 
@@ -302,4 +303,5 @@ def report(say: Any = print, workers: str | None = None) -> str:
 if __name__ == "__main__":
     # python -m bench.status_load [PROBE_WORKERS]: "auto", a count, or the daemon's default.
     chosen = sys.argv[1] if len(sys.argv) > 1 else None
+    unwind_on_sigterm()
     print(report(lambda text: print(text, file=sys.stderr), chosen))
