@@ -180,7 +180,7 @@ async def run_pipeline(case: Case) -> Run:
             samples_lower.append(Observation.of(result.started_at, worse))
             lower.observe(target.key, "v", samples_lower[-1])
         for judge, found in ((judgement, declared), (lower, declared_lower)):
-            for key in judge.to_judge({target.key} if batch else set()):
+            for key in judge.to_judge({target.key} if batch else set(), now):
                 verdict = judge.evaluate(key, now)
                 assert verdict is not None
                 found += [(now, e) for e in judge.commit(key, verdict, now)]

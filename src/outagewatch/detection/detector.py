@@ -135,7 +135,9 @@ class Detector:
         while full:
             more, full = await self._ingest()
             touched |= more
-        keys = sorted({*self._judgement.to_judge(touched), *self._degraded.to_judge(touched)})
+        keys = sorted(
+            {*self._judgement.to_judge(touched, now), *self._degraded.to_judge(touched, now)}
+        )
         decided = await self._judge(keys, now)
         return decided or bool(touched)
 

@@ -7,6 +7,7 @@ driven by a simulated clock (tests/detection/test_pipeline_properties.py).
 
 from __future__ import annotations
 
+import heapq
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -66,6 +67,11 @@ class Judgement:
     tracks: dict[Key, ServiceTrack] = field(default_factory=dict)
     # Judged every round even without new samples: time alone can change their verdict.
     watching: set[Key] = field(default_factory=set)
+    # When each service's oldest unsettled sample settles (its start plus the lateness):
+    # judged then, as the rule may see it. Every service has samples waiting to settle, and
+    # judging all of them every round for that cost most of the daemon's CPU.
+    settles_at: dict[Key, datetime] = field(default_factory=dict)
+    _settling: list[tuple[datetime, Key]] = field(default_factory=list)  # a heap of those
     # Maintenance windows per service, refreshed by the daemon before each round.
     windows: dict[Key, list[Window]] = field(default_factory=dict)
     # Until when each vantage counts as reporting: its newest sample of any service plus that
@@ -81,6 +87,7 @@ class Judgement:
         """Forget every judgement (this instance is no longer the leader)."""
         self.tracks = {target.key: self.new_track(target) for target in self.targets}
         self.watching, self.vantage_until = set(), {}
+        self.settles_at, self._settling = {}, []
 
     def retarget(self, targets: list[Target]) -> list[Target]:
         """New rules for kept services (their judgement stays), fresh tracks for new ones, and
@@ -90,6 +97,7 @@ class Judgement:
         for key in set(self.tracks) - set(self.by_key):
             del self.tracks[key]
             self.watching.discard(key)
+            self.settles_at.pop(key, None)
         added = []
         for target in targets:
             track = self.tracks.get(target.key)
@@ -123,8 +131,16 @@ class Judgement:
         """The vantages whose data may still be whole (the leader's view)."""
         return {vantage for vantage, until in self.vantage_until.items() if until >= now}
 
-    def to_judge(self, touched: set[Key]) -> list[Key]:
-        return sorted(touched | self.watching | set(self.windows))
+    def to_judge(self, touched: set[Key], now: datetime) -> list[Key]:
+        """The services to judge at ``now``: with new samples, watched, in a maintenance
+        window, or with a sample that has settled since they were last judged."""
+        settled = set()
+        while self._settling and self._settling[0][0] <= now:
+            at, key = heapq.heappop(self._settling)
+            if self.settles_at.get(key) == at:  # else judged since, and due later
+                del self.settles_at[key]
+                settled.add(key)
+        return sorted(touched | self.watching | settled | set(self.windows))
 
     def evaluate(self, key: Key, now: datetime) -> Verdict | None:
         """Judge one service at ``now``; the caller records the verdict's events, then
@@ -140,16 +156,25 @@ class Judgement:
         return track.commit(verdict, now, self.windows.get(key, []))
 
     def bad_for(self, key: Key, state: RuleState, now: datetime) -> timedelta:
-        """How long the service's bad run has lasted at ``now``, and keep judging it while
-        time alone can change its verdict: a bad run or an outage goes on, or samples wait
-        to be settled."""
+        """How long the service's bad run has lasted at ``now`` (``state``: one vantage's,
+        after ``commit``), and keep judging it when time alone can change its verdict: every
+        round while an outage or a bad run of any vantage goes on, and once more when its
+        oldest unsettled sample settles."""
         track = self.tracks[key]
         bad_for = state.bad_for(now, track.rules)
-        unsettled = any(v.pending for v in track.vantages.values())
-        if bad_for > timedelta(0) or track.in_outage is not None or unsettled:
+        running = track.in_outage is not None or any(
+            v.checkpoint.bad_for(now, track.rules) > timedelta(0) for v in track.vantages.values()
+        )
+        if bad_for > timedelta(0) or running:
             self.watching.add(key)
         else:
             self.watching.discard(key)
+        oldest = min((v.pending[0].at for v in track.vantages.values() if v.pending), default=None)
+        if oldest is None:
+            self.settles_at.pop(key, None)
+        elif self.settles_at.get(key) != (due := oldest + track.rules.lateness):
+            self.settles_at[key] = due
+            heapq.heappush(self._settling, (due, key))
         return bad_for
 
     def in_window(self, key: Key, now: datetime) -> bool:
