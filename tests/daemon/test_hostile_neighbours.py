@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
 import re
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -28,6 +27,7 @@ import yaml
 
 from outagewatch.sim import Faults, HttpServer, ImapServer, Pop3Server, SimServer, SmtpServer
 from tests.daemon.test_daemon_e2e import Daemon, free_port, wait_ready
+from tests.processes import cpu_spent, tree_cpu_seconds
 
 # Means and CPU of a daemon: measured alone, after the parallel run (see the Makefile).
 pytestmark = pytest.mark.solo
@@ -56,7 +56,7 @@ HISTOGRAM = re.compile(
 @dataclass(frozen=True)
 class Window:
     mean: float  # seconds, of the healthy services' probes in the window
-    cpu: float  # seconds of the daemon's CPU (user + system, every thread)
+    cpu: float  # seconds of the daemon's CPU (user + system), its probe workers included
     probes: int
 
 
@@ -114,12 +114,6 @@ def write_config(
     return path
 
 
-def cpu_seconds(pid: int) -> float:
-    """User and system time of the whole process (all its threads), from /proc."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
 async def histogram(session: aiohttp.ClientSession, url: str) -> tuple[float, int]:
     """The healthy services' probe durations so far: their sum, and how many."""
     async with session.get(url) as response:
@@ -136,11 +130,11 @@ async def histogram(session: aiohttp.ClientSession, url: str) -> tuple[float, in
 async def window(session: aiohttp.ClientSession, url: str, pid: int) -> Window:
     """From now until every healthy service has been probed ROUNDS times more (on average)."""
     total, count = await histogram(session, url)
-    cpu = cpu_seconds(pid)
+    cpu = tree_cpu_seconds(pid)  # the probe workers' CPU is the daemon's
     async with asyncio.timeout(ROUNDS * INTERVAL * 10):
         while (now := await histogram(session, url))[1] < count + ROUNDS * HEALTHY:  # noqa: ASYNC110 - another process: polling is all there is
             await asyncio.sleep(0.2)
-    spent = cpu_seconds(pid) - cpu
+    spent = cpu_spent(cpu, tree_cpu_seconds(pid))
     probes = now[1] - count
     return Window(mean=(now[0] - total) / probes, cpu=spent, probes=probes)
 
