@@ -119,10 +119,16 @@ def test_probe_workers_in_the_config(value: object, count: int) -> None:
     assert config.probe_worker_count == count
 
 
-def test_the_probe_thread_by_default() -> None:
+def test_one_worker_per_usable_cpu_by_default() -> None:
     config = config_with(None)
     del config["probe_workers"]
-    assert parse_config(config).probe_worker_count == 0
+    parsed = parse_config(config)
+    assert parsed.probe_workers == "auto"
+    assert parsed.probe_worker_count == usable_cpus() >= 1
+
+
+def test_zero_keeps_the_probe_thread() -> None:
+    assert parse_config(config_with(0)).probe_worker_count == 0
 
 
 @pytest.mark.parametrize("value", ["3", -1, 65, True, 1.5, "many", None, "AUTO"])
