@@ -108,11 +108,11 @@ def deployed(
 def probes_on(probe_workers: str | None, cpus: int) -> str:
     """Where the daemon's probes run with this ``probe_workers`` setting on ``cpus`` usable
     CPUs (what "auto" counts): the label that tells runs with workers from runs without."""
-    if probe_workers is None or probe_workers == "0":
-        setting = "default 0" if probe_workers is None else "0"
-        return f"the probe thread (probe_workers: {setting})"
-    count = cpus if probe_workers == "auto" else int(probe_workers)
-    return f"{count} probe worker{'s' if count != 1 else ''} (probe_workers: {probe_workers})"
+    if probe_workers == "0":
+        return "the probe thread (probe_workers: 0)"
+    setting = "default auto" if probe_workers is None else probe_workers
+    count = cpus if probe_workers in (None, "auto") else int(probe_workers)
+    return f"{count} probe worker{'s' if count != 1 else ''} (probe_workers: {setting})"
 
 
 async def wait_ready(session: aiohttp.ClientSession, base: str, spawned: float) -> float:

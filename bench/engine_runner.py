@@ -23,11 +23,13 @@ import os
 import resource
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from bench.daemon_process import cpu_between, probes_on, tree_cpu
 from bench.layout import EHLO_NAME, PASSWORD, PASSWORD_ENV, USER, TargetSpec, from_json
 from outagewatch.config.rules import Rules
 from outagewatch.config.services import Auth, HttpService, ImapService, Pop3Service, SmtpService
@@ -35,6 +37,7 @@ from outagewatch.config.targets import Target
 from outagewatch.daemon.collector import freeze_long_lived_objects
 from outagewatch.daemon.pacing import Pace
 from outagewatch.daemon.probe_loop import ProbeLoop
+from outagewatch.daemon.probe_workers import ProbeWorkers
 from outagewatch.detection.detector import Detector
 from outagewatch.detection.export import DetectionExport
 from outagewatch.detection.sample_writer import SampleWriter
@@ -99,7 +102,12 @@ class Measurement:
 
 
 async def detect_loop(
-    samples: SampleWriter, detector: Detector, probes: ProbeLoop, pace: Pace, wake: asyncio.Event
+    samples: SampleWriter,
+    detector: Detector,
+    probes: ProbeLoop | ProbeWorkers,
+    pace: Pace,
+    wake: asyncio.Event,
+    on_round: Callable[[], None],
 ) -> None:
     """Daemon._detect_until_stopped and Daemon._round of the leader (the one instance on
     SQLite), less the maintenance, incident, export and housekeeping steps: rounds paced as
@@ -109,6 +117,7 @@ async def detect_loop(
         started = loop.time()
         wake.clear()
         probes.drain()
+        on_round()
         while await samples.step():
             pass
         while await detector.step(datetime.now(UTC)):
@@ -147,19 +156,35 @@ async def run(spec: dict[str, Any]) -> dict[str, Any]:
         samples.accept(target, result)
 
     wake = asyncio.Event()
-    prober = ProbeLoop(targets, sink, on_late=out.on_late, on_batch=wake.set)
+    # As the daemon's probe_workers says (None: its default, auto): worker processes, whose
+    # CPU (the fork server's and the hand-over's included) is the engine's, or the thread.
+    workers = spec.get("probe_workers") or "auto"
+    count = len(os.sched_getaffinity(0)) if workers == "auto" else int(workers)
+    prober: ProbeLoop | ProbeWorkers
+    if count:
+        prober = ProbeWorkers(targets, sink, count, on_batch=wake.set)
+    else:
+        prober = ProbeLoop(targets, sink, on_late=out.on_late, on_batch=wake.set)
     await prober.start()
+
+    def on_round() -> None:
+        # A worker's lag comes in its batches: the latest batch's, taken once a round.
+        if isinstance(prober, ProbeWorkers):
+            out.on_late(prober.lag)
+
     out.startup = time.perf_counter() - started
     window_start = time.perf_counter() + warmup
     out.window = (window_start, window_start + duration)
     helpers = [
         asyncio.create_task(freeze_after(interval)),
-        asyncio.create_task(detect_loop(samples, detector, prober, Pace.of(targets), wake)),
+        asyncio.create_task(
+            detect_loop(samples, detector, prober, Pace.of(targets), wake, on_round)
+        ),
     ]
     await asyncio.sleep(warmup)
-    cpu_start = time.process_time()
+    cpu_start, tree_start = time.process_time(), _children_cpu()
     await asyncio.sleep(duration)
-    out.cpu = time.process_time() - cpu_start
+    out.cpu = time.process_time() - cpu_start + cpu_between(tree_start, _children_cpu())
     await prober.stop()
     for task in helpers:
         if task.done():
@@ -174,6 +199,7 @@ async def run(spec: dict[str, Any]) -> dict[str, Any]:
         "cpu": out.cpu,
         "startup": out.startup,
         "peak_rss_kb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
+        "probes_on": probes_on(workers, count),
         "lags": out.lags,
         "gc_pauses": out.gc_pauses,
         "probes": [
@@ -181,6 +207,11 @@ async def run(spec: dict[str, Any]) -> dict[str, Any]:
             for name, at, duration, ok in out.probes
         ],
     }
+
+
+def _children_cpu() -> dict[int, float]:
+    """CPU seconds of every process below this one (probe workers and their fork server)."""
+    return {pid: cpu for pid, cpu in tree_cpu(os.getpid()).items() if pid != os.getpid()}
 
 
 def main(argv: list[str]) -> int:

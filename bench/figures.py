@@ -53,6 +53,7 @@ class Figures(PerProbe):
     full_gcs: float = math.nan  # full (generation 2) collections inside the window
     full_gc_max_ms: float = math.nan  # the longest, during which nothing else ran
     sim_cpu_util: float = math.nan  # share of a core the simulators used meanwhile
+    probes_on: str = ""  # outagewatch's: its probe workers or the probe thread
 
     @property
     def offered_rate(self) -> float:
@@ -86,6 +87,7 @@ def of_outagewatch(
         lags=run.lags,
         startup=run.startup,
         gc_pauses=run.gc_pauses,
+        probes_on=run.probes_on,
     )
 
 
@@ -128,6 +130,7 @@ def _figures(
     lags: list[float] | None,
     startup: float = math.nan,
     gc_pauses: list[float] | None = None,
+    probes_on: str = "",
 ) -> Figures:
     paired = pair(measured, records)
     return Figures(
@@ -151,4 +154,5 @@ def _figures(
         startup_s=startup,
         full_gcs=float(len(gc_pauses)) if gc_pauses is not None else math.nan,
         full_gc_max_ms=max(gc_pauses, default=0.0) * MS if gc_pauses is not None else math.nan,
+        probes_on=probes_on,
     )

@@ -183,6 +183,7 @@ class _Bench:
             duration=stage.duration,
             workdir=self.workdir / f"outagewatch-{stage.name}",
             cpu=self.tool_cpu,
+            probe_workers=self.plan.probe_workers,
         )
         time.sleep(SETTLE)
         if judged is not None:

@@ -34,6 +34,7 @@ class EngineRun:
     lags: list[float]
     gc_pauses: list[float]
     probes: list[EngineProbe]
+    probes_on: str = ""  # daemon_process.probes_on(): workers or the thread
 
 
 def run_engine(
@@ -44,6 +45,7 @@ def run_engine(
     duration: float,
     workdir: Path,
     cpu: int | None,
+    probe_workers: str | None = None,
 ) -> EngineRun:
     workdir.mkdir(parents=True, exist_ok=True)
     database = workdir / "samples.db"
@@ -56,6 +58,7 @@ def run_engine(
         "duration": duration,
         "database": str(database),
         "cpu": cpu,
+        "probe_workers": probe_workers,
     }
     spec_file, out_file = workdir / "engine-spec.json", workdir / "engine-result.json"
     spec_file.write_text(json.dumps(spec))
@@ -76,4 +79,5 @@ def run_engine(
         lags=raw["lags"],
         gc_pauses=raw["gc_pauses"],
         probes=[EngineProbe(*item) for item in raw["probes"]],
+        probes_on=raw.get("probes_on", ""),
     )

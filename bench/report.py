@@ -203,6 +203,7 @@ def render(results: Results) -> str:
             f"== {ours.targets:,} targets (a quarter each http, smtp, imap, pop3), "
             f"every {ours.interval:g} s, {ours.seconds:g} s measured, "
             f"{latency_ms:g} ms injected per connection"
+            + (f"; outagewatch's probes on {ours.probes_on}" if ours.probes_on else "")
         )
         parts.append(scale_table(ours, theirs, latency_ms))
         parts.append("")
@@ -212,6 +213,7 @@ def render(results: Results) -> str:
             f"== CPU by protocol: {first.targets:,} targets of one protocol every "
             f"{first.interval:g} s ({first.offered_rate:,.0f} probes/s), "
             f"{first.seconds:g} s measured"
+            + (f"; outagewatch's probes on {first.probes_on}" if first.probes_on else "")
         )
         parts.append(protocol_table(results))
         parts.append("")
