@@ -115,7 +115,11 @@ def test_two_replicas_on_postgresql_with_the_agreements_platforms() -> None:
     assert ours["api"]["listen"] == "0.0.0.0:8080"
     example = yaml.safe_load((ROOT / "config" / "ox-cloud.example.yaml").read_text())
     differ = {k for k in example.keys() | ours.keys() if example.get(k) != ours.get(k)}
-    assert differ == {"database", "api", "vantage"}
+    assert differ == {"database", "api", "vantage", "probe_workers"}
+    # No CPU limit on the pod: "auto" would start a worker for every CPU of the node.
+    assert ours["probe_workers"] == 2
+    (container,) = by_kind("Deployment")["spec"]["template"]["spec"]["containers"]
+    assert "cpu" not in container["resources"].get("limits", {})
 
 
 def test_every_secret_comes_from_the_secret(
