@@ -27,6 +27,7 @@ from bench.blackbox import read_cpu
 from bench.children import die_with_parent
 from bench.daemon_config import write_config
 from bench.layout import PASSWORD, PASSWORD_ENV, TargetSpec
+from outagewatch.config.model import auto_probe_workers
 
 STARTUP_ALLOWANCE = 300.0
 STOP_ALLOWANCE = 60.0
@@ -108,10 +109,11 @@ def deployed(
 def probes_on(probe_workers: str | None, cpus: int) -> str:
     """Where the daemon's probes run with this ``probe_workers`` setting on ``cpus`` usable
     CPUs (what "auto" counts): the label that tells runs with workers from runs without."""
-    if probe_workers == "0":
-        return "the probe thread (probe_workers: 0)"
     setting = "default auto" if probe_workers is None else probe_workers
-    count = cpus if probe_workers in (None, "auto") else int(probe_workers)
+    count = auto_probe_workers(cpus) if probe_workers in (None, "auto") else int(probe_workers)
+    if count == 0:
+        on = f", on {cpus} CPU" if setting != "0" else ""
+        return f"the probe thread (probe_workers: {setting}{on})"
     return f"{count} probe worker{'s' if count != 1 else ''} (probe_workers: {setting})"
 
 

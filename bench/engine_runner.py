@@ -31,6 +31,7 @@ from typing import Any
 
 from bench.daemon_process import cpu_between, probes_on, tree_cpu
 from bench.layout import EHLO_NAME, PASSWORD, PASSWORD_ENV, USER, TargetSpec, from_json
+from outagewatch.config.model import auto_probe_workers
 from outagewatch.config.rules import Rules
 from outagewatch.config.services import Auth, HttpService, ImapService, Pop3Service, SmtpService
 from outagewatch.config.targets import Target
@@ -159,7 +160,8 @@ async def run(spec: dict[str, Any]) -> dict[str, Any]:
     # As the daemon's probe_workers says (None: its default, auto): worker processes, whose
     # CPU (the fork server's and the hand-over's included) is the engine's, or the thread.
     workers = spec.get("probe_workers") or "auto"
-    count = len(os.sched_getaffinity(0)) if workers == "auto" else int(workers)
+    cpus = len(os.sched_getaffinity(0))
+    count = auto_probe_workers(cpus) if workers == "auto" else int(workers)
     prober: ProbeLoop | ProbeWorkers
     if count:
         prober = ProbeWorkers(targets, sink, count, on_batch=wake.set)
@@ -199,7 +201,7 @@ async def run(spec: dict[str, Any]) -> dict[str, Any]:
         "cpu": out.cpu,
         "startup": out.startup,
         "peak_rss_kb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
-        "probes_on": probes_on(workers, count),
+        "probes_on": probes_on(workers, cpus),
         "lags": out.lags,
         "gc_pauses": out.gc_pauses,
         "probes": [

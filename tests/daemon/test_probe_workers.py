@@ -20,7 +20,7 @@ import pytest
 
 from outagewatch.config import ConfigError, HttpService, Rules
 from outagewatch.config.load import parse_config
-from outagewatch.config.model import usable_cpus
+from outagewatch.config.model import auto_probe_workers, usable_cpus
 from outagewatch.config.targets import Target
 from outagewatch.daemon.probe_workers import ProbeWorkers, share_of, shares
 from outagewatch.probes import ProbeResult
@@ -124,7 +124,12 @@ def test_one_worker_per_usable_cpu_by_default() -> None:
     del config["probe_workers"]
     parsed = parse_config(config)
     assert parsed.probe_workers == "auto"
-    assert parsed.probe_worker_count == usable_cpus() >= 1
+    assert parsed.probe_worker_count == auto_probe_workers(usable_cpus())
+
+
+@pytest.mark.parametrize(("cpus", "workers"), [(1, 0), (2, 2), (8, 8)])
+def test_auto_is_one_worker_per_cpu_and_the_thread_on_one(cpus: int, workers: int) -> None:
+    assert auto_probe_workers(cpus) == workers
 
 
 def test_zero_keeps_the_probe_thread() -> None:
