@@ -24,10 +24,10 @@ from pathlib import Path
 import aiohttp
 import pytest
 import yaml
+from bench.daemon_process import cpu_between, tree_cpu
 
 from outagewatch.sim import Faults, HttpServer, ImapServer, Pop3Server, SimServer, SmtpServer
 from tests.daemon.test_daemon_e2e import Daemon, free_port, wait_ready
-from tests.processes import cpu_spent, tree_cpu_seconds
 
 # Means and CPU of a daemon: measured alone, after the parallel run (see the Makefile).
 pytestmark = pytest.mark.solo
@@ -130,11 +130,11 @@ async def histogram(session: aiohttp.ClientSession, url: str) -> tuple[float, in
 async def window(session: aiohttp.ClientSession, url: str, pid: int) -> Window:
     """From now until every healthy service has been probed ROUNDS times more (on average)."""
     total, count = await histogram(session, url)
-    cpu = tree_cpu_seconds(pid)  # the probe workers' CPU is the daemon's
+    cpu = tree_cpu(pid)  # the probe workers' CPU is the daemon's
     async with asyncio.timeout(ROUNDS * INTERVAL * 10):
         while (now := await histogram(session, url))[1] < count + ROUNDS * HEALTHY:  # noqa: ASYNC110 - another process: polling is all there is
             await asyncio.sleep(0.2)
-    spent = cpu_spent(cpu, tree_cpu_seconds(pid))
+    spent = cpu_between(cpu, tree_cpu(pid))
     probes = now[1] - count
     return Window(mean=(now[0] - total) / probes, cpu=spent, probes=probes)
 

@@ -26,7 +26,6 @@ from outagewatch.daemon.probe_workers import ProbeWorkers, share_of, shares
 from outagewatch.probes import ProbeResult
 from outagewatch.sim import HttpServer
 from tests.daemon.test_daemon_e2e import wait_for_gauge, wait_for_good_probe, webmail_daemon
-from tests.processes import children
 
 INTERVAL = 0.4
 RULES = Rules(
@@ -209,6 +208,13 @@ async def test_a_reload_hands_each_worker_its_new_share() -> None:
         assert on_the_grid(run.starts[key[n]])
     assert dropped_last < reloaded + 0.2
     assert {share_of(key[n], 2) for n in "abcdef"} == {0, 1}, "both workers had a share"
+
+
+def children(pid: int) -> set[int]:
+    found: set[int] = set()
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        found |= {int(c) for c in (task / "children").read_text().split()}
+    return found
 
 
 def probe_workers_of(daemon: int) -> set[int]:

@@ -258,9 +258,9 @@ class Config(BaseModel):
     slo: SloOverride | None = None  # objectives per service (config/slo.py)
     # Processes that run the probes (daemon/probe_workers.py): "auto", the default, is one per
     # CPU this process may run on (the thread on one CPU: auto_probe_workers); 0 probes on a
-    # thread of the daemon's own process. At
-    # 10,000 services on the thread, a 20 ms service measured p50 394 ms and p99 1.29 s while
-    # the daemon judged and served; on workers 22 and 25 ms (docs/BENCHMARKS.md).
+    # thread of the daemon's own process. At 10,000 services on the thread, a 20 ms service
+    # measured p50 394 ms and p99 1.29 s while the daemon judged and served; on workers 22
+    # and 25 ms (docs/BENCHMARKS.md).
     probe_workers: Annotated[int | Literal["auto"], PlainValidator(_probe_workers)] = "auto"
     log_format: Literal["text", "json"] = "text"
     log_level: Literal["debug", "info", "warning", "error"] = "info"
