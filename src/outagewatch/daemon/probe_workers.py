@@ -6,8 +6,9 @@ with page rendering, the API, judgement and scrapes; a worker shares only the ma
 share is a stable split by service key (``share_of``), so a reload leaves a kept service on
 its worker, keeping its pace; added services start on theirs, removed ones stop.
 
-Hand-over: a worker sends the results that finished in one turn of its loop as one batch at
-the end of that turn, ``(sequence, lateness, [(service key, ProbeResult), ...])`` on a pipe;
+Hand-over: a worker sends its results in batches (daemon/worker_process.py: at the end of
+the turn that finished one, at most one batch every ``HAND_OVER``),
+``(sequence, lateness, [(service key, ProbeResult), ...])`` on a pipe;
 a thread of the daemon per worker reads it and queues the results for the detection round
 (``drain``), as the probe thread does (daemon/probe_loop.py). What is guaranteed:
 
@@ -15,8 +16,9 @@ a thread of the daemon per worker reads it and queues the results for the detect
   neither loses nor repeats, and each batch's sequence number is checked (a repeat would be
   dropped and a gap logged as the bug it would be).
 * A worker that dies (a crash, SIGKILL, the OOM killer) loses the probes it had in flight,
-  as a daemon's stop does, and a batch only if it died while writing that batch; nothing it
-  finished in an earlier turn of its loop. It is started again with its share, logged and
+  as a daemon's stop does, the results still waiting for their batch (at most the last
+  ``HAND_OVER``'s), and a batch only if it died while writing that batch; nothing it sent
+  before. It is started again with its share, logged and
   counted (``outagewatch_probe_worker_restarts_total{worker}``); its services start within
   one interval, as after a start.
 
