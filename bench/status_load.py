@@ -35,7 +35,7 @@ import aiohttp
 import yaml
 
 from bench.children import die_with_parent, unwind_on_sigterm
-from bench.daemon_process import free_port
+from bench.daemon_process import free_port, probes_on
 
 LISTS = {"incident": ["i@bench.invalid"], "informational": ["n@bench.invalid"]}
 INTERVAL = 30.0  # each service probed every 30 s: 333 probes a second at 10,000
@@ -271,11 +271,12 @@ async def _measure(
 
 def render(results: list[Figures], workers: str | None = None) -> str:
     load = " ".join(f"{x:.1f}" for x in os.getloadavg())
-    probes_on = "the probe thread" if workers in (None, "0") else f"probe_workers: {workers}"
+    # The daemon is not pinned: "auto" counts every CPU this process may use.
+    where = probes_on(workers, len(os.sched_getaffinity(0)))
     lines = [
         "## Status page, console and API at 10,000 services",
         "",
-        f"`python -m bench.status_load`; probes on {probes_on}; load average at the end "
+        f"`python -m bench.status_load`; probes on {where}; load average at the end "
         f"{load}; {os.cpu_count()} CPUs (shared).",
     ]
     for figures in results:
