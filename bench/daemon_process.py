@@ -106,11 +106,17 @@ def deployed(
                 process.wait()
 
 
+def worker_count(probe_workers: str | None, cpus: int) -> int:
+    """The workers the daemon starts with this ``probe_workers`` setting (None: its default,
+    auto) on ``cpus`` usable CPUs, as ``Config.probe_worker_count`` counts them."""
+    return auto_probe_workers(cpus) if probe_workers in (None, "auto") else int(probe_workers)
+
+
 def probes_on(probe_workers: str | None, cpus: int) -> str:
     """Where the daemon's probes run with this ``probe_workers`` setting on ``cpus`` usable
     CPUs (what "auto" counts): the label that tells runs with workers from runs without."""
     setting = "default auto" if probe_workers is None else probe_workers
-    count = auto_probe_workers(cpus) if probe_workers in (None, "auto") else int(probe_workers)
+    count = worker_count(probe_workers, cpus)
     if count == 0:
         on = f", on {cpus} CPU" if setting != "0" else ""
         return f"the probe thread (probe_workers: {setting}{on})"

@@ -29,9 +29,9 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from bench.daemon_process import cpu_between, probes_on, tree_cpu
+from bench.daemon_process import cpu_between, probes_on, tree_cpu, worker_count
 from bench.layout import EHLO_NAME, PASSWORD, PASSWORD_ENV, USER, TargetSpec, from_json
-from outagewatch.config.model import auto_probe_workers
+from outagewatch.config.model import usable_cpus
 from outagewatch.config.rules import Rules
 from outagewatch.config.services import Auth, HttpService, ImapService, Pop3Service, SmtpService
 from outagewatch.config.targets import Target
@@ -160,8 +160,8 @@ async def run(spec: dict[str, Any]) -> dict[str, Any]:
     # As the daemon's probe_workers says (None: its default, auto): worker processes, whose
     # CPU (the fork server's and the hand-over's included) is the engine's, or the thread.
     workers = spec.get("probe_workers") or "auto"
-    cpus = len(os.sched_getaffinity(0))
-    count = auto_probe_workers(cpus) if workers == "auto" else int(workers)
+    cpus = usable_cpus()  # what the daemon's auto counts: this process is pinned as it would be
+    count = worker_count(workers, cpus)
     prober: ProbeLoop | ProbeWorkers
     if count:
         prober = ProbeWorkers(targets, sink, count, on_batch=wake.set)

@@ -36,6 +36,7 @@ import yaml
 
 from bench.children import die_with_parent, unwind_on_sigterm
 from bench.daemon_process import free_port, probes_on
+from outagewatch.config.model import usable_cpus
 
 LISTS = {"incident": ["i@bench.invalid"], "informational": ["n@bench.invalid"]}
 INTERVAL = 30.0  # each service probed every 30 s: 333 probes a second at 10,000
@@ -271,8 +272,8 @@ async def _measure(
 
 def render(results: list[Figures], workers: str | None = None) -> str:
     load = " ".join(f"{x:.1f}" for x in os.getloadavg())
-    # The daemon is not pinned: "auto" counts every CPU this process may use.
-    where = probes_on(workers, len(os.sched_getaffinity(0)))
+    # The daemon is not pinned: its auto counts the CPUs this process may use.
+    where = probes_on(workers, usable_cpus())
     lines = [
         "## Status page, console and API at 10,000 services",
         "",
