@@ -162,10 +162,15 @@ class Judgement:
         oldest unsettled sample settles."""
         track = self.tracks[key]
         bad_for = state.bad_for(now, track.rules)
-        running = track.in_outage is not None or any(
-            v.checkpoint.bad_for(now, track.rules) > timedelta(0) for v in track.vantages.values()
+        running = (
+            bad_for > timedelta(0)
+            or track.in_outage is not None
+            or any(
+                v.checkpoint.bad_for(now, track.rules) > timedelta(0)
+                for v in track.vantages.values()
+            )
         )
-        if bad_for > timedelta(0) or running:
+        if running:
             self.watching.add(key)
         else:
             self.watching.discard(key)
